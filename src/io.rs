@@ -1,0 +1,110 @@
+//! File formats: `.npy` matrices and vectors (numpy's format, so researchers script against
+//! this crate from Python), and atomic writes.
+//!
+//! Every reader validates what it reads and names the file in its error; every writer writes
+//! to a temporary file in the destination's directory and renames it into place, so an
+//! interrupted or failed write never leaves a half-written file and never clobbers the old one.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+
+use crate::{Error, Result};
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write `bytes` to `path` atomically: temporary file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::param("path", format!("{} has no file name", path.display())))?;
+    let mut tmp = PathBuf::from(dir);
+    tmp.push(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(path, e));
+    }
+    Ok(())
+}
+
+fn npy_error(path: &Path, e: ReadNpyError) -> Error {
+    let reason = match e {
+        ReadNpyError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            return io_err(path, io)
+        }
+        ReadNpyError::Io(io) => format!("cannot read: {io}"),
+        ReadNpyError::WrongDescriptor(d) => {
+            format!("wrong dtype {d} (expected float64, '<f8')")
+        }
+        ReadNpyError::WrongNdim(want, got) => {
+            format!("wrong number of dimensions: expected {want:?}, found {got}")
+        }
+        ReadNpyError::MissingData => "truncated: fewer values than the header declares".into(),
+        ReadNpyError::ExtraBytes(n) => format!("{n} bytes beyond the declared data"),
+        other => format!("not a valid .npy file ({other})"),
+    };
+    Error::Format {
+        path: path.to_path_buf(),
+        reason: reason.replace('\n', " "),
+    }
+}
+
+fn open(path: &Path) -> Result<fs::File> {
+    fs::File::open(path).map_err(|e| io_err(path, e))
+}
+
+/// Read an f64 matrix from `.npy` (C or Fortran order), rejecting NaN and infinities.
+pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
+    let a = Array2::<f64>::read_npy(open(path)?).map_err(|e| npy_error(path, e))?;
+    if a.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("{}", path.display())));
+    }
+    Ok(a)
+}
+
+/// Read an f64 vector from `.npy`, rejecting NaN and infinities.
+pub fn read_vector(path: &Path) -> Result<Array1<f64>> {
+    let a = Array1::<f64>::read_npy(open(path)?).map_err(|e| npy_error(path, e))?;
+    if a.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("{}", path.display())));
+    }
+    Ok(a)
+}
+
+/// Write an f64 vector as `.npy`, atomically.
+pub fn write_vector(path: &Path, x: &Array1<f64>) -> Result<()> {
+    let mut buf = Vec::new();
+    x.write_npy(&mut buf)
+        .map_err(|e| Error::param("output", e.to_string()))?;
+    write_atomic(path, &buf)
+}
+
+/// Write an f64 matrix as `.npy`, atomically.
+pub fn write_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
+    let mut buf = Vec::new();
+    a.write_npy(&mut buf)
+        .map_err(|e| Error::param("output", e.to_string()))?;
+    write_atomic(path, &buf)
+}

@@ -1,0 +1,407 @@
+//! Selection: the one idea shared by sparse solvers and pruning methods.
+//!
+//! Every method in this crate makes the same two moves:
+//!
+//! 1. **score** every coordinate — a weight, a gradient entry, $|w \cdot g|$, a learned score,
+//!    a random draw — giving [`Scores`], grouped (one group for a flat vector, one per layer for a
+//!    network);
+//! 2. **select** a support under a [`Budget`] with a [`Rule`], giving a bit-packed [`Mask`].
+//!
+//! Hard thresholding $H_s$ is `Largest` under `Budget::TopK(s)` applied to the iterate; greedy
+//! selection is `Largest` under `TopK(1)` applied to the gradient; the Frank-Wolfe vertex of the
+//! $k$-sparse polytope is `Largest` under `TopK(k)` applied to the gradient; magnitude pruning is
+//! `Largest` under `PerGroupDensity` applied to the weights.
+//!
+//! # Determinism
+//!
+//! [`Largest`] is exact and deterministic: coordinates are ordered by $|s_i|$ descending and,
+//! among equal magnitudes, by **lower flat index first**. It runs in $O(d)$ expected time
+//! (introselect), never sorts the whole vector, and never depends on the thread count.
+
+mod mask;
+
+pub use mask::Mask;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Error, Result};
+
+/// Scores of every coordinate, split into groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    values: Vec<f64>,
+    offsets: Vec<usize>,
+}
+
+impl Scores {
+    /// A single group.
+    pub fn flat(values: Vec<f64>) -> Self {
+        let n = values.len();
+        Scores {
+            values,
+            offsets: vec![0, n],
+        }
+    }
+
+    /// Flat values split into groups of the given sizes.
+    pub fn from_parts(values: Vec<f64>, group_sizes: &[usize]) -> Result<Self> {
+        let offsets = mask::offsets_of(group_sizes);
+        if *offsets.last().unwrap_or(&0) != values.len() {
+            return Err(Error::Shape(format!(
+                "{} scores for groups summing to {}",
+                values.len(),
+                offsets.last().unwrap_or(&0)
+            )));
+        }
+        Ok(Scores { values, offsets })
+    }
+
+    /// One group per inner vector.
+    pub fn grouped(groups: Vec<Vec<f64>>) -> Self {
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let values = groups.into_iter().flatten().collect();
+        Self::from_parts(values, &sizes).expect("sizes match by construction")
+    }
+
+    /// All values, flat.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Number of coordinates.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no coordinates.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Number of groups.
+    pub fn n_groups(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Sizes of the groups.
+    pub fn group_sizes(&self) -> Vec<usize> {
+        self.offsets.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    /// The values of group `g`.
+    pub fn group(&self, g: usize) -> &[f64] {
+        &self.values[self.offsets[g]..self.offsets[g + 1]]
+    }
+
+    fn check_finite(&self) -> Result<()> {
+        crate::error::ensure_finite(&self.values, "scores")
+    }
+}
+
+/// How much survives a selection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Budget {
+    /// Keep `k` coordinates over all groups together (global pruning; $H_k$ on a flat vector).
+    /// Requires $1 \le k \le d$.
+    TopK(usize),
+    /// Keep `k[g]` coordinates in group `g` (layerwise pruning). Requires $k_g \le d_g$.
+    PerGroupK(Vec<usize>),
+    /// Keep the fraction `density[g]` of group `g`: $k_g = \mathrm{round}(\rho_g d_g)$ with
+    /// halves rounded away from zero (`f64::round`). Requires $0 \le \rho_g \le 1$.
+    PerGroupDensity(Vec<f64>),
+    /// Keep every coordinate with $|s_i| > \tau$ (strictly), for $\tau \ge 0$.
+    Threshold(f64),
+}
+
+impl Budget {
+    /// The number of coordinates kept in each group, validated against the group sizes.
+    /// `None` for [`Budget::Threshold`], whose counts depend on the scores.
+    pub fn counts(&self, group_sizes: &[usize]) -> Result<Option<Vec<usize>>> {
+        let total: usize = group_sizes.iter().sum();
+        match self {
+            Budget::TopK(k) => {
+                if *k == 0 || *k > total {
+                    return Err(Error::Budget { k: *k, len: total });
+                }
+                Ok(None)
+            }
+            Budget::PerGroupK(ks) => {
+                check_groups(ks.len(), group_sizes.len())?;
+                for (&k, &n) in ks.iter().zip(group_sizes) {
+                    if k > n {
+                        return Err(Error::Budget { k, len: n });
+                    }
+                }
+                Ok(Some(ks.clone()))
+            }
+            Budget::PerGroupDensity(rho) => {
+                check_groups(rho.len(), group_sizes.len())?;
+                let mut ks = Vec::with_capacity(rho.len());
+                for (&r, &n) in rho.iter().zip(group_sizes) {
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(Error::param("density", format!("{r} is not in [0, 1]")));
+                    }
+                    ks.push(((r * n as f64).round() as usize).min(n));
+                }
+                Ok(Some(ks))
+            }
+            Budget::Threshold(t) => {
+                if !(t.is_finite() && *t >= 0.0) {
+                    return Err(Error::param(
+                        "threshold",
+                        format!("{t} is not finite and >= 0"),
+                    ));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn check_groups(got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!(
+            "budget has {got} groups, scores have {want}"
+        )));
+    }
+    Ok(())
+}
+
+/// A selection rule: turns scores and a budget into a mask.
+///
+/// Implement it to add a rule; every solver and pruning method that is generic over `R: Rule`
+/// picks it up.
+pub trait Rule {
+    /// Select a support of `scores` under `budget`.
+    fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask>;
+}
+
+/// Keep the coordinates with the largest $|s_i|$; ties go to the lower index.
+///
+/// With `TopK(s)` on an iterate this is the hard-thresholding operator $H_s$.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Largest;
+
+impl Rule for Largest {
+    fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
+        scores.check_finite()?;
+        let sizes = scores.group_sizes();
+        let mut mask = Mask::empty(&sizes);
+        match (budget, budget.counts(&sizes)?) {
+            (Budget::TopK(k), _) => {
+                for i in top_k(scores.values(), *k) {
+                    mask.insert(i);
+                }
+            }
+            (Budget::Threshold(t), _) => {
+                for (i, v) in scores.values().iter().enumerate() {
+                    if v.abs() > *t {
+                        mask.insert(i);
+                    }
+                }
+            }
+            (_, Some(ks)) => {
+                for (g, &k) in ks.iter().enumerate() {
+                    let start = scores.offsets[g];
+                    for i in top_k(scores.group(g), k) {
+                        mask.insert(start + i);
+                    }
+                }
+            }
+            (_, None) => unreachable!("per-group budgets always have counts"),
+        }
+        Ok(mask)
+    }
+}
+
+/// Indices of the `k` largest `|values|` (ties: lower index first), sorted ascending.
+///
+/// Values must be finite. `k` is clamped to `values.len()`.
+pub fn top_k(values: &[f64], k: usize) -> Vec<usize> {
+    let n = values.len();
+    let k = k.min(n);
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    if k < n {
+        idx.select_nth_unstable_by(k - 1, |&a, &b| rank(values, a, b));
+        idx.truncate(k);
+    }
+    idx.sort_unstable();
+    idx
+}
+
+/// Index of the largest `|values|` (lowest index among ties); `None` when empty.
+pub fn arg_max_abs(values: &[f64]) -> Option<usize> {
+    (0..values.len()).min_by(|&a, &b| rank(values, a, b))
+}
+
+/// Total order: larger magnitude first, then lower index.
+#[inline]
+fn rank(values: &[f64], a: usize, b: usize) -> std::cmp::Ordering {
+    values[b]
+        .abs()
+        .total_cmp(&values[a].abs())
+        .then_with(|| a.cmp(&b))
+}
+
+/// Uniformly random support with the budget's counts (scores are ignored): the random-pruning
+/// baseline. Deterministic given `seed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Random {
+    /// Seed of the ChaCha8 generator.
+    pub seed: u64,
+}
+
+impl Rule for Random {
+    fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
+        let sizes = scores.group_sizes();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut mask = Mask::empty(&sizes);
+        match (budget, budget.counts(&sizes)?) {
+            (Budget::TopK(k), _) => {
+                for i in rand::seq::index::sample(&mut rng, scores.len(), *k) {
+                    mask.insert(i);
+                }
+            }
+            (Budget::Threshold(_), _) => {
+                return Err(Error::Unsupported(
+                    "a random rule has no threshold budget".into(),
+                ))
+            }
+            (_, Some(ks)) => {
+                for (g, &k) in ks.iter().enumerate() {
+                    let start = scores.offsets[g];
+                    for i in rand::seq::index::sample(&mut rng, sizes[g], k) {
+                        mask.insert(start + i);
+                    }
+                }
+            }
+            (_, None) => unreachable!("per-group budgets always have counts"),
+        }
+        Ok(mask)
+    }
+}
+
+/// Maurey's randomized selection: `k` draws with replacement, coordinate $i$ drawn with
+/// probability $|s_i| / \|s\|_1$. With `TopK(k)` the mask holds the distinct draws (at most $k$).
+///
+/// [`draw_proportional`] returns the draw counts that Maurey sparsification needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Proportional {
+    /// Seed of the ChaCha8 generator.
+    pub seed: u64,
+}
+
+impl Rule for Proportional {
+    fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
+        let Budget::TopK(k) = budget else {
+            return Err(Error::Unsupported(
+                "proportional selection takes a TopK budget (the number of draws)".into(),
+            ));
+        };
+        budget.counts(&scores.group_sizes())?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let counts = draw_proportional(scores.values(), *k, &mut rng)?;
+        let mut mask = Mask::empty(&scores.group_sizes());
+        for (i, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                mask.insert(i);
+            }
+        }
+        Ok(mask)
+    }
+}
+
+/// `draws` i.i.d. draws of a coordinate with probability $|w_i|/\|w\|_1$; returns the count of
+/// each coordinate. Fails on non-finite or all-zero weights.
+pub fn draw_proportional<R: Rng + ?Sized>(
+    w: &[f64],
+    draws: usize,
+    rng: &mut R,
+) -> Result<Vec<u32>> {
+    crate::error::ensure_finite(w, "weights")?;
+    let mut cumulative = Vec::with_capacity(w.len());
+    let mut acc = 0.0;
+    for v in w {
+        acc += v.abs();
+        cumulative.push(acc);
+    }
+    if acc <= 0.0 {
+        return Err(Error::param("weights", "all weights are zero"));
+    }
+    let mut counts = vec![0u32; w.len()];
+    for _ in 0..draws {
+        let u = rng.gen::<f64>() * acc;
+        // First index whose cumulative weight exceeds u; zero-weight coordinates are never drawn.
+        let i = cumulative.partition_point(|&c| c <= u).min(w.len() - 1);
+        counts[i] += 1;
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_breaks_ties_by_lower_index() {
+        let s = Scores::flat(vec![1.0, -3.0, 3.0, 2.0, -3.0]);
+        let m = Largest.select(&s, &Budget::TopK(2)).unwrap();
+        assert_eq!(m.indices(), vec![1, 2]);
+    }
+
+    #[test]
+    fn per_group_density_rounds_half_away_from_zero() {
+        let s = Scores::grouped(vec![vec![1.0, 2.0, 3.0, 4.0], vec![5.0, 6.0]]);
+        let m = Largest
+            .select(&s, &Budget::PerGroupDensity(vec![0.625, 0.25]))
+            .unwrap();
+        // 0.625 * 4 = 2.5 -> 3 kept; 0.25 * 2 = 0.5 -> 1 kept.
+        assert_eq!(m.group_count(0), 3);
+        assert_eq!(m.group_count(1), 1);
+        assert_eq!(m.indices(), vec![1, 2, 3, 5]);
+    }
+
+    #[test]
+    fn budget_out_of_range_is_an_error() {
+        let s = Scores::flat(vec![1.0; 3]);
+        assert!(matches!(
+            Largest.select(&s, &Budget::TopK(4)),
+            Err(Error::Budget { k: 4, len: 3 })
+        ));
+        assert!(Largest.select(&s, &Budget::TopK(0)).is_err());
+        assert!(Largest
+            .select(&Scores::flat(vec![f64::NAN, 1.0]), &Budget::TopK(1))
+            .is_err());
+    }
+
+    #[test]
+    fn threshold_is_strict() {
+        let s = Scores::flat(vec![0.5, -1.0, 1.5]);
+        let m = Largest.select(&s, &Budget::Threshold(1.0)).unwrap();
+        assert_eq!(m.indices(), vec![2]);
+    }
+
+    #[test]
+    fn random_rule_meets_counts_and_is_seeded() {
+        let s = Scores::grouped(vec![vec![0.0; 50], vec![0.0; 30]]);
+        let b = Budget::PerGroupK(vec![7, 3]);
+        let a = Random { seed: 1 }.select(&s, &b).unwrap();
+        assert_eq!((a.group_count(0), a.group_count(1)), (7, 3));
+        assert_eq!(a, Random { seed: 1 }.select(&s, &b).unwrap());
+        assert_ne!(a, Random { seed: 2 }.select(&s, &b).unwrap());
+    }
+
+    #[test]
+    fn proportional_never_draws_zero_weights() {
+        let w = [0.0, 2.0, 0.0, 1.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let c = draw_proportional(&w, 3000, &mut rng).unwrap();
+        assert_eq!(c[0] + c[2], 0);
+        let ratio = f64::from(c[1]) / f64::from(c[3]);
+        assert!((ratio - 2.0).abs() < 0.3, "ratio {ratio}");
+    }
+}

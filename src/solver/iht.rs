@@ -1,0 +1,453 @@
+//! Hard-thresholding methods: IHT, normalized IHT, HTP, CoSaMP.
+//!
+//! All four alternate a gradient proxy with the selection rule $H_s$ (here any
+//! [`Rule`], by default [`Largest`]), which is the same [`gradient_threshold_step`] the network
+//! trainers call.
+//!
+//! # References
+//! - T. Blumensath, M. E. Davies. Iterative hard thresholding for compressed sensing. ACHA 27, 2009.
+//! - T. Blumensath, M. E. Davies. Normalized iterative hard thresholding: guaranteed stability and
+//!   performance. IEEE J. Sel. Topics Signal Process. 4(2), 2010.
+//! - S. Foucart. Hard thresholding pursuit. SIAM J. Numer. Anal. 49(6), 2011.
+//! - D. Needell, J. A. Tropp. CoSaMP. ACHA 26, 2009.
+//! - P. Jain, A. Tewari, P. Kar. On iterative hard thresholding methods for high-dimensional
+//!   M-estimation. NeurIPS 2014.
+//!
+//! # Guarantees
+#![doc = include_str!("../../theory/thresholding.md")]
+#![doc = include_str!("../../theory/iht_descent.md")]
+#![doc = include_str!("../../theory/iht_rip_recovery.md")]
+#![doc = include_str!("../../theory/iht_rsc.md")]
+
+use ndarray::Array1;
+use serde::{Deserialize, Serialize};
+
+use super::{check_positive, check_sparsity, support_of, Iterative, Record, Status};
+use crate::problem::SmoothProblem;
+use crate::select::{Budget, Largest, Rule};
+use crate::space::{gradient_threshold_step, threshold, SparseVector};
+use crate::{Error, Result};
+
+/// Parameters shared by the thresholding methods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdParams {
+    /// Sparsity level $s$ ($1 \le s \le d$).
+    pub sparsity: usize,
+    /// Step $\eta$; `None` means $1/L$ with $L$ the problem's smoothness constant. (NIHT ignores it.)
+    pub step: Option<f64>,
+    /// Iteration cap (default 500).
+    pub max_iters: usize,
+    /// Stop when $\|x^{t+1} - x^t\| \le \mathrm{tol}\cdot\max(1, \|x^t\|)$ (default $10^{-10}$).
+    pub tol: f64,
+}
+
+impl ThresholdParams {
+    /// Defaults for sparsity `s`: step $1/L$, 500 iterations, tolerance $10^{-10}$.
+    pub fn new(sparsity: usize) -> Self {
+        ThresholdParams {
+            sparsity,
+            step: None,
+            max_iters: 500,
+            tol: 1e-10,
+        }
+    }
+
+    /// Set the step.
+    pub fn step(mut self, step: f64) -> Self {
+        self.step = Some(step);
+        self
+    }
+
+    /// Set the iteration cap.
+    pub fn max_iters(mut self, t: usize) -> Self {
+        self.max_iters = t;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.sparsity == 0 {
+            return Err(Error::Budget { k: 0, len: 0 });
+        }
+        if let Some(eta) = self.step {
+            check_positive("step", eta)?;
+        }
+        if self.max_iters == 0 {
+            return Err(Error::param("max_iters", "must be >= 1"));
+        }
+        if !(self.tol >= 0.0) {
+            return Err(Error::param("tol", "must be >= 0"));
+        }
+        Ok(())
+    }
+
+    fn resolve_step<P: SmoothProblem + ?Sized>(&self, p: &P) -> f64 {
+        self.step.unwrap_or_else(|| 1.0 / p.smoothness())
+    }
+}
+
+/// State of a thresholding method: the iterate, $f$ and $\nabla f$ there.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThresholdState {
+    /// Current iterate.
+    pub x: Array1<f64>,
+    /// $f(x)$.
+    pub f: f64,
+    /// $\nabla f(x)$.
+    pub g: Array1<f64>,
+    /// $\mathrm{supp}(x)$ as selected (sorted).
+    pub support: Vec<usize>,
+    /// Step used by the last iteration.
+    pub step: f64,
+}
+
+fn initial_state<P: SmoothProblem + ?Sized>(p: &P, s: usize) -> Result<ThresholdState> {
+    check_sparsity(s, p.dim())?;
+    let x = Array1::zeros(p.dim());
+    let (f, g) = p.value_and_gradient(&x);
+    Ok(ThresholdState {
+        x,
+        f,
+        g,
+        support: Vec::new(),
+        step: 0.0,
+    })
+}
+
+fn record_of(s: &ThresholdState) -> Record {
+    Record {
+        iter: 0,
+        objective: s.f,
+        gap: None,
+        nnz: s.x.iter().filter(|v| **v != 0.0).count(),
+        kind: None,
+        gain: Some(s.step),
+    }
+}
+
+fn moved(old: &Array1<f64>, new: &Array1<f64>, tol: f64) -> bool {
+    let diff = (new - old).mapv(|v| v * v).sum().sqrt();
+    diff > tol * old.dot(old).sqrt().max(1.0)
+}
+
+/// Iterative hard thresholding: $x^{t+1} = H_s(x^t - \eta \nabla f(x^t))$.
+///
+/// The rule `R` decides the support ($H_s$ = [`Largest`] under `TopK(s)`).
+///
+/// ```
+/// use lottery::problem::{LeastSquares, PlantedParams};
+/// use lottery::solver::{iht::{Iht, ThresholdParams}, solve_quiet};
+/// let inst = PlantedParams { n: 80, d: 200, k: 4, ..Default::default() }.generate().unwrap();
+/// let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+/// let sol = solve_quiet(&Iht::new(ThresholdParams::new(4)).unwrap(), &p).unwrap();
+/// assert_eq!(sol.info.support, inst.support);
+/// assert!(sol.info.objective < 1e-12);
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Iht<R = Largest> {
+    /// Parameters.
+    pub params: ThresholdParams,
+    /// Selection rule.
+    pub rule: R,
+}
+
+impl Iht<Largest> {
+    /// IHT with $H_s$.
+    pub fn new(params: ThresholdParams) -> Result<Self> {
+        Self::with_rule(params, Largest)
+    }
+}
+
+impl<R: Rule> Iht<R> {
+    /// IHT with another selection rule.
+    pub fn with_rule(params: ThresholdParams, rule: R) -> Result<Self> {
+        params.validate()?;
+        Ok(Iht { params, rule })
+    }
+
+    /// The IHT iteration on any space: `iters` steps from `x0` with step `eta`, returning the
+    /// iterate and the support selected at each step. This is the code that both the ndarray
+    /// solver and the network trainers run.
+    pub fn run_on<V: SparseVector, O: crate::space::Objective<V>>(
+        &self,
+        objective: &O,
+        x0: V,
+        eta: f64,
+        iters: usize,
+    ) -> Result<(V, Vec<crate::select::Mask>)> {
+        let mut x = x0;
+        let mut masks = Vec::with_capacity(iters);
+        let budget = Budget::TopK(self.params.sparsity);
+        for _ in 0..iters {
+            let g = objective.gradient(&x);
+            masks.push(gradient_threshold_step(
+                &mut x, &g, eta, &self.rule, &budget,
+            )?);
+        }
+        Ok((x, masks))
+    }
+}
+
+impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
+    type State = ThresholdState;
+
+    fn name(&self) -> &'static str {
+        "iht"
+    }
+
+    fn max_iters(&self) -> usize {
+        self.params.max_iters
+    }
+
+    fn init(&self, p: &P) -> Result<ThresholdState> {
+        let mut s = initial_state(p, self.params.sparsity)?;
+        s.step = self.params.resolve_step(p);
+        Ok(s)
+    }
+
+    fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
+        let old = s.x.clone();
+        let mask = gradient_threshold_step(
+            &mut s.x,
+            &s.g,
+            s.step,
+            &self.rule,
+            &Budget::TopK(self.params.sparsity),
+        )?;
+        s.support = mask.indices();
+        (s.f, s.g) = p.value_and_gradient(&s.x);
+        Ok(if moved(&old, &s.x, self.params.tol) {
+            Status::Continue
+        } else {
+            Status::Converged
+        })
+    }
+
+    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
+        &s.x
+    }
+
+    fn record(&self, s: &ThresholdState) -> Record {
+        record_of(s)
+    }
+}
+
+/// Normalized IHT (Blumensath–Davies 2010): the step is the exact line-search step along the
+/// gradient restricted to the current support, $\mu = \|g_\Gamma\|^2 / g_\Gamma^\top \nabla^2 f\,
+/// g_\Gamma$, shrunk by $\kappa(1-c)$ while the support changes and
+/// $\mu > (1-c)\|x^{+}-x\|^2/(x^+-x)^\top\nabla^2 f(x^+-x)$. Defaults $\kappa = 2$, $c = 0.01$.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Niht {
+    /// Parameters (the step field is ignored).
+    pub params: ThresholdParams,
+    /// Shrink factor $\kappa > 1/(1-c)$ (default 2).
+    pub kappa: f64,
+    /// Safety margin $c \in (0, 1)$ (default 0.01).
+    pub c: f64,
+}
+
+impl Niht {
+    /// NIHT with $\kappa = 2$, $c = 0.01$.
+    pub fn new(params: ThresholdParams) -> Result<Self> {
+        params.validate()?;
+        Ok(Niht {
+            params,
+            kappa: 2.0,
+            c: 0.01,
+        })
+    }
+}
+
+impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
+    type State = ThresholdState;
+
+    fn name(&self) -> &'static str {
+        "niht"
+    }
+
+    fn max_iters(&self) -> usize {
+        self.params.max_iters
+    }
+
+    fn init(&self, p: &P) -> Result<ThresholdState> {
+        initial_state(p, self.params.sparsity)
+    }
+
+    fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
+        let budget = Budget::TopK(self.params.sparsity);
+        let gamma = if s.support.is_empty() {
+            Largest.select(&s.g.to_scores(), &budget)?.indices()
+        } else {
+            s.support.clone()
+        };
+        let mut g_gamma = Array1::zeros(s.g.len());
+        for &j in &gamma {
+            g_gamma[j] = s.g[j];
+        }
+        let num = g_gamma.dot(&g_gamma);
+        if num == 0.0 {
+            return Ok(Status::Converged);
+        }
+        let curv = p.curvature(&s.x, &g_gamma);
+        let mut mu = if curv > 0.0 {
+            num / curv
+        } else {
+            1.0 / p.smoothness()
+        };
+        let mut candidate;
+        let mut mask;
+        let mut tries = 0;
+        loop {
+            candidate = s.x.clone();
+            mask = gradient_threshold_step(&mut candidate, &s.g, mu, &Largest, &budget)?;
+            if mask.indices() == gamma {
+                break;
+            }
+            let delta = &candidate - &s.x;
+            let dc = p.curvature(&s.x, &delta);
+            let omega = (1.0 - self.c) * delta.dot(&delta) / dc.max(f64::MIN_POSITIVE);
+            if mu <= omega || tries >= 60 {
+                break;
+            }
+            mu /= self.kappa * (1.0 - self.c);
+            tries += 1;
+        }
+        let old = std::mem::replace(&mut s.x, candidate);
+        s.support = mask.indices();
+        s.step = mu;
+        (s.f, s.g) = p.value_and_gradient(&s.x);
+        Ok(if moved(&old, &s.x, self.params.tol) {
+            Status::Continue
+        } else {
+            Status::Converged
+        })
+    }
+
+    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
+        &s.x
+    }
+
+    fn record(&self, s: &ThresholdState) -> Record {
+        record_of(s)
+    }
+}
+
+/// Hard thresholding pursuit (Foucart 2011): select $S = \mathrm{supp}\,H_s(x - \eta\nabla f(x))$,
+/// then refit $x = \arg\min_{\mathrm{supp}(z)\subseteq S} f(z)$; stop when $S$ repeats.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Htp {
+    /// Parameters.
+    pub params: ThresholdParams,
+}
+
+impl Htp {
+    /// HTP with validated parameters.
+    pub fn new(params: ThresholdParams) -> Result<Self> {
+        params.validate()?;
+        Ok(Htp { params })
+    }
+}
+
+impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
+    type State = ThresholdState;
+
+    fn name(&self) -> &'static str {
+        "htp"
+    }
+
+    fn max_iters(&self) -> usize {
+        self.params.max_iters
+    }
+
+    fn init(&self, p: &P) -> Result<ThresholdState> {
+        let mut s = initial_state(p, self.params.sparsity)?;
+        s.step = self.params.resolve_step(p);
+        Ok(s)
+    }
+
+    fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
+        let mut z = s.x.clone();
+        let mask = gradient_threshold_step(
+            &mut z,
+            &s.g,
+            s.step,
+            &Largest,
+            &Budget::TopK(self.params.sparsity),
+        )?;
+        let support = mask.indices();
+        if support == s.support {
+            return Ok(Status::Converged);
+        }
+        s.x = p.refit(&support, &z)?;
+        s.support = support;
+        (s.f, s.g) = p.value_and_gradient(&s.x);
+        Ok(Status::Continue)
+    }
+
+    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
+        &s.x
+    }
+
+    fn record(&self, s: &ThresholdState) -> Record {
+        record_of(s)
+    }
+}
+
+/// CoSaMP (Needell–Tropp 2009): merge the $2s$ largest gradient entries with the current
+/// support, refit on the union, keep the $s$ largest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cosamp {
+    /// Parameters (the step field is ignored).
+    pub params: ThresholdParams,
+}
+
+impl Cosamp {
+    /// CoSaMP with validated parameters.
+    pub fn new(params: ThresholdParams) -> Result<Self> {
+        params.validate()?;
+        Ok(Cosamp { params })
+    }
+}
+
+impl<P: SmoothProblem + ?Sized> Iterative<P> for Cosamp {
+    type State = ThresholdState;
+
+    fn name(&self) -> &'static str {
+        "cosamp"
+    }
+
+    fn max_iters(&self) -> usize {
+        self.params.max_iters
+    }
+
+    fn init(&self, p: &P) -> Result<ThresholdState> {
+        initial_state(p, self.params.sparsity)
+    }
+
+    fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
+        let d = p.dim();
+        let k2 = (2 * self.params.sparsity).min(d);
+        let omega = Largest.select(&s.g.to_scores(), &Budget::TopK(k2))?;
+        let mut merged = omega;
+        for &j in &support_of(&s.x) {
+            merged.insert(j);
+        }
+        let mut b = p.refit(&merged.indices(), &s.x)?;
+        let mask = threshold(&mut b, &Largest, &Budget::TopK(self.params.sparsity))?;
+        let old = std::mem::replace(&mut s.x, b);
+        s.support = mask.indices();
+        (s.f, s.g) = p.value_and_gradient(&s.x);
+        Ok(if moved(&old, &s.x, self.params.tol) {
+            Status::Continue
+        } else {
+            Status::Converged
+        })
+    }
+
+    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
+        &s.x
+    }
+
+    fn record(&self, s: &ThresholdState) -> Record {
+        record_of(s)
+    }
+}
