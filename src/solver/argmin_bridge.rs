@@ -4,8 +4,9 @@
 //! The adapter drives the very same `init`/`step` as [`super::solve`]: there is one
 //! implementation of each method. argmin's state holds the current iterate as `param` and
 //! $f$ as `cost`; the method's own state (active sets, Cholesky factors, …) lives in the adapter
-//! and is serialized with it, so a checkpoint resumes exactly. [`JsonCheckpoint`] is a
-//! checkpoint store whose writes are atomic (temporary file, then rename).
+//! and is serialized with it, so a checkpoint resumes exactly. [`FileCheckpoint`] is a
+//! checkpoint store (CBOR, which keeps argmin's infinite cost bounds) whose writes are atomic
+//! (temporary file, then rename).
 //!
 //! ```
 //! use argmin::core::{Executor, State};
@@ -101,23 +102,24 @@ where
     }
 }
 
-/// A checkpoint store: solver and argmin state as one JSON file, written atomically.
+/// A checkpoint store: solver and argmin state as one CBOR file, written atomically.
 #[derive(Clone, Debug)]
-pub struct JsonCheckpoint {
+pub struct FileCheckpoint {
     /// File path.
     pub path: PathBuf,
     /// How often to save.
     pub frequency: CheckpointingFrequency,
 }
 
-impl<S, I> Checkpoint<S, I> for JsonCheckpoint
+impl<S, I> Checkpoint<S, I> for FileCheckpoint
 where
     S: Serialize + DeserializeOwned,
     I: Serialize + DeserializeOwned + State,
 {
     fn save(&self, solver: &S, state: &I) -> Result<(), argmin::core::Error> {
-        let text = serde_json::to_string(&(solver, state))?;
-        crate::io::write_atomic(&self.path, text.as_bytes())?;
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&(solver, state), &mut bytes)?;
+        crate::io::write_atomic(&self.path, &bytes)?;
         Ok(())
     }
 
@@ -125,8 +127,8 @@ where
         if !self.path.exists() {
             return Ok(None);
         }
-        let text = fs::read_to_string(&self.path)?;
-        Ok(Some(serde_json::from_str(&text)?))
+        let bytes = fs::read(&self.path)?;
+        Ok(Some(ciborium::from_reader(bytes.as_slice())?))
     }
 
     fn frequency(&self) -> CheckpointingFrequency {

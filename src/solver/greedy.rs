@@ -300,6 +300,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Fcfgs {
     greedy_common!("fcfgs", |s: &Self| s.params.sparsity);
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
+        s.gain = 0.0;
         let Some(j) = best_outside(&s.g, &s.support) else {
             return Ok(Status::Converged);
         };
@@ -339,6 +340,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for ForwardGreedy {
     greedy_common!("forward", |s: &Self| s.params.max_iters);
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
+        s.gain = 0.0;
         let j = if s.support.len() < self.params.sparsity {
             arg_max_abs(s.g.as_slice().expect("contiguous"))
         } else {
@@ -390,6 +392,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Fwr {
     greedy_common!("fwr", |s: &Self| s.params.max_iters);
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
+        s.gain = 0.0;
         let Some(j) = best_outside(&s.g, &s.support) else {
             return Ok(Status::Converged);
         };
@@ -448,6 +451,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Foba {
     greedy_common!("foba", |s: &Self| s.params.max_iters);
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
+        s.gain = 0.0;
         let f_start = s.f;
         let Some(j) = best_outside(&s.g, &s.support) else {
             return Ok(Status::Converged);

@@ -33,7 +33,8 @@ use crate::{Error, Result};
 pub struct ThresholdParams {
     /// Sparsity level $s$ ($1 \le s \le d$).
     pub sparsity: usize,
-    /// Step $\eta$; `None` means $1/L$ with $L$ the problem's smoothness constant. (NIHT ignores it.)
+    /// Step $\eta$; `None` means $1/L$ with $L$ the problem's smoothness constant for IHT, and
+    /// $1/\beta$ for HTP. (NIHT and CoSaMP ignore it.)
     pub step: Option<f64>,
     /// Iteration cap (default 500).
     pub max_iters: usize,
@@ -333,6 +334,11 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
 
 /// Hard thresholding pursuit (Foucart 2011): select $S = \mathrm{supp}\,H_s(x - \eta\nabla f(x))$,
 /// then refit $x = \arg\min_{\mathrm{supp}(z)\subseteq S} f(z)$; stop when $S$ repeats.
+///
+/// The default step is $1/\beta$ ($\beta$ the coordinate smoothness), Foucart's unit step for
+/// unit-norm columns: with the safe $1/L$ the proxy barely moves and HTP stops on its first
+/// support. The descent guarantee needs $\eta \le 1/L_{2s}$ (restricted smoothness), which
+/// $1/\beta$ meets when $A$ is well conditioned on $2s$-sparse vectors.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Htp {
     /// Parameters.
@@ -360,7 +366,11 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
         let mut s = initial_state(p, self.params.sparsity)?;
-        s.step = self.params.resolve_step(p);
+        // Foucart's unit step on unit-norm columns, i.e. 1/β in this crate's scaling.
+        s.step = self
+            .params
+            .step
+            .unwrap_or_else(|| 1.0 / p.coordinate_smoothness().max(f64::MIN_POSITIVE));
         Ok(s)
     }
 

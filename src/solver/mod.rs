@@ -186,7 +186,8 @@ pub fn support_of(x: &Array1<f64>) -> Vec<usize> {
         .collect()
 }
 
-pub(crate) fn check_positive(name: &'static str, v: f64) -> Result<()> {
+/// Fails unless `v` is finite and positive.
+pub fn check_positive(name: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
@@ -197,7 +198,8 @@ pub(crate) fn check_positive(name: &'static str, v: f64) -> Result<()> {
     }
 }
 
-pub(crate) fn check_sparsity(k: usize, d: usize) -> Result<()> {
+/// Fails unless $1 \le k \le d$.
+pub fn check_sparsity(k: usize, d: usize) -> Result<()> {
     if k == 0 || k > d {
         Err(crate::Error::Budget { k, len: d })
     } else {

@@ -1,0 +1,225 @@
+//! Property tests of the greedy family (theory/omp.md, fcfgs_rate.md, fcfgs_rsc.md, maurey.md,
+//! foba.md).
+
+mod common;
+
+use common::*;
+use lottery::problem::{
+    Design, LeastSquares, Logistic, Magnitudes, PlantedParams, Scaling, SmoothProblem,
+};
+use lottery::solver::greedy::{Fcfgs, Foba, GreedyParams, Omp};
+use lottery::solver::maurey;
+use lottery::space::Objective;
+use ndarray::Array1;
+use proptest::prelude::*;
+
+fn l1(v: &Array1<f64>) -> f64 {
+    v.iter().map(|x| x.abs()).sum()
+}
+
+fn logistic_of(ls: &LeastSquares, scale: f64) -> Logistic {
+    let labels = ls.response().mapv(|v| if v >= 0.0 { 1.0 } else { -1.0 });
+    let a = match ls.design() {
+        Design::F64(a) => a.clone(),
+        _ => unreachable!(),
+    };
+    Logistic::new(Design::F64(a * scale), labels).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// theory/omp.md (a): A_Sᵀ r = 0 after every step and ‖r‖ never increases.
+    #[test]
+    fn omp_residual_orthogonal_and_monotone(n in 5usize..60, d in 5usize..100, k_frac in 0.0f64..1.0,
+                                            noise in 0.0f64..1.0, seed in any::<u64>()) {
+        let k = 1 + ((n.min(d).min(15) - 1) as f64 * k_frac) as usize;
+        let (p, _, _) = gaussian_ls(n, d, k, noise, seed);
+        let (xs, _) = iterates(&Omp::new(GreedyParams::new(k)).unwrap(), &p);
+        let y_norm = p.response().dot(p.response()).sqrt();
+        let mut prev = f64::INFINITY;
+        for x in &xs {
+            let r = p.residual(x);
+            let rn = r.dot(&r).sqrt();
+            prop_assert!(rn <= prev * (1.0 + 1e-12) + 1e-14, "residual grew: {rn} > {prev}");
+            prev = rn;
+            let corr = p.design().rmatvec(&r);
+            for j in lottery::solver::support_of(x) {
+                prop_assert!(corr[j].abs() <= 1e-9 * y_norm.max(1e-300) * p.column_norms_sq()[j].sqrt(),
+                    "a_{j}ᵀr = {} not 0", corr[j]);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, max_global_rejects: 100_000, ..ProptestConfig::default() })]
+
+    /// theory/omp.md (b): unit-norm columns with μ < 1/(2k−1) ⇒ OMP recovers the support of a
+    /// k-sparse x from y = Ax in k steps.
+    #[test]
+    fn omp_exact_recovery_under_coherence(n in 100usize..600, d in 4usize..30, k in 1usize..=3,
+                                          seed in any::<u64>()) {
+        prop_assume!(k <= d);
+        let inst = PlantedParams { n, d, k, scaling: Scaling::UnitColumns,
+            magnitudes: Magnitudes::Uniform(0.2, 2.0), seed, ..Default::default() }.generate().unwrap();
+        let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+        let mu = p.design().coherence();
+        prop_assume!(mu < 1.0 / (2.0 * k as f64 - 1.0));
+        let sol = lottery::solver::solve_quiet(&Omp::new(GreedyParams::new(k)).unwrap(), &p).unwrap();
+        prop_assert_eq!(&sol.info.support, &inst.support);
+        prop_assert_eq!(sol.info.iterations, k);
+        let err = (&sol.x - &inst.x_star).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
+        prop_assert!(err < 1e-8, "coefficients off by {err}");
+    }
+}
+
+/// Check ε_k ≤ 2β‖w̄‖₁²/k, the per-step recursion, and the refit (KKT) property it rests on.
+fn check_fcfgs_rate<P: SmoothProblem>(
+    p: &P,
+    xs: &[Array1<f64>],
+    reference: &Array1<f64>,
+) -> Result<(), TestCaseError> {
+    let beta = p.coordinate_smoothness();
+    let b = 2.0 * beta * l1(reference).powi(2);
+    let f_ref = p.value(reference);
+    for (k, x) in xs.iter().enumerate().skip(1) {
+        let eps = p.value(x) - f_ref;
+        prop_assert!(
+            eps <= b / k as f64 + slack(f_ref),
+            "k = {k}: ε = {eps} > 2β‖w̄‖₁²/k = {}",
+            b / k as f64
+        );
+        let g = p.gradient(x);
+        let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for j in lottery::solver::support_of(x) {
+            prop_assert!(
+                g[j].abs() <= (1e-6 * gmax).max(1e-9),
+                "not refit: ∂_{j} f = {} at k = {k}",
+                g[j]
+            );
+        }
+    }
+    for (k, w) in xs.windows(2).enumerate().skip(1) {
+        let (e0, e1) = (p.value(&w[0]) - f_ref, p.value(&w[1]) - f_ref);
+        if e0 > 0.0 && b > 0.0 {
+            prop_assert!(
+                e1 <= e0 - e0 * e0 / b + slack(f_ref),
+                "step {k}: ε {e1} > ε − ε²/(2β‖w̄‖₁²)"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// theory/fcfgs_rate.md: ε_k ≤ 2β‖w̄‖₁²/k for the planted signal and a random reference.
+    #[test]
+    fn fcfgs_sublinear_rate(n in 10usize..60, d in 5usize..60, k_frac in 0.0f64..1.0,
+                            noise in 0.0f64..1.0, seed in any::<u64>()) {
+        let k = 1 + ((n.min(d).min(12) - 1) as f64 * k_frac) as usize;
+        let (p, x_star, _) = gaussian_ls(n, d, k, noise, seed);
+        let (xs, _) = iterates(&Fcfgs::new(GreedyParams::new(k)).unwrap(), &p);
+        check_fcfgs_rate(&p, &xs, &x_star)?;
+        let other = gaussian_vector(d, &mut rng(seed ^ 0x5eed)) * 0.3;
+        check_fcfgs_rate(&p, &xs, &other)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// theory/fcfgs_rate.md on logistic loss (Newton refit).
+    #[test]
+    fn fcfgs_sublinear_rate_logistic(n in 20usize..60, d in 5usize..25, k in 1usize..6,
+                                     seed in any::<u64>()) {
+        prop_assume!(k <= d);
+        let (ls, x_star, _) = gaussian_ls(n, d, k, 1.0, seed);
+        let p = logistic_of(&ls, 1.0);
+        let (xs, _) = iterates(&Fcfgs::new(GreedyParams::new(k)).unwrap(), &p);
+        check_fcfgs_rate(&p, &xs, &x_star)?;
+    }
+
+    /// theory/foba.md: every cycle keeps at least (1 − ν) of its forward gain (least squares and
+    /// logistic).
+    #[test]
+    fn foba_cycle_gain(n in 10usize..50, d in 5usize..30, k_frac in 0.0f64..1.0,
+                       noise in 0.0f64..1.0, logistic in any::<bool>(), seed in any::<u64>()) {
+        let k = 1 + ((n.min(d).min(8) - 1) as f64 * k_frac) as usize;
+        let (ls, _, _) = gaussian_ls(n, d, k, noise, seed);
+        let foba = Foba::new(GreedyParams::new(k)).unwrap();
+        let recs = if logistic {
+            iterates(&foba, &logistic_of(&ls, 1.0)).1
+        } else {
+            iterates(&foba, &ls).1
+        };
+        for w in recs.windows(2) {
+            let gain = w[1].gain.unwrap();
+            prop_assert!(gain >= 0.0);
+            prop_assert!(w[1].objective <= w[0].objective - (1.0 - foba.nu) * gain + slack(w[0].objective),
+                "cycle {}: f {} > f_prev − gain/2 = {}", w[1].iter, w[1].objective, w[0].objective - 0.5 * gain);
+        }
+    }
+
+    /// theory/maurey.md: E f(ŵ_k) − f(w) ≤ β‖w‖₁²/(2k) (exact expectation), and the sampler's
+    /// empirical mean matches the exact expectation.
+    #[test]
+    fn maurey_expected_excess(n in 5usize..40, d in 3usize..30, k in 1usize..40, seed in any::<u64>()) {
+        let (p, _, _) = gaussian_ls(n, d, 2.min(d), 0.5, seed);
+        let w = gaussian_vector(d, &mut rng(seed.wrapping_add(1)));
+        let exact = maurey::expected_excess(&p, &w, k);
+        let bound = maurey::bound(&p, &w, k);
+        prop_assert!(exact <= bound * (1.0 + 1e-12), "E excess {exact} > bound {bound}");
+        let f_w = p.value(&w);
+        let m = 4000;
+        let mut sum = 0.0;
+        let mut sum_sq = 0.0;
+        for i in 0..m {
+            let w_hat = maurey::sparsify(&w, k, seed.wrapping_mul(31).wrapping_add(i)).unwrap();
+            prop_assert!(w_hat.iter().filter(|v| **v != 0.0).count() <= k);
+            let ex = p.value(&w_hat) - f_w;
+            sum += ex;
+            sum_sq += ex * ex;
+        }
+        let mean = sum / m as f64;
+        let se = ((sum_sq / m as f64 - mean * mean).max(0.0) / m as f64).sqrt();
+        prop_assert!((mean - exact).abs() <= 5.0 * se + 1e-12, "empirical {mean} vs exact {exact} (se {se})");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// theory/fcfgs_rsc.md: ε_{k+1} ≤ (1 − ρ_k/(β s̄)) ε_k with ρ_k the curvature along w̄ − w^k,
+    /// and ε_k ≤ ε₀ exp(−kρ/(β s̄)).
+    #[test]
+    fn fcfgs_rsc_linear_rate(n in 20usize..80, d in 5usize..40, s_bar in 1usize..6, extra in 0usize..6,
+                             noise in 0.0f64..0.5, seed in any::<u64>()) {
+        prop_assume!(s_bar <= d);
+        let k = (s_bar + extra).min(d).min(n);
+        let (p, x_star, support) = gaussian_ls(n, d, s_bar, noise, seed);
+        let reference = p.refit(&support, &x_star).unwrap();
+        let f_ref = p.value(&reference);
+        let beta = p.coordinate_smoothness();
+        let (xs, _) = iterates(&Fcfgs::new(GreedyParams::new(k)).unwrap(), &p);
+        let eps0 = p.value(&xs[0]) - f_ref;
+        let mut rho_min = f64::INFINITY;
+        for (t, w) in xs.windows(2).enumerate() {
+            let delta = &reference - &w[0];
+            let dn = delta.dot(&delta);
+            let e0 = p.value(&w[0]) - f_ref;
+            if dn == 0.0 || e0 <= 0.0 {
+                break;
+            }
+            let ad = p.apply(&delta);
+            let rho = ad.dot(&ad) / (p.n_samples() as f64 * dn);
+            rho_min = rho_min.min(rho);
+            let e1 = p.value(&w[1]) - f_ref;
+            prop_assert!(e1 <= (1.0 - rho / (beta * s_bar as f64)) * e0 + slack(f_ref),
+                "step {t}: ε {e1} > (1 − ρ/(β s̄)) ε = {}", (1.0 - rho / (beta * s_bar as f64)) * e0);
+            prop_assert!(e1 <= eps0 * (-((t + 1) as f64) * rho_min / (beta * s_bar as f64)).exp() + slack(f_ref));
+        }
+    }
+}
