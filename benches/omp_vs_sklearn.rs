@@ -1,1 +1,199 @@
-fn main() {}
+//! OMP against scikit-learn's `orthogonal_mp` on one instance (n = 2000, d = 20000, k = 200),
+//! in one run, plus the memory-floor references measured in the same process.
+//!
+//! `cargo bench --bench omp_vs_sklearn` (creates `.venv-bench/` with numpy and scikit-learn on
+//! first use). Flags after `--`: `--n N --d D --k K --repeats R` for other sizes.
+//!
+//! Prints, best of R runs each:
+//! - scikit-learn f64 (`precompute=False`, A handed over in Fortran order so that no copy is
+//!   timed, numpy's own OpenBLAS with `OPENBLAS_CORETYPE`/`OPENBLAS_L2_SIZE` unset),
+//! - our OMP with A in f64 and in f32, and whether each support equals scikit-learn's,
+//! - k passes over A ($k$ products $A^\top r$, the floor for OMP) and 2 passes (the IHT floor),
+//! - IHT time per iteration,
+//!
+//! and the ratios the targets speak of.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use lottery::problem::{LeastSquares, Magnitudes, PlantedParams, SmoothProblem};
+use lottery::solver::greedy::{GreedyParams, Omp};
+use lottery::solver::iht::{Iht, ThresholdParams};
+use lottery::solver::solve_quiet;
+use ndarray::Array1;
+
+const SCRIPT: &str = r#"
+import json, sys, time
+import numpy as np
+from sklearn.linear_model import orthogonal_mp
+from threadpoolctl import threadpool_info
+A = np.load(sys.argv[1]); y = np.load(sys.argv[2]); k = int(sys.argv[3]); reps = int(sys.argv[4])
+A = np.asfortranarray(A)
+times = []
+for _ in range(reps + 1):
+    # orthogonal_mp swaps the columns of X in place when copy_X=False: hand it a fresh
+    # Fortran-ordered copy each time, made outside the timer.
+    X = A.copy(order="F")
+    t = time.perf_counter()
+    x = orthogonal_mp(X, y, n_nonzero_coefs=k, precompute=False, copy_X=False)
+    times.append(time.perf_counter() - t)
+info = [{k2: d.get(k2) for k2 in ("internal_api", "version", "architecture", "num_threads")} for d in threadpool_info()]
+print(json.dumps({"seconds": min(times[1:]), "support": [int(i) for i in np.flatnonzero(x)], "blas": info}))
+"#;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ensure_venv(root: &Path) -> std::path::PathBuf {
+    let py = root.join(".venv-bench/bin/python");
+    if !py.exists() {
+        eprintln!("creating .venv-bench (numpy, scikit-learn, threadpoolctl)…");
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(root.join(".venv-bench"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+            && Command::new(root.join(".venv-bench/bin/pip"))
+                .args(["install", "-q", "numpy", "scikit-learn", "threadpoolctl"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+        assert!(ok, "could not create .venv-bench with pip");
+    }
+    py
+}
+
+fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.expect("reps >= 1"))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // cargo bench --no-run / test harness probes
+    }
+    let (n, d, k, reps) = (
+        arg("--n", 2000),
+        arg("--d", 20000),
+        arg("--k", 200),
+        arg("--repeats", 5).max(1),
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = ensure_venv(root);
+    let inst = PlantedParams {
+        n,
+        d,
+        k,
+        magnitudes: Magnitudes::Uniform(1.0, 2.0),
+        noise: 0.01,
+        seed: 7,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    lottery::io::write_matrix(&dir.path().join("A.npy"), &inst.a).unwrap();
+    lottery::io::write_vector(&dir.path().join("y.npy"), &inst.y).unwrap();
+    let script = dir.path().join("omp.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(dir.path().join("A.npy"))
+        .arg(dir.path().join("y.npy"))
+        .arg(k.to_string())
+        .arg(reps.to_string())
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sk: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sk_time = sk["seconds"].as_f64().unwrap();
+    let sk_support: Vec<usize> = serde_json::from_value(sk["support"].clone()).unwrap();
+
+    let inst_support = inst.support.clone();
+    let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+    let p32 = p.to_f32();
+    let omp = Omp::new(GreedyParams::new(k)).unwrap();
+    let _ = solve_quiet(&omp, &p).unwrap(); // warm-up
+    let (t64, s64) = best(reps, || solve_quiet(&omp, &p).unwrap());
+    let _ = solve_quiet(&omp, &p32).unwrap();
+    let (t32, s32) = best(reps, || solve_quiet(&omp, &p32).unwrap());
+
+    // Memory floors, same process, same BLAS: k products A^T r and 2 passes (A x, A^T r).
+    let r = Array1::from_shape_fn(n, |i| (i as f64 * 0.37).sin());
+    let xd = Array1::from_shape_fn(d, |j| (j as f64 * 0.11).cos());
+    let (t_pass_k, _) = best(reps, || {
+        (0..k).map(|_| p.design().rmatvec(&r)[0]).sum::<f64>()
+    });
+    let (t_two, _) = best(reps, || {
+        (0..20)
+            .map(|_| p.design().matvec(&xd)[0] + p.design().rmatvec(&r)[0])
+            .sum::<f64>()
+    });
+    let t_two = t_two / 20.0;
+    let eta = 1.0 / p.smoothness();
+    let iht = Iht::new(ThresholdParams::new(k).step(eta).max_iters(20)).unwrap();
+    let (t_iht, sol_iht) = best(reps, || solve_quiet(&iht, &p).unwrap());
+    let t_iht_iter = t_iht / sol_iht.info.iterations as f64;
+
+    let overlap = |a: &[usize]| a.iter().filter(|j| sk_support.contains(j)).count();
+    println!("instance: n = {n}, d = {d}, k = {k}, best of {reps}");
+    println!(
+        "supports: sklearn {} atoms, f64 {} atoms ({} shared), f32 {} atoms ({} shared), planted {} shared with sklearn",
+        sk_support.len(), s64.info.support.len(), overlap(&s64.info.support),
+        s32.info.support.len(), overlap(&s32.info.support), overlap(&inst_support)
+    );
+    println!(
+        "scikit-learn orthogonal_mp f64: {:.3} s  (BLAS {})",
+        sk_time, sk["blas"]
+    );
+    println!(
+        "lottery OMP f64:                {:.3} s  support == sklearn: {}",
+        t64,
+        s64.info.support == sk_support
+    );
+    println!(
+        "lottery OMP f32:                {:.3} s  support == sklearn: {}",
+        t32,
+        s32.info.support == sk_support
+    );
+    println!("k passes over A (k × Aᵀr, f64): {:.3} s", t_pass_k);
+    println!("two passes over A (Ax + Aᵀr):   {:.4} s", t_two);
+    println!("IHT per iteration (s = k):      {:.4} s", t_iht_iter);
+    println!(
+        "ratio OMP f64 / k passes        = {:.3}   (target ≤ 1.15)",
+        t64 / t_pass_k
+    );
+    println!(
+        "ratio OMP f64 / scikit-learn    = {:.3}   (target ≤ 1.00)",
+        t64 / sk_time
+    );
+    println!(
+        "speedup scikit-learn / OMP f32  = {:.3}   (target ≥ 2.00)",
+        sk_time / t32
+    );
+    println!(
+        "ratio IHT iteration / 2 passes  = {:.3}   (target ≤ 1.30)",
+        t_iht_iter / t_two
+    );
+}

@@ -1,1 +1,83 @@
-fn main() {}
+//! Accuracy against sparsity (SSZ 2010): least-squares objective at each support size for
+//! forward greedy, FCFGS, FoBa, IHT and Maurey sparsification of the ℓ1 solution.
+//!
+//! `cargo run --release --bin sparsity_tradeoff [-- --paper] [--out results]`
+//! writes `results/sparsity_tradeoff/{tradeoff.csv, tradeoff.svg, tradeoff.png, config.json}`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use lottery::experiments::{self, tradeoff};
+use lottery::plot::{figure, write_csv, Panel, Series};
+
+#[derive(Parser)]
+struct Args {
+    /// Paper size.
+    #[arg(long)]
+    paper: bool,
+    /// Results root.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    experiments::blas_single_thread();
+    let mut cfg = if args.paper {
+        tradeoff::Config::paper_size()
+    } else {
+        tradeoff::Config::default_size()
+    };
+    cfg.instance.seed = args.seed;
+    let dir = experiments::out_dir(&args.out, "sparsity_tradeoff")?;
+    let rows = tradeoff::run(&cfg)?;
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                r.nnz.to_string(),
+                format!("{:e}", r.objective),
+                format!("{:e}", r.std),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("tradeoff.csv"),
+        &["method", "nnz", "objective", "std"],
+        &table,
+    )?;
+    let mut methods: Vec<String> = rows.iter().map(|r| r.method.clone()).collect();
+    methods.dedup();
+    let series = methods
+        .iter()
+        .filter(|m| !m.contains("dense"))
+        .map(|m| {
+            let pts: Vec<_> = rows.iter().filter(|r| &r.method == m).collect();
+            let mut s = Series::line(
+                m.clone(),
+                pts.iter().map(|r| (r.nnz as f64, r.objective)).collect(),
+            );
+            if pts.iter().any(|r| r.std > 0.0) {
+                s.err = Some(pts.iter().map(|r| r.std).collect());
+            }
+            s
+        })
+        .collect();
+    let panel = Panel {
+        title: "Accuracy vs sparsity (least squares, compressible signal)".into(),
+        x_label: "nonzeros".into(),
+        y_label: "f(x) = ‖Ax − y‖²/(2n)".into(),
+        log_x: false,
+        log_y: true,
+        series,
+        cells: vec![],
+    };
+    figure(&dir.join("tradeoff"), &[panel], 1)?;
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    println!("{}", dir.display());
+    Ok(())
+}

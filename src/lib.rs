@@ -37,6 +37,7 @@ extern crate blas_src;
 
 pub mod cli;
 mod error;
+pub mod experiments;
 pub mod io;
 pub mod linalg;
 pub mod plot;

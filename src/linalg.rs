@@ -57,7 +57,7 @@ impl ProgressiveCholesky {
             w[i] = (w[i] - s) / row[i];
         }
         let rest = norm_sq - w.iter().map(|v| v * v).sum::<f64>();
-        if !(rest > 1e-12 * norm_sq.max(f64::MIN_POSITIVE)) {
+        if rest.is_nan() || rest <= 1e-12 * norm_sq.max(f64::MIN_POSITIVE) {
             return Err(Error::Numerical(format!(
                 "atom {k} is linearly dependent on the support (pivot {rest:.3e})"
             )));

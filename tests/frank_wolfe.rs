@@ -40,7 +40,7 @@ fn fw(variant: Variant, step: StepRule, iters: usize, domain: Domain) -> FrankWo
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config(128, "frank_wolfe"))]
 
     /// theory/frank_wolfe.md: f(x_t) − f* ≤ 2C_f/(t+2) for both step rules, with f* replaced by
     /// a certified lower bound (a stronger assertion).
@@ -57,6 +57,14 @@ proptest! {
             let bound = 2.0 * c_f / (r.iter as f64 + 2.0);
             prop_assert!(r.objective - f_lower <= bound + slack(f_lower),
                 "t = {}: f − f* ≤ {} > 2C_f/(t+2) = {bound}", r.iter, r.objective - f_lower);
+        }
+        // The lemma the proof rests on (Jaggi 2013, Lemma 5): with γ_t = 2/(t+2),
+        // f(x_{t+1}) ≤ f(x_t) − γ_t g(x_t) + γ_t² C_f / 2 (line search does at least as well).
+        for w in recs.windows(2) {
+            let gamma = 2.0 / (w[0].iter as f64 + 2.0);
+            let rhs = w[0].objective - gamma * w[0].gap.unwrap() + gamma * gamma * c_f / 2.0;
+            prop_assert!(w[1].objective <= rhs + slack(w[0].objective),
+                "step {}: f {} > f − γ g + γ² C_f/2 = {rhs}", w[1].iter, w[1].objective);
         }
     }
 

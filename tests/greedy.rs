@@ -27,7 +27,7 @@ fn logistic_of(ls: &LeastSquares, scale: f64) -> Logistic {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "greedy"))]
 
     /// theory/omp.md (a): A_Sᵀ r = 0 after every step and ‖r‖ never increases.
     #[test]
@@ -53,7 +53,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_global_rejects: 100_000, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "greedy"))]
 
     /// theory/omp.md (b): unit-norm columns with μ < 1/(2k−1) ⇒ OMP recovers the support of a
     /// k-sparse x from y = Ax in k steps.
@@ -113,7 +113,7 @@ fn check_fcfgs_rate<P: SmoothProblem>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "greedy"))]
 
     /// theory/fcfgs_rate.md: ε_k ≤ 2β‖w̄‖₁²/k for the planted signal and a random reference.
     #[test]
@@ -129,7 +129,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(config(64, "greedy"))]
 
     /// theory/fcfgs_rate.md on logistic loss (Newton refit).
     #[test]
@@ -190,7 +190,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "greedy"))]
 
     /// theory/fcfgs_rsc.md: ε_{k+1} ≤ (1 − ρ_k/(β s̄)) ε_k with ρ_k the curvature along w̄ − w^k,
     /// and ε_k ≤ ε₀ exp(−kρ/(β s̄)).
@@ -222,4 +222,35 @@ proptest! {
             prop_assert!(e1 <= eps0 * (-((t + 1) as f64) * rho_min / (beta * s_bar as f64)).exp() + slack(f_ref));
         }
     }
+}
+
+/// Regression (found by `foba_cycle_gain`, logistic, n = 10, d = 6, seed 0): a cycle that stops
+/// because the forward gain vanished used to report the previous cycle's gain.
+#[test]
+fn foba_converged_cycle_reports_zero_gain() {
+    let (ls, _, _) = gaussian_ls(10, 6, 6, 0.0, 0);
+    let p = logistic_of(&ls, 1.0);
+    let (_, recs) = iterates(&Foba::new(GreedyParams::new(6)).unwrap(), &p);
+    let last = recs.last().unwrap();
+    let prev = &recs[recs.len() - 2];
+    if (last.objective - prev.objective).abs() == 0.0 {
+        assert_eq!(last.gain, Some(0.0));
+    }
+    for w in recs.windows(2) {
+        assert!(
+            w[1].objective <= w[0].objective - 0.5 * w[1].gain.unwrap() + slack(w[0].objective)
+        );
+    }
+}
+
+/// Regression (found by `fcfgs_sublinear_rate_logistic`, n = 22, d = k = 5): once every
+/// coordinate is in the support the gradient is ~1e-13 everywhere; the KKT check needs an
+/// absolute floor, not only a relative one.
+#[test]
+fn fcfgs_logistic_full_support_is_stationary() {
+    let (ls, _, _) = gaussian_ls(22, 5, 5, 1.0, 2661556730832747417);
+    let p = logistic_of(&ls, 1.0);
+    let sol = lottery::solver::solve_quiet(&Fcfgs::new(GreedyParams::new(5)).unwrap(), &p).unwrap();
+    let g = p.gradient(&sol.x);
+    assert!(g.iter().all(|v| v.abs() <= 1e-9), "gradient {g}");
 }

@@ -9,7 +9,7 @@ use lottery::solver::solve_quiet;
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config(128, "mirror"))]
 
     /// theory/mirror_descent.md: f(x̄_T) − f* ≤ L∞ √(2 ln n / T) on the simplex.
     #[test]
@@ -19,6 +19,21 @@ proptest! {
         let (f_lower, _) = fstar_bounds(&p, Domain::Simplex);
         let md = MirrorDescent::new(MirrorParams { iters: t, ..MirrorParams::default() }).unwrap();
         let sol = solve_quiet(&md, &p).unwrap();
+        // The inequality the proof telescopes (three-point property of the entropy, i.e.
+        // Hoeffding's lemma): for every vertex e_i and the step η the solver reports,
+        // η⟨g_t, x_t − e_i⟩ ≤ ln x_{t+1,i} − ln x_{t,i} + η²‖g_t‖∞²/2.
+        let (xs, recs) = iterates(&md, &p);
+        for (w, r) in xs.windows(2).zip(recs.iter().skip(1)) {
+            let eta = r.gain.unwrap();
+            let g = lottery::space::Objective::gradient(&p, &w[0]);
+            let ginf = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let gx = g.dot(&w[0]);
+            for i in 0..d {
+                let lhs = eta * (gx - g[i]);
+                let rhs = w[1][i].ln() - w[0][i].ln() + eta * eta * ginf * ginf / 2.0;
+                prop_assert!(lhs <= rhs + 1e-9 * (1.0 + lhs.abs()), "coordinate {i}: {lhs} > {rhs}");
+            }
+        }
         prop_assert!((sol.x.sum() - 1.0).abs() < 1e-9 && sol.x.iter().all(|v| *v >= 0.0));
         let bound = md.bound(&p);
         prop_assert!(sol.info.objective - f_lower <= bound + slack(f_lower),

@@ -16,7 +16,7 @@ fn norm_sq(v: &Array1<f64>) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(config(1024, "thresholding"))]
 
     /// theory/thresholding.md: ‖H_s(z) − z‖² ≤ (d−s)/(d−s*) ‖θ* − z‖² for s ≥ s*, θ* s*-sparse.
     #[test]
@@ -63,7 +63,7 @@ fn check_descent<P: SmoothProblem>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "thresholding"))]
 
     /// theory/iht_descent.md: f(x⁺) ≤ f(x) − (1/(2η) − L/2)‖x⁺ − x‖² for η ≤ 1/L (least squares).
     #[test]
@@ -109,7 +109,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_global_rejects: 100_000, ..ProptestConfig::default() })]
+    #![proptest_config(config(256, "thresholding"))]
 
     /// theory/iht_rip_recovery.md: with δ_{3s} < 1/√32 and unit step,
     /// ‖x^{k+1} − x‖ ≤ 2δ‖x^k − x‖ + 2√(1+δ)‖e‖ and ‖x^k − x‖ ≤ 2^{−k}‖x‖ + 6‖e‖.

@@ -1,4 +1,4 @@
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ShapeBuilder};
 
 use crate::{Error, Result};
 
@@ -33,11 +33,30 @@ impl Design {
         }
     }
 
-    /// The same matrix stored in f32.
+    /// The same matrix stored in f32 (column-major).
     pub fn to_f32(&self) -> Design {
         match self {
-            Design::F64(a) => Design::F32(a.mapv(|v| v as f32)),
-            Design::F32(a) => Design::F32(a.clone()),
+            Design::F64(a) => Design::F32(a.mapv(|v| v as f32)).column_major(),
+            Design::F32(a) => Design::F32(a.clone()).column_major(),
+        }
+    }
+
+    /// The same matrix in column-major (Fortran) order, the layout every problem stores: each
+    /// $a_j^\top r$ of a pass $A^\top r$ is then a contiguous dot product (measured 5.4 ms
+    /// against 6.9 ms row-major for $2000\times 20000$ f64 with OpenBLAS here), and OMP's column
+    /// reads and sparse products $A_S x_S$ are contiguous.
+    pub fn column_major(self) -> Design {
+        fn to_f<T: Clone + num_traits::Zero>(a: Array2<T>) -> Array2<T> {
+            if a.t().is_standard_layout() {
+                return a;
+            }
+            let mut f = Array2::<T>::zeros(a.raw_dim().f());
+            f.assign(&a);
+            f
+        }
+        match self {
+            Design::F64(a) => Design::F64(to_f(a)),
+            Design::F32(a) => Design::F32(to_f(a)),
         }
     }
 
@@ -54,7 +73,8 @@ impl Design {
         }
     }
 
-    /// $A^\top r$ (one pass over $A$).
+    /// $A^\top r$ (one pass over $A$; BLAS gemv, a contiguous dot product per column when $A$
+    /// is column-major as [`Design::column_major`] stores it).
     pub fn rmatvec(&self, r: &Array1<f64>) -> Array1<f64> {
         match self {
             Design::F64(a) => a.t().dot(r),
@@ -65,21 +85,16 @@ impl Design {
     /// $A x$ for $x$ supported on `support` with values `vals`: touches only those columns, so it
     /// costs $n\,|S|$ instead of $n d$.
     pub fn matvec_sparse(&self, support: &[usize], vals: &[f64]) -> Array1<f64> {
-        let n = self.nrows();
-        let mut out = Array1::<f64>::zeros(n);
+        let mut out = Array1::<f64>::zeros(self.nrows());
         match self {
             Design::F64(a) => {
-                for (i, row) in a.axis_iter(Axis(0)).enumerate() {
-                    out[i] = support.iter().zip(vals).map(|(&j, &v)| row[j] * v).sum();
+                for (&j, &v) in support.iter().zip(vals) {
+                    out.scaled_add(v, &a.column(j));
                 }
             }
             Design::F32(a) => {
-                for (i, row) in a.axis_iter(Axis(0)).enumerate() {
-                    out[i] = support
-                        .iter()
-                        .zip(vals)
-                        .map(|(&j, &v)| f64::from(row[j]) * v)
-                        .sum();
+                for (&j, &v) in support.iter().zip(vals) {
+                    out.zip_mut_with(&a.column(j), |o, &e| *o += v * f64::from(e));
                 }
             }
         }
@@ -105,20 +120,14 @@ impl Design {
 
     /// $\|a_j\|_2^2$ for every column.
     pub fn column_norms_sq(&self) -> Array1<f64> {
-        let mut out = Array1::<f64>::zeros(self.ncols());
         match self {
-            Design::F64(a) => {
-                for row in a.axis_iter(Axis(0)) {
-                    out.zip_mut_with(&row, |o, &v| *o += v * v);
-                }
-            }
-            Design::F32(a) => {
-                for row in a.axis_iter(Axis(0)) {
-                    out.zip_mut_with(&row, |o, &v| *o += f64::from(v) * f64::from(v));
-                }
-            }
+            Design::F64(a) => Array1::from_iter(a.columns().into_iter().map(|c| c.dot(&c))),
+            Design::F32(a) => Array1::from_iter(
+                a.columns()
+                    .into_iter()
+                    .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum()),
+            ),
         }
-        out
     }
 
     /// The Gram matrix $A^\top A$ (f64; $d \times d$, so only for moderate $d$).

@@ -75,9 +75,10 @@ pub struct LeastSquares {
 }
 
 impl LeastSquares {
-    /// Validates shapes and finiteness.
+    /// Validates shapes and finiteness; stores $A$ column-major ([`Design::column_major`]).
     pub fn new(a: Design, y: Array1<f64>) -> Result<Self> {
         a.validate(y.view())?;
+        let a = a.column_major();
         let col_norms_sq = a.column_norms_sq();
         Ok(LeastSquares {
             a,
@@ -273,10 +274,14 @@ fn sigmoid(t: f64) -> f64 {
 }
 
 impl Logistic {
-    /// Validates shapes, finiteness, and that every label is $\pm 1$.
+    /// Validates shapes, finiteness, and that every label is $\pm 1$; stores $A$ column-major.
     pub fn new(a: Design, y: Array1<f64>) -> Result<Self> {
         a.validate(y.view())?;
-        if let Some(v) = y.iter().find(|v| **v != 1.0 && **v != -1.0) {
+        let a = a.column_major();
+        // Labels are data, not computed values: exactly ±1 is the contract.
+        #[allow(clippy::float_cmp)]
+        let bad = y.iter().find(|v| **v != 1.0 && **v != -1.0);
+        if let Some(v) = bad {
             return Err(Error::param(
                 "response",
                 format!("logistic labels must be ±1, found {v}"),

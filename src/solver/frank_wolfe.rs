@@ -290,7 +290,7 @@ impl<L: Lmo> FrankWolfe<L> {
         if params.max_iters == 0 {
             return Err(Error::param("max_iters", "must be >= 1"));
         }
-        if !(params.tol >= 0.0) {
+        if params.tol.is_nan() || params.tol < 0.0 {
             return Err(Error::param("tol", "must be >= 0"));
         }
         if params.variant != Variant::Vanilla && !lmo.is_polytope() {

@@ -1,7 +1,7 @@
 //! Forward greedy selection (Shalev-Shwartz–Srebro–Zhang 2010 family), OMP and FoBa.
 //!
 //! Each method grows a support with the greedy rule "largest $|\nabla_j f|$", which is
-//! [`arg_max_abs`](crate::select::arg_max_abs) — the selection rule of [`crate::select`] under a
+//! [`crate::select::arg_max_abs`] — the selection rule of [`crate::select`] under a
 //! budget of one coordinate.
 //!
 //! | solver | after selecting $j$ |
@@ -61,7 +61,7 @@ impl GreedyParams {
         if self.sparsity == 0 {
             return Err(Error::Budget { k: 0, len: 0 });
         }
-        if !(self.tol >= 0.0) {
+        if self.tol.is_nan() || self.tol < 0.0 {
             return Err(Error::param("tol", "must be >= 0"));
         }
         if self.max_iters == 0 {
@@ -128,6 +128,8 @@ impl Iterative<LeastSquares> for Omp {
         "omp"
     }
 
+    // OMP takes exactly one atom per iteration: its iteration cap is the sparsity.
+    #[allow(clippy::misnamed_getters)]
     fn max_iters(&self) -> usize {
         self.params.sparsity
     }

@@ -75,7 +75,7 @@ impl ThresholdParams {
         if self.max_iters == 0 {
             return Err(Error::param("max_iters", "must be >= 1"));
         }
-        if !(self.tol >= 0.0) {
+        if self.tol.is_nan() || self.tol < 0.0 {
             return Err(Error::param("tol", "must be >= 0"));
         }
         Ok(())

@@ -8,6 +8,7 @@ use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Varia
 use lottery::solver::{solve, Iterative};
 use nalgebra::{DMatrix, SymmetricEigen};
 use ndarray::{Array1, Array2};
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -154,4 +155,18 @@ pub fn rng(seed: u64) -> ChaCha8Rng {
 /// Relative slack for floating-point comparisons of objective values of size `scale`.
 pub fn slack(scale: f64) -> f64 {
     1e-10 * scale.abs().max(1e-12) + 1e-13
+}
+
+/// Proptest configuration: `cases` cases, failures persisted to
+/// `tests/proptest-regressions/<family>.txt` (committed), generous rejection budget for
+/// `prop_assume!`-filtered hypotheses.
+pub fn config(cases: u32, family: &'static str) -> ProptestConfig {
+    let path: &'static str =
+        Box::leak(format!("tests/proptest-regressions/{family}.txt").into_boxed_str());
+    ProptestConfig {
+        cases,
+        max_global_rejects: 100_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(path))),
+        ..ProptestConfig::default()
+    }
 }

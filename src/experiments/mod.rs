@@ -1,0 +1,44 @@
+//! The logic of the experiment binaries in `experiments/` (which only parse flags and write
+//! files): cells are independent, seeded from their grid position, and run in parallel with
+//! rayon, so results do not depend on the thread count.
+
+pub mod phase_transition;
+pub mod rates;
+pub mod tradeoff;
+
+use std::path::PathBuf;
+
+use crate::{Error, Result};
+
+extern "C" {
+    fn openblas_set_num_threads(n: std::os::raw::c_int);
+}
+
+/// Run BLAS single-threaded: the experiments parallelize over cells with rayon instead, which
+/// keeps every BLAS call's summation order fixed.
+pub fn blas_single_thread() {
+    // SAFETY: plain setter exported by the OpenBLAS library this crate links.
+    unsafe { openblas_set_num_threads(1) }
+}
+
+/// `results/<name>/`, created if missing.
+pub fn out_dir(root: &std::path::Path, name: &str) -> Result<PathBuf> {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        source: e,
+    })?;
+    Ok(dir)
+}
+
+/// A deterministic seed for cell `(a, b, c)` of an experiment with base seed `seed`
+/// (SplitMix64 mixing).
+pub fn cell_seed(seed: u64, a: u64, b: u64, c: u64) -> u64 {
+    let mut z = seed
+        ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ c.wrapping_mul(0x94D0_49BB_1331_11EB);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
