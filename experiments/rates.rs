@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
                 r.method.clone(),
                 r.t.to_string(),
                 format!("{:e}", r.measured),
-                format!("{:e}", r.bound),
+                r.bound.map(|b| format!("{b:e}")).unwrap_or_default(),
             ]
         })
         .collect();
@@ -60,7 +60,10 @@ fn main() -> anyhow::Result<()> {
     let bound = |m: &str, label: &str| {
         Series::bound(
             label,
-            pick(m).iter().map(|r| (r.t as f64, r.bound)).collect(),
+            pick(m)
+                .iter()
+                .filter_map(|r| r.bound.map(|b| (r.t as f64, b)))
+                .collect(),
         )
     };
     let panels = vec![

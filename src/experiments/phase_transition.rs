@@ -33,8 +33,12 @@ pub struct Config {
     pub trials: usize,
     /// Base seed.
     pub seed: u64,
-    /// Iteration cap of the iterative methods.
+    /// Iteration cap of IHT, NIHT, HTP and CoSaMP.
     pub iters: usize,
+    /// Iteration cap of pairwise Frank-Wolfe for ℓ1 (it stops earlier once the gap is below
+    /// $10^{-13}$). Near the transition FW needs many iterations: at $\delta = 0.5$, $d = 200$,
+    /// 1800 iterations recover 0/10 trials at $\rho = 0.30$, 18000 recover 10/10.
+    pub fw_iters: usize,
 }
 
 impl Config {
@@ -46,7 +50,8 @@ impl Config {
             rhos: (1..=12).map(|i| i as f64 * 0.05).collect(),
             trials: 10,
             seed: 0,
-            iters: 500,
+            iters: 300,
+            fw_iters: 3000,
         }
     }
 
@@ -59,6 +64,7 @@ impl Config {
             trials: 25,
             seed: 0,
             iters: 1500,
+            fw_iters: 20000,
         }
     }
 }
@@ -87,9 +93,9 @@ fn recover(
     p: &LeastSquares,
     k: usize,
     l1: f64,
-    iters: usize,
+    cfg: &Config,
 ) -> Result<ndarray::Array1<f64>> {
-    let t = ThresholdParams::new(k).max_iters(iters);
+    let t = ThresholdParams::new(k).max_iters(cfg.iters);
     Ok(match alg {
         "IHT" => solve_quiet(&Iht::new(t)?, p)?.x,
         "NIHT" => solve_quiet(&Niht::new(t)?, p)?.x,
@@ -101,7 +107,7 @@ fn recover(
                 FwParams {
                     variant: Variant::Pairwise,
                     step: StepRule::LineSearch,
-                    max_iters: 6 * iters,
+                    max_iters: cfg.fw_iters,
                     tol: 1e-13,
                 },
                 Domain::L1 { radius: l1 },
@@ -139,7 +145,7 @@ pub fn run(cfg: &Config) -> Result<Vec<Cell>> {
                 .generate()?;
                 let l1: f64 = inst.x_star.iter().map(|v| v.abs()).sum();
                 let p = LeastSquares::from_f64(inst.a, inst.y)?;
-                let x = recover(alg, &p, k, l1, cfg.iters)?;
+                let x = recover(alg, &p, k, l1, cfg)?;
                 let err = (&x - &inst.x_star).mapv(|v| v * v).sum().sqrt();
                 if err <= 1e-2 * (k as f64).sqrt() {
                     successes += 1;

@@ -66,8 +66,8 @@ pub struct Row {
     pub t: usize,
     /// Measured suboptimality.
     pub measured: f64,
-    /// The theorem's bound (NaN where the method has none here).
-    pub bound: f64,
+    /// The theorem's bound, where the method has one here.
+    pub bound: Option<f64>,
 }
 
 /// A compressible instance: $x^\star_j \propto \pm j^{-1.5}$ at random positions, noise 0.01.
@@ -134,11 +134,8 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>> {
         )?;
         solve(&fw, &p, &mut |r, _| {
             if r.iter >= 1 {
-                let bound = if variant == Variant::Vanilla {
-                    2.0 * c_f / (r.iter as f64 + 2.0)
-                } else {
-                    f64::NAN
-                };
+                let bound =
+                    (variant == Variant::Vanilla).then(|| 2.0 * c_f / (r.iter as f64 + 2.0));
                 rows.push(Row {
                     method: name.into(),
                     t: r.iter,
@@ -162,7 +159,7 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>> {
                 method: "entropic MD".into(),
                 t,
                 measured: sol.info.objective - f_lower,
-                bound: md.bound(&p),
+                bound: Some(md.bound(&p)),
             })
         })
         .collect::<Result<_>>()?;
@@ -177,7 +174,7 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>> {
                 method: "FCFGS".into(),
                 t: r.iter,
                 measured: r.objective - f_ref,
-                bound: 2.0 * beta * l1_ref * l1_ref / r.iter as f64,
+                bound: Some(2.0 * beta * l1_ref * l1_ref / r.iter as f64),
             });
         }
     })?;

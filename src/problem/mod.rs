@@ -50,9 +50,11 @@ pub trait SmoothProblem: Objective<Array1<f64>> + Sync {
     /// $\arg\min\{f(x) : \mathrm{supp}(x) \subseteq S\}$, starting from `warm` where iterative.
     fn refit(&self, support: &[usize], warm: &Array1<f64>) -> Result<Array1<f64>>;
 
-    /// $\arg\min_{\gamma \in [0, \gamma_{\max}]} f(x + \gamma d)$: exact for quadratics, a safeguarded
-    /// 1-D Newton method otherwise.
-    fn line_search(&self, x: &Array1<f64>, d: &Array1<f64>, gamma_max: f64) -> f64;
+    /// $\arg\min_{\gamma \in [0, \gamma_{\max}]} f(x + \gamma d)$ given $g = \nabla f(x)$: exact for
+    /// quadratics ($\gamma^\star = -\langle g, d\rangle / d^\top\nabla^2 f\,d$, which costs one
+    /// product $Ad$, sparse when $d$ is), a safeguarded 1-D Newton method otherwise.
+    fn line_search(&self, x: &Array1<f64>, g: &Array1<f64>, d: &Array1<f64>, gamma_max: f64)
+        -> f64;
 
     /// $d^\top \nabla^2 f(x)\, d$ (for least squares $\|Ad\|^2/n$, independent of $x$).
     fn curvature(&self, x: &Array1<f64>, d: &Array1<f64>) -> f64;
@@ -219,14 +221,20 @@ impl SmoothProblem for LeastSquares {
         Ok(x)
     }
 
-    fn line_search(&self, x: &Array1<f64>, d: &Array1<f64>, gamma_max: f64) -> f64 {
-        let r = self.residual(x);
+    fn line_search(
+        &self,
+        _x: &Array1<f64>,
+        g: &Array1<f64>,
+        d: &Array1<f64>,
+        gamma_max: f64,
+    ) -> f64 {
+        let slope = g.dot(d);
         let ad = self.apply(d);
-        let curv = ad.dot(&ad);
+        let curv = ad.dot(&ad) / self.n_samples() as f64;
         if curv <= 0.0 {
-            return if r.dot(&ad) < 0.0 { gamma_max } else { 0.0 };
+            return if slope < 0.0 { gamma_max } else { 0.0 };
         }
-        (-r.dot(&ad) / curv).clamp(0.0, gamma_max)
+        (-slope / curv).clamp(0.0, gamma_max)
     }
 
     fn curvature(&self, _x: &Array1<f64>, d: &Array1<f64>) -> f64 {
@@ -405,7 +413,13 @@ impl SmoothProblem for Logistic {
         Ok(x)
     }
 
-    fn line_search(&self, x: &Array1<f64>, d: &Array1<f64>, gamma_max: f64) -> f64 {
+    fn line_search(
+        &self,
+        x: &Array1<f64>,
+        _g: &Array1<f64>,
+        d: &Array1<f64>,
+        gamma_max: f64,
+    ) -> f64 {
         let n = self.n_samples() as f64;
         let mut m0 = self.a.matvec(x);
         m0 *= &self.y;

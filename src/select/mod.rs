@@ -234,8 +234,19 @@ pub fn top_k(values: &[f64], k: usize) -> Vec<usize> {
 }
 
 /// Index of the largest `|values|` (lowest index among ties); `None` when empty.
+///
+/// A single pass with a strict comparison (so the first maximum wins); NaNs are never selected.
 pub fn arg_max_abs(values: &[f64]) -> Option<usize> {
-    (0..values.len()).min_by(|&a, &b| rank(values, a, b))
+    let mut best: Option<(usize, f64)> = None;
+    for (i, v) in values.iter().enumerate() {
+        let a = v.abs();
+        match best {
+            Some((_, b)) if a <= b => {}
+            _ if a.is_nan() => {}
+            _ => best = Some((i, a)),
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Total order: larger magnitude first, then lower index.

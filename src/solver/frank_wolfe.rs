@@ -402,7 +402,7 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
                     StepRule::OpenLoop if self.params.variant == Variant::Vanilla => {
                         2.0 / (st.t as f64 + 2.0)
                     }
-                    _ => p.line_search(&st.x, &to_s, 1.0),
+                    _ => p.line_search(&st.x, &st.g, &to_s, 1.0),
                 };
                 for (_, a) in st.active.iter_mut() {
                     *a *= 1.0 - gamma;
@@ -414,7 +414,7 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
                 let fw_gain = st.gap;
                 let away_gain = v_dot - st.x.dot(&st.g);
                 if fw_gain >= away_gain {
-                    let gamma = p.line_search(&st.x, &to_s, 1.0);
+                    let gamma = p.line_search(&st.x, &st.g, &to_s, 1.0);
                     for (_, a) in st.active.iter_mut() {
                         *a *= 1.0 - gamma;
                     }
@@ -424,7 +424,7 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
                     let gamma_max = alpha_v / (1.0 - alpha_v);
                     let mut dir = st.x.clone();
                     st.active[vi].0.add_to(&mut dir, -1.0);
-                    let gamma = p.line_search(&st.x, &dir, gamma_max);
+                    let gamma = p.line_search(&st.x, &st.g, &dir, gamma_max);
                     for (_, a) in st.active.iter_mut() {
                         *a *= 1.0 + gamma;
                     }
@@ -440,7 +440,7 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
             (Variant::Pairwise, Some((vi, _, alpha_v))) => {
                 let mut dir = s.to_dense(st.x.len());
                 st.active[vi].0.add_to(&mut dir, -1.0);
-                let gamma = p.line_search(&st.x, &dir, alpha_v);
+                let gamma = p.line_search(&st.x, &st.g, &dir, alpha_v);
                 let v = st.active[vi].0.clone();
                 st.active[vi].1 -= gamma;
                 if gamma >= alpha_v {

@@ -25,7 +25,7 @@
 #![doc = include_str!("../../theory/fcfgs_rsc.md")]
 #![doc = include_str!("../../theory/foba.md")]
 
-use ndarray::Array1;
+use ndarray::{s, Array1, Array2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::{check_sparsity, Iterative, Record, Status};
@@ -111,7 +111,9 @@ pub struct OmpState {
     /// Selected atoms in order of selection.
     pub order: Vec<usize>,
     chol: ProgressiveCholesky,
-    cols: Vec<Array1<f64>>,
+    /// Selected columns $A_S$, contiguous ($n \times k$, column-major), so that the new Gram
+    /// column $A_S^\top a_j$ and the residual $y - A_S z$ are one gemv each.
+    cols: Array2<f64>,
     /// Residual $y - A x$.
     pub r: Array1<f64>,
     /// Current iterate.
@@ -141,7 +143,7 @@ impl Iterative<LeastSquares> for Omp {
         Ok(OmpState {
             order: Vec::with_capacity(self.params.sparsity),
             chol: ProgressiveCholesky::new(),
-            cols: Vec::with_capacity(self.params.sparsity),
+            cols: Array2::zeros((p.n_samples(), self.params.sparsity).f()),
             f: p.value_of_residual(&r),
             r,
             x: Array1::zeros(p.dim()),
@@ -150,25 +152,33 @@ impl Iterative<LeastSquares> for Omp {
     }
 
     fn step(&self, p: &LeastSquares, s: &mut OmpState) -> Result<Status> {
-        let c = p.design().rmatvec(&s.r);
-        let Some(j) = best_outside(&c, &s.order) else {
+        // One pass over A; the correlations of selected atoms are zeroed in place (they are
+        // ~0 already, by orthogonality of the residual).
+        let mut c = p.design().rmatvec(&s.r);
+        for &j in &s.order {
+            c[j] = 0.0;
+        }
+        let Some(j) = arg_max_abs(c.as_slice().expect("owned")).filter(|&j| c[j] != 0.0) else {
             return Ok(Status::Converged);
         };
+        let t = s.order.len();
         let col = p.design().column(j);
-        let cross: Vec<f64> = s.cols.iter().map(|a| a.dot(&col)).collect();
+        let cross = s.cols.slice(s![.., ..t]).t().dot(&col);
         if s.chol
-            .push(&cross, col.dot(&col), col.dot(p.response()))
+            .push(
+                cross.as_slice().expect("owned"),
+                col.dot(&col),
+                col.dot(p.response()),
+            )
             .is_err()
         {
             return Ok(Status::Converged);
         }
         s.order.push(j);
-        s.cols.push(col);
-        let z = s.chol.solve();
+        s.cols.column_mut(t).assign(&col);
+        let z = Array1::from(s.chol.solve());
         let mut r = p.response().clone();
-        for (a, &zi) in s.cols.iter().zip(&z) {
-            r.scaled_add(-zi, a);
-        }
+        r -= &s.cols.slice(s![.., ..=t]).dot(&z);
         for (&i, &zi) in s.order.iter().zip(&z) {
             s.x[i] = zi;
         }
@@ -358,7 +368,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for ForwardGreedy {
         let mut dir = Array1::zeros(p.dim());
         dir[j] = -s.g[j];
         let beta = p.coordinate_smoothness().max(f64::MIN_POSITIVE);
-        let gamma = p.line_search(&s.x, &dir, 100.0 / beta);
+        let gamma = p.line_search(&s.x, &s.g, &dir, 100.0 / beta);
         let mut x = s.x.clone();
         x[j] += gamma * dir[j];
         let support = if s.support.contains(&j) {

@@ -1,0 +1,89 @@
+//! Experiments: results independent of the thread count; the ℓ1 phase-transition curve agrees
+//! with Donoho–Tanner's published weak threshold.
+
+use lottery::experiments::{phase_transition as pt, rates, tradeoff};
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn phase_transition_is_independent_of_thread_count() {
+    lottery::experiments::blas_single_thread();
+    let cfg = pt::Config {
+        d: 40,
+        deltas: vec![0.3, 0.6],
+        rhos: vec![0.1, 0.3],
+        trials: 3,
+        seed: 5,
+        iters: 100,
+        fw_iters: 600,
+    };
+    let one = in_pool(1, || pt::run(&cfg).unwrap());
+    let two = in_pool(2, || pt::run(&cfg).unwrap());
+    assert_eq!(one, two);
+    assert_eq!(one.len(), pt::ALGORITHMS.len() * 4);
+    // Easy cell (δ = 0.6, ρ = 0.1): every exact method recovers every trial.
+    for c in one.iter().filter(|c| {
+        c.delta == 0.6 && c.rho == 0.1 && ["CoSaMP", "l1 (FW)"].contains(&c.algorithm.as_str())
+    }) {
+        assert_eq!(c.successes, c.trials, "{} failed an easy cell", c.algorithm);
+    }
+}
+
+#[test]
+fn rates_and_tradeoff_are_independent_of_thread_count() {
+    lottery::experiments::blas_single_thread();
+    let cfg = rates::Config {
+        n: 30,
+        d: 50,
+        fw_iters: 50,
+        md_horizons: vec![10, 100],
+        greedy_atoms: 10,
+        seed: 1,
+    };
+    let (a, b) = (
+        in_pool(1, || rates::run(&cfg).unwrap()),
+        in_pool(2, || rates::run(&cfg).unwrap()),
+    );
+    assert_eq!(a.len(), b.len());
+    if let Some((x, y)) = a.iter().zip(&b).find(|(x, y)| x != y) {
+        panic!("first difference: {x:?} vs {y:?}");
+    }
+    let t = tradeoff::Config {
+        instance: cfg.clone(),
+        k_max: 8,
+        maurey_repeats: 5,
+    };
+    let rows = in_pool(2, || tradeoff::run(&t).unwrap());
+    assert_eq!(in_pool(1, || tradeoff::run(&t).unwrap()), rows);
+    // Every measured point of the rates experiment respects its bound (the theorems again).
+    for r in in_pool(2, || rates::run(&cfg).unwrap()) {
+        if let Some(b) = r.bound {
+            assert!(
+                r.measured <= b * (1.0 + 1e-9) + 1e-12,
+                "{} at t = {}: {} > {b}",
+                r.method,
+                r.t,
+                r.measured
+            );
+        }
+    }
+}
+
+/// Donoho–Tanner's weak threshold for the cross-polytope at δ = 0.5 is ρ ≈ 0.384; the
+/// statistical-dimension curve must pass there and be increasing.
+#[test]
+fn l1_curve_matches_donoho_tanner() {
+    let curve = pt::l1_curve(400);
+    let near = curve
+        .iter()
+        .min_by(|a, b| (a.0 - 0.5).abs().total_cmp(&(b.0 - 0.5).abs()))
+        .unwrap();
+    assert!((near.1 - 0.384).abs() < 0.01, "rho(0.5) = {}", near.1);
+    assert!(curve.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1));
+}
