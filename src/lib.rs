@@ -47,3 +47,8 @@ pub mod solver;
 pub mod space;
 
 pub use error::{ensure_finite, Error, Result};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use lottery::problem::{LeastSquares, SmoothProblem};
-use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, Lmo, StepRule, Variant};
+use lottery::problem::LeastSquares;
+use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
 use lottery::solver::StepKind;
 use lottery::space::Objective;
 use ndarray::{Array1, Array2};
@@ -16,14 +16,6 @@ fn domain_strategy() -> impl Strategy<Value = Domain> {
         Just(Domain::Simplex),
         (1usize..4, 0.2f64..1.5).prop_map(|(k, radius)| Domain::KSparse { k, radius }),
     ]
-}
-
-fn curvature(p: &LeastSquares, domain: Domain) -> f64 {
-    match domain {
-        Domain::L1 { radius } => p.curvature_l1(radius),
-        Domain::Simplex => p.curvature_simplex(),
-        other => p.smoothness() * other.diameter_sq(),
-    }
 }
 
 fn fw(variant: Variant, step: StepRule, iters: usize, domain: Domain) -> FrankWolfe {
@@ -40,7 +32,7 @@ fn fw(variant: Variant, step: StepRule, iters: usize, domain: Domain) -> FrankWo
 }
 
 proptest! {
-    #![proptest_config(config(128, "frank_wolfe"))]
+    #![proptest_config(config(256, "frank_wolfe"))]
 
     /// theory/frank_wolfe.md: f(x_t) − f* ≤ 2C_f/(t+2) for both step rules, with f* replaced by
     /// a certified lower bound (a stronger assertion).
@@ -50,7 +42,7 @@ proptest! {
         if let Domain::KSparse { k, .. } = domain { prop_assume!(k <= d); }
         let (p, _, _) = gaussian_ls(n, d, 2.min(d), noise, seed);
         let (f_lower, _) = fstar_bounds(&p, domain);
-        let c_f = curvature(&p, domain);
+        let c_f = p.curvature(&domain);
         let step = if line_search { StepRule::LineSearch } else { StepRule::OpenLoop };
         let (_, recs) = iterates(&fw(Variant::Vanilla, step, 300, domain), &p);
         for r in recs.iter().skip(1) {

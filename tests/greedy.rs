@@ -129,7 +129,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(64, "greedy"))]
+    #![proptest_config(config(256, "greedy"))]
 
     /// theory/fcfgs_rate.md on logistic loss (Newton refit).
     #[test]

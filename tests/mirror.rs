@@ -9,7 +9,7 @@ use lottery::solver::solve_quiet;
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(config(128, "mirror"))]
+    #![proptest_config(config(256, "mirror"))]
 
     /// theory/mirror_descent.md: f(x̄_T) − f* ≤ L∞ √(2 ln n / T) on the simplex.
     #[test]
@@ -24,7 +24,7 @@ proptest! {
         // η⟨g_t, x_t − e_i⟩ ≤ ln x_{t+1,i} − ln x_{t,i} + η²‖g_t‖∞²/2.
         let (xs, recs) = iterates(&md, &p);
         for (w, r) in xs.windows(2).zip(recs.iter().skip(1)) {
-            let eta = r.gain.unwrap();
+            let eta = r.step.unwrap();
             let g = lottery::space::Objective::gradient(&p, &w[0]);
             let ginf = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             let gx = g.dot(&w[0]);

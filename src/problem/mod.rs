@@ -164,6 +164,19 @@ impl LeastSquares {
         tau * tau * m / self.n_samples() as f64
     }
 
+    /// Frank-Wolfe curvature constant of this quadratic on `domain`: exact on the $\ell_1$ ball
+    /// and the simplex ([`Self::curvature_l1`], [`Self::curvature_simplex`]); on the $k$-sparse
+    /// polytope and the $k$-support ball the bound $L\,\mathrm{diam}_2(D)^2$ (theory/frank_wolfe.md).
+    /// Exact values form the $d\times d$ Gram matrix: moderate $d$ only.
+    pub fn curvature(&self, domain: &crate::solver::frank_wolfe::Domain) -> f64 {
+        use crate::solver::frank_wolfe::{Domain, Lmo};
+        match *domain {
+            Domain::L1 { radius } => self.curvature_l1(radius),
+            Domain::Simplex => self.curvature_simplex(),
+            other => self.smoothness() * other.diameter_sq(),
+        }
+    }
+
     /// $C_f$ on the probability simplex: exactly $\max_{i,j}\|a_i - a_j\|^2/n$.
     pub fn curvature_simplex(&self) -> f64 {
         let g = self.a.gram();

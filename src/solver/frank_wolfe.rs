@@ -477,6 +477,7 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
             nnz: st.x.iter().filter(|v| **v != 0.0).count(),
             kind: st.kind,
             gain: None,
+            step: None,
         }
     }
 }

@@ -205,6 +205,7 @@ impl Iterative<LeastSquares> for Omp {
             nnz: s.order.len(),
             kind: None,
             gain: None,
+            step: None,
         }
     }
 }
@@ -255,6 +256,7 @@ impl GreedyState {
             nnz: nnz(&self.x),
             kind: None,
             gain: Some(self.gain),
+            step: None,
         }
     }
 }

@@ -121,7 +121,8 @@ fn record_of(s: &ThresholdState) -> Record {
         gap: None,
         nnz: s.x.iter().filter(|v| **v != 0.0).count(),
         kind: None,
-        gain: Some(s.step),
+        gain: None,
+        step: Some(s.step),
     }
 }
 

@@ -315,7 +315,8 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for MirrorDescent {
             gap: None,
             nnz: s.x.iter().filter(|v| **v != 0.0).count(),
             kind: None,
-            gain: Some(s.step),
+            gain: None,
+            step: Some(s.step),
         }
     }
 

@@ -55,8 +55,11 @@ pub struct Record {
     pub nnz: usize,
     /// Step type where the method distinguishes them.
     pub kind: Option<StepKind>,
-    /// Forward gain of a FoBa cycle, or the step size of a thresholding step.
+    /// Decrease of $f$ over the step for the greedy methods; for FoBa, the cycle's forward gain
+    /// $\delta$ that theory/foba.md bounds.
     pub gain: Option<f64>,
+    /// Step size used by the step (thresholding methods, mirror descent).
+    pub step: Option<f64>,
 }
 
 /// Whether to continue.
