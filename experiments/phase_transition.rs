@@ -4,35 +4,28 @@
 //! `cargo run --release --bin phase_transition [-- --paper] [--out results]`
 //! writes `results/phase_transition/{cells.csv, phase_transition.svg, .png, config.json}`.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use lottery::experiments::{self, phase_transition as pt};
+use lottery::experiments::{phase_transition as pt, ExperimentArgs};
 use lottery::plot::{figure, write_csv, Panel, Series};
 
 #[derive(Parser)]
+#[command(
+    about = "Donoho–Tanner phase transitions of IHT, NIHT, HTP, CoSaMP, OMP and ℓ1 (Frank-Wolfe)"
+)]
 struct Args {
-    /// Paper size (d = 500, 19×20 grid, 25 trials) instead of the default (d = 200, 9×12, 10).
-    #[arg(long)]
-    paper: bool,
-    /// Results root.
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    /// Base seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    common: ExperimentArgs,
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    experiments::blas_single_thread();
+    let args = Args::parse().common;
     let mut cfg = if args.paper {
         pt::Config::paper_size()
     } else {
         pt::Config::default_size()
     };
     cfg.seed = args.seed;
-    let dir = experiments::out_dir(&args.out, "phase_transition")?;
+    let dir = args.prepare("phase_transition")?;
     let start = std::time::Instant::now();
     let cells = pt::run(&cfg)?;
     let rows: Vec<Vec<String>> = cells

@@ -4,35 +4,26 @@
 //! `cargo run --release --bin rates [-- --paper] [--out results]`
 //! writes `results/rates/{rates.csv, rates.svg, rates.png, config.json}`.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use lottery::experiments::{self, rates};
+use lottery::experiments::{rates, ExperimentArgs};
 use lottery::plot::{figure, write_csv, Panel, Series};
 
 #[derive(Parser)]
+#[command(about = "Measured f(x_t) − f* against the Frank-Wolfe, mirror-descent and FCFGS bounds")]
 struct Args {
-    /// Paper size.
-    #[arg(long)]
-    paper: bool,
-    /// Results root.
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    common: ExperimentArgs,
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    experiments::blas_single_thread();
+    let args = Args::parse().common;
     let mut cfg = if args.paper {
         rates::Config::paper_size()
     } else {
         rates::Config::default_size()
     };
     cfg.seed = args.seed;
-    let dir = experiments::out_dir(&args.out, "rates")?;
+    let dir = args.prepare("rates")?;
     let rows = rates::run(&cfg)?;
     let table: Vec<Vec<String>> = rows
         .iter()

@@ -4,35 +4,26 @@
 //! `cargo run --release --bin sparsity_tradeoff [-- --paper] [--out results]`
 //! writes `results/sparsity_tradeoff/{tradeoff.csv, tradeoff.svg, tradeoff.png, config.json}`.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use lottery::experiments::{self, tradeoff};
+use lottery::experiments::{tradeoff, ExperimentArgs};
 use lottery::plot::{figure, write_csv, Panel, Series};
 
 #[derive(Parser)]
+#[command(about = "Objective against support size for greedy, IHT and Maurey sparsification")]
 struct Args {
-    /// Paper size.
-    #[arg(long)]
-    paper: bool,
-    /// Results root.
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    common: ExperimentArgs,
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    experiments::blas_single_thread();
+    let args = Args::parse().common;
     let mut cfg = if args.paper {
         tradeoff::Config::paper_size()
     } else {
         tradeoff::Config::default_size()
     };
     cfg.instance.seed = args.seed;
-    let dir = experiments::out_dir(&args.out, "sparsity_tradeoff")?;
+    let dir = args.prepare("sparsity_tradeoff")?;
     let rows = tradeoff::run(&cfg)?;
     let table: Vec<Vec<String>> = rows
         .iter()

@@ -167,173 +167,84 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 
     let out_path = d.join("x.npy");
     std::fs::write(&out_path, b"previous result").unwrap();
-    let s = |p: &str| d.join(p).to_str().unwrap().to_string();
-    let o = out_path.to_str().unwrap().to_string();
-    let cases: Vec<Vec<String>> = vec![
-        vec![
-            "--design".into(),
-            s("missing.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("garbage.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("truncated.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("f32.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("nan.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("short.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "0".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "121".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "fw".into(),
-            "--radius".into(),
-            "0".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "fw".into(),
-            "--radius".into(),
-            "-1".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "magic".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "afw".into(),
-            "--domain".into(),
-            "ksupport".into(),
-            "--sparsity".into(),
-            "3".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("labels.npy"),
-            "--solver".into(),
-            "fcfgs".into(),
-            "--sparsity".into(),
-            "3".into(),
-            "--loss".into(),
-            "logistic".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-            "--iters".into(),
-            "0".into(),
-        ],
-        vec![
-            "--design".into(),
-            s("A.npy"),
-            "--response".into(),
-            s("y.npy"),
-            "--solver".into(),
-            "iht".into(),
-            "--sparsity".into(),
-            "3".into(),
-            "--unknown-flag".into(),
-        ],
+    // (design, response, extra flags): one bad thing each.
+    let bad: Vec<(&str, &str, Vec<&str>)> = vec![
+        (
+            "missing.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        (
+            "garbage.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        (
+            "truncated.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        (
+            "f32.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        (
+            "nan.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        (
+            "A.npy",
+            "short.npy",
+            vec!["--solver", "iht", "--sparsity", "3"],
+        ),
+        ("A.npy", "y.npy", vec!["--solver", "iht", "--sparsity", "0"]),
+        (
+            "A.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "121"],
+        ),
+        ("A.npy", "y.npy", vec!["--solver", "iht"]),
+        ("A.npy", "y.npy", vec!["--solver", "fw", "--radius", "0"]),
+        ("A.npy", "y.npy", vec!["--solver", "fw", "--radius", "-1"]),
+        ("A.npy", "y.npy", vec!["--solver", "magic"]),
+        (
+            "A.npy",
+            "y.npy",
+            vec!["--solver", "afw", "--domain", "ksupport", "--sparsity", "3"],
+        ),
+        (
+            "A.npy",
+            "labels.npy",
+            vec!["--solver", "fcfgs", "--sparsity", "3", "--loss", "logistic"],
+        ),
+        (
+            "A.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3", "--iters", "0"],
+        ),
+        (
+            "A.npy",
+            "y.npy",
+            vec!["--solver", "iht", "--sparsity", "3", "--unknown-flag"],
+        ),
     ];
+    let path = |f: &str| d.join(f).to_str().unwrap().to_string();
+    let o = out_path.to_str().unwrap().to_string();
+    let cases: Vec<Vec<String>> = bad
+        .into_iter()
+        .map(|(a, y, extra)| {
+            let mut v = vec![
+                "--design".to_string(),
+                path(a),
+                "--response".to_string(),
+                path(y),
+            ];
+            v.extend(extra.into_iter().map(String::from));
+            v
+        })
+        .collect();
     for args in cases {
         let out = bin()
             .arg("solve")

@@ -21,6 +21,28 @@ pub fn blas_single_thread() {
     unsafe { openblas_set_num_threads(1) }
 }
 
+/// Flags shared by every experiment binary.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExperimentArgs {
+    /// Paper size instead of the default size.
+    #[arg(long)]
+    pub paper: bool,
+    /// Results root (each experiment writes into `<out>/<name>/`).
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Base seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ExperimentArgs {
+    /// Set BLAS single-threaded (cells run in parallel instead) and create `<out>/<name>/`.
+    pub fn prepare(&self, name: &str) -> Result<PathBuf> {
+        blas_single_thread();
+        out_dir(&self.out, name)
+    }
+}
+
 /// `results/<name>/`, created if missing.
 pub fn out_dir(root: &std::path::Path, name: &str) -> Result<PathBuf> {
     let dir = root.join(name);

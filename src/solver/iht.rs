@@ -131,6 +131,39 @@ fn moved(old: &Array1<f64>, new: &Array1<f64>, tol: f64) -> bool {
     diff > tol * old.dot(old).sqrt().max(1.0)
 }
 
+/// The parts of `Iterative` every thresholding method shares.
+macro_rules! threshold_common {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn max_iters(&self) -> usize {
+            self.params.max_iters
+        }
+        fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
+            &s.x
+        }
+        fn record(&self, s: &ThresholdState) -> Record {
+            record_of(s)
+        }
+    };
+}
+
+/// Refresh $f$ and $\nabla f$ at the new iterate; converged when it did not move.
+fn finish<P: SmoothProblem + ?Sized>(
+    p: &P,
+    s: &mut ThresholdState,
+    old: &Array1<f64>,
+    tol: f64,
+) -> Status {
+    (s.f, s.g) = p.value_and_gradient(&s.x);
+    if moved(old, &s.x, tol) {
+        Status::Continue
+    } else {
+        Status::Converged
+    }
+}
+
 /// Iterative hard thresholding: $x^{t+1} = H_s(x^t - \eta \nabla f(x^t))$.
 ///
 /// The rule `R` decides the support ($H_s$ = [`Largest`] under `TopK(s)`).
@@ -192,13 +225,7 @@ impl<R: Rule> Iht<R> {
 impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
     type State = ThresholdState;
 
-    fn name(&self) -> &'static str {
-        "iht"
-    }
-
-    fn max_iters(&self) -> usize {
-        self.params.max_iters
-    }
+    threshold_common!("iht");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
         let mut s = initial_state(p, self.params.sparsity)?;
@@ -216,20 +243,7 @@ impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
             &Budget::TopK(self.params.sparsity),
         )?;
         s.support = mask.indices();
-        (s.f, s.g) = p.value_and_gradient(&s.x);
-        Ok(if moved(&old, &s.x, self.params.tol) {
-            Status::Continue
-        } else {
-            Status::Converged
-        })
-    }
-
-    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
-        &s.x
-    }
-
-    fn record(&self, s: &ThresholdState) -> Record {
-        record_of(s)
+        Ok(finish(p, s, &old, self.params.tol))
     }
 }
 
@@ -262,13 +276,7 @@ impl Niht {
 impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
     type State = ThresholdState;
 
-    fn name(&self) -> &'static str {
-        "niht"
-    }
-
-    fn max_iters(&self) -> usize {
-        self.params.max_iters
-    }
+    threshold_common!("niht");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
         initial_state(p, self.params.sparsity)
@@ -316,20 +324,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
         let old = std::mem::replace(&mut s.x, candidate);
         s.support = mask.indices();
         s.step = mu;
-        (s.f, s.g) = p.value_and_gradient(&s.x);
-        Ok(if moved(&old, &s.x, self.params.tol) {
-            Status::Continue
-        } else {
-            Status::Converged
-        })
-    }
-
-    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
-        &s.x
-    }
-
-    fn record(&self, s: &ThresholdState) -> Record {
-        record_of(s)
+        Ok(finish(p, s, &old, self.params.tol))
     }
 }
 
@@ -357,13 +352,7 @@ impl Htp {
 impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
     type State = ThresholdState;
 
-    fn name(&self) -> &'static str {
-        "htp"
-    }
-
-    fn max_iters(&self) -> usize {
-        self.params.max_iters
-    }
+    threshold_common!("htp");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
         let mut s = initial_state(p, self.params.sparsity)?;
@@ -393,14 +382,6 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
         (s.f, s.g) = p.value_and_gradient(&s.x);
         Ok(Status::Continue)
     }
-
-    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
-        &s.x
-    }
-
-    fn record(&self, s: &ThresholdState) -> Record {
-        record_of(s)
-    }
 }
 
 /// CoSaMP (Needell–Tropp 2009): merge the $2s$ largest gradient entries with the current
@@ -422,13 +403,7 @@ impl Cosamp {
 impl<P: SmoothProblem + ?Sized> Iterative<P> for Cosamp {
     type State = ThresholdState;
 
-    fn name(&self) -> &'static str {
-        "cosamp"
-    }
-
-    fn max_iters(&self) -> usize {
-        self.params.max_iters
-    }
+    threshold_common!("cosamp");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
         initial_state(p, self.params.sparsity)
@@ -446,19 +421,6 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Cosamp {
         let mask = threshold(&mut b, &Largest, &Budget::TopK(self.params.sparsity))?;
         let old = std::mem::replace(&mut s.x, b);
         s.support = mask.indices();
-        (s.f, s.g) = p.value_and_gradient(&s.x);
-        Ok(if moved(&old, &s.x, self.params.tol) {
-            Status::Continue
-        } else {
-            Status::Converged
-        })
-    }
-
-    fn iterate<'s>(&self, s: &'s ThresholdState) -> &'s Array1<f64> {
-        &s.x
-    }
-
-    fn record(&self, s: &ThresholdState) -> Record {
-        record_of(s)
+        Ok(finish(p, s, &old, self.params.tol))
     }
 }
