@@ -36,10 +36,13 @@
 extern crate blas_src;
 
 pub mod cli;
+pub mod data;
 mod error;
 pub mod experiments;
 pub mod io;
 pub mod linalg;
+#[cfg(feature = "torch")]
+pub mod nn;
 pub mod plot;
 pub mod problem;
 pub mod select;

@@ -1,0 +1,377 @@
+//! The standard networks of the lottery-ticket literature, on tch.
+//!
+//! | name | architecture | source |
+//! |---|---|---|
+//! | `lenet300` | fc 300-100-10 | Frankle & Carbin 2019 |
+//! | `conv2`, `conv4`, `conv6` | (conv3×3 ×2, maxpool) ×1/2/3, fc 256-256-10 | Frankle & Carbin 2019 |
+//! | `resnet20` | CIFAR ResNet-20 (16/32/64 channels, batch norm, 1×1 projection shortcuts) | He et al. 2016; open_lth |
+//! | `vgg16` | CIFAR VGG-16 with batch norm, global average pooling, fc 512-10 | open_lth |
+//!
+//! All accept CIFAR (3×32×32) and MNIST-shaped (1×28×28) inputs: flattened sizes are computed
+//! from the input shape and VGG pools adaptively. Prunable tensors are the conv and linear
+//! `weight`s (biases and batch norm never); the output layer's weight is listed separately so a
+//! preset can exclude it.
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use crate::{Error, Result};
+
+/// Model names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// LeNet-300-100.
+    Lenet300,
+    /// Conv-2.
+    Conv2,
+    /// Conv-4.
+    Conv4,
+    /// Conv-6.
+    Conv6,
+    /// ResNet-20 (CIFAR).
+    Resnet20,
+    /// VGG-16 (CIFAR).
+    Vgg16,
+}
+
+impl std::str::FromStr for Arch {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "lenet300" => Arch::Lenet300,
+            "conv2" => Arch::Conv2,
+            "conv4" => Arch::Conv4,
+            "conv6" => Arch::Conv6,
+            "resnet20" => Arch::Resnet20,
+            "vgg16" => Arch::Vgg16,
+            other => {
+                return Err(Error::param(
+                    "model",
+                    format!(
+                        "unknown model `{other}` (lenet300, conv2, conv4, conv6, resnet20, vgg16)"
+                    ),
+                ))
+            }
+        })
+    }
+}
+
+/// Weight initialization of conv and linear weights (biases start at zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// Glorot (Xavier) normal: $\sigma^2 = 2/(\text{fan}_{in} + \text{fan}_{out})$ — the LTH paper.
+    Glorot,
+    /// Kaiming (He) normal, fan-in, ReLU gain: $\sigma^2 = 2/\text{fan}_{in}$ — open_lth.
+    Kaiming,
+}
+
+/// A network: its variables and its forward pass.
+#[derive(Debug)]
+pub struct Network {
+    /// Architecture.
+    pub arch: Arch,
+    /// Names of the prunable tensors (conv and linear weights), in forward order.
+    pub prunable: Vec<String>,
+    /// Name of the output layer's weight (a member of `prunable`).
+    pub output: String,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Mlp(Vec<nn::Linear>),
+    Conv {
+        convs: Vec<Vec<nn::Conv2D>>,
+        fcs: Vec<nn::Linear>,
+    },
+    Vgg {
+        layers: Vec<Option<(nn::Conv2D, nn::BatchNorm)>>,
+        fc: nn::Linear,
+    },
+    Resnet {
+        stem: Box<(nn::Conv2D, nn::BatchNorm)>,
+        blocks: Vec<Block>,
+        fc: nn::Linear,
+    },
+}
+
+#[derive(Debug)]
+struct Block {
+    c1: nn::Conv2D,
+    b1: nn::BatchNorm,
+    c2: nn::Conv2D,
+    b2: nn::BatchNorm,
+    shortcut: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding: k / 2,
+        bias: false,
+        ..Default::default()
+    };
+    nn::conv2d(p, i, o, k, cfg)
+}
+
+fn conv_b(p: nn::Path, i: i64, o: i64) -> nn::Conv2D {
+    nn::conv2d(
+        p,
+        i,
+        o,
+        3,
+        nn::ConvConfig {
+            padding: 1,
+            ..Default::default()
+        },
+    )
+}
+
+impl Network {
+    /// Build `arch` for inputs of shape `input = [C, H, W]` and `classes` outputs in the root of
+    /// `store`, then initialize its weights with `init` (seed with `tch::manual_seed` first).
+    pub fn new(
+        store: &nn::VarStore,
+        arch: Arch,
+        input: [usize; 3],
+        classes: usize,
+        init: Init,
+    ) -> Result<Self> {
+        let root = store.root();
+        let vs = &root;
+        let [c, h, w] = input.map(|v| v as i64);
+        let k = classes as i64;
+        let mut prunable = Vec::new();
+        let body = match arch {
+            Arch::Lenet300 => {
+                let widths = [c * h * w, 300, 100, k];
+                let layers = (0..3)
+                    .map(|l| {
+                        prunable.push(format!("fc{}.weight", l + 1));
+                        nn::linear(
+                            vs / format!("fc{}", l + 1),
+                            widths[l],
+                            widths[l + 1],
+                            Default::default(),
+                        )
+                    })
+                    .collect();
+                Body::Mlp(layers)
+            }
+            Arch::Conv2 | Arch::Conv4 | Arch::Conv6 => {
+                let stages = match arch {
+                    Arch::Conv2 => 1,
+                    Arch::Conv4 => 2,
+                    _ => 3,
+                };
+                let mut ch = c;
+                let mut convs = Vec::new();
+                for s in 0..stages {
+                    let out = 64 << s;
+                    let mut stage = Vec::new();
+                    for j in 0..2 {
+                        let name = format!("conv{}", 2 * s + j + 1);
+                        prunable.push(format!("{name}.weight"));
+                        stage.push(conv_b(vs / name, ch, out));
+                        ch = out;
+                    }
+                    convs.push(stage);
+                }
+                let (hh, ww) = (h >> stages, w >> stages);
+                let widths = [ch * hh * ww, 256, 256, k];
+                let fcs = (0..3)
+                    .map(|l| {
+                        prunable.push(format!("fc{}.weight", l + 1));
+                        nn::linear(
+                            vs / format!("fc{}", l + 1),
+                            widths[l],
+                            widths[l + 1],
+                            Default::default(),
+                        )
+                    })
+                    .collect();
+                Body::Conv { convs, fcs }
+            }
+            Arch::Vgg16 => {
+                let plan: [i64; 17] = [
+                    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512,
+                ];
+                let mut ch = c;
+                let mut layers = Vec::new();
+                let mut idx = 0;
+                for &o in &plan {
+                    if o == 0 {
+                        layers.push(None);
+                        continue;
+                    }
+                    let name = format!("conv{idx}");
+                    prunable.push(format!("{name}.weight"));
+                    let cv = conv(vs / name.as_str(), ch, o, 3, 1);
+                    let bn = nn::batch_norm2d(vs / format!("bn{idx}"), o, Default::default());
+                    layers.push(Some((cv, bn)));
+                    ch = o;
+                    idx += 1;
+                }
+                prunable.push("fc.weight".into());
+                Body::Vgg {
+                    layers,
+                    fc: nn::linear(vs / "fc", 512, k, Default::default()),
+                }
+            }
+            Arch::Resnet20 => {
+                prunable.push("conv.weight".into());
+                let stem = (
+                    conv(vs / "conv", c, 16, 3, 1),
+                    nn::batch_norm2d(vs / "bn", 16, Default::default()),
+                );
+                let mut blocks = Vec::new();
+                let mut ch = 16;
+                for (s, &out) in [16i64, 32, 64].iter().enumerate() {
+                    for b in 0..3 {
+                        let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                        let p = vs / format!("block{s}_{b}");
+                        for n in ["conv1", "conv2"] {
+                            prunable.push(format!("block{s}_{b}.{n}.weight"));
+                        }
+                        let shortcut = (stride != 1 || ch != out).then(|| {
+                            prunable.push(format!("block{s}_{b}.shortcut.weight"));
+                            (
+                                conv(&p / "shortcut", ch, out, 1, stride),
+                                nn::batch_norm2d(&p / "shortcut_bn", out, Default::default()),
+                            )
+                        });
+                        blocks.push(Block {
+                            c1: conv(&p / "conv1", ch, out, 3, stride),
+                            b1: nn::batch_norm2d(&p / "bn1", out, Default::default()),
+                            c2: conv(&p / "conv2", out, out, 3, 1),
+                            b2: nn::batch_norm2d(&p / "bn2", out, Default::default()),
+                            shortcut,
+                        });
+                        ch = out;
+                    }
+                }
+                prunable.push("fc.weight".into());
+                Body::Resnet {
+                    stem: Box::new(stem),
+                    blocks,
+                    fc: nn::linear(vs / "fc", 64, k, Default::default()),
+                }
+            }
+        };
+        let output = prunable
+            .last()
+            .cloned()
+            .expect("every model has an output layer");
+        let net = Network {
+            arch,
+            prunable,
+            output,
+            body,
+        };
+        net.initialize(store, init);
+        Ok(net)
+    }
+
+    fn initialize(&self, store: &nn::VarStore, init: Init) {
+        let vars = store.variables();
+        tch::no_grad(|| {
+            for (name, mut t) in vars {
+                if name.ends_with(".weight") && t.dim() >= 2 {
+                    let size = t.size();
+                    let receptive: i64 = size[2..].iter().product();
+                    let (fan_in, fan_out) = (size[1] * receptive, size[0] * receptive);
+                    let var = match init {
+                        Init::Glorot => 2.0 / (fan_in + fan_out) as f64,
+                        Init::Kaiming => 2.0 / fan_in as f64,
+                    };
+                    let draw = Tensor::randn(size.as_slice(), (t.kind(), t.device())) * var.sqrt();
+                    t.copy_(&draw);
+                } else if name.ends_with(".bias") {
+                    let _ = t.zero_();
+                }
+            }
+        });
+    }
+
+    /// Logits for a batch `xs` of shape $[B, C, H, W]$.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match &self.body {
+            Body::Mlp(layers) => {
+                let mut h = xs.flatten(1, -1);
+                for (i, l) in layers.iter().enumerate() {
+                    h = h.apply(l);
+                    if i + 1 < layers.len() {
+                        h = h.relu();
+                    }
+                }
+                h
+            }
+            Body::Conv { convs, fcs } => {
+                let mut h = xs.shallow_clone();
+                for stage in convs {
+                    for c in stage {
+                        h = h.apply(c).relu();
+                    }
+                    h = h.max_pool2d_default(2);
+                }
+                h = h.flatten(1, -1);
+                for (i, l) in fcs.iter().enumerate() {
+                    h = h.apply(l);
+                    if i + 1 < fcs.len() {
+                        h = h.relu();
+                    }
+                }
+                h
+            }
+            Body::Vgg { layers, fc } => {
+                let mut h = xs.shallow_clone();
+                for l in layers {
+                    h = match l {
+                        Some((c, b)) => h.apply(c).apply_t(b, train).relu(),
+                        None if h.size()[2] >= 2 => h.max_pool2d_default(2),
+                        None => h,
+                    };
+                }
+                h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(fc)
+            }
+            Body::Resnet { stem, blocks, fc } => {
+                let mut h = xs.apply(&stem.0).apply_t(&stem.1, train).relu();
+                for b in blocks {
+                    let y = h
+                        .apply(&b.c1)
+                        .apply_t(&b.b1, train)
+                        .relu()
+                        .apply(&b.c2)
+                        .apply_t(&b.b2, train);
+                    let s = match &b.shortcut {
+                        Some((c, bn)) => h.apply(c).apply_t(bn, train),
+                        None => h.shallow_clone(),
+                    };
+                    h = (y + s).relu();
+                }
+                h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(fc)
+            }
+        }
+    }
+
+    /// Mean cross-entropy and the number of correct predictions on a batch.
+    pub fn loss_and_correct(&self, xs: &Tensor, ys: &Tensor, train: bool) -> (Tensor, i64) {
+        let logits = self.forward_t(xs, train);
+        let loss = logits.cross_entropy_for_logits(ys);
+        let correct = logits
+            .argmax(-1, false)
+            .eq_tensor(ys)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        (loss, correct)
+    }
+}
+
+impl ModuleT for Network {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        Network::forward_t(self, xs, train)
+    }
+}

@@ -1,0 +1,175 @@
+//! SGD (momentum, Nesterov, weight decay) and Adam written on tensors, with their state in
+//! plain tensors so that a checkpoint holds it and masks apply to it.
+//!
+//! tch's `nn::Optimizer` cannot save or load its state, so an exact mid-training resume needs
+//! optimizers whose moments we own. Semantics follow `torch.optim.SGD` (dampening 0, the first
+//! momentum buffer equal to the first gradient) and `torch.optim.Adam` (L2 weight decay added to
+//! the gradient, bias-corrected moments).
+//!
+//! Masking: [`Optimizer::step`] multiplies the gradient, the updated parameter and every moment
+//! by the mask, so pruned weights stay exactly zero through any number of steps (tested).
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Which optimizer and its hyperparameters (learning rate and weight decay are separate).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with heavy-ball or Nesterov momentum (0 = plain SGD).
+    Sgd {
+        /// Momentum coefficient.
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Adam.
+    Adam {
+        /// $\beta_1$.
+        beta1: f64,
+        /// $\beta_2$.
+        beta2: f64,
+        /// $\epsilon$.
+        eps: f64,
+    },
+}
+
+impl OptimizerKind {
+    /// Adam with PyTorch's defaults (0.9, 0.999, 1e-8).
+    pub fn adam() -> Self {
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Optimizer state for a list of parameters.
+#[derive(Debug)]
+pub struct Optimizer {
+    /// Kind and hyperparameters.
+    pub kind: OptimizerKind,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Steps taken (Adam's bias correction).
+    pub steps: i64,
+    /// First moments (SGD momentum buffers / Adam's m), one per parameter.
+    pub m: Vec<Tensor>,
+    /// Second moments (Adam's v), one per parameter; empty for SGD.
+    pub v: Vec<Tensor>,
+}
+
+impl Optimizer {
+    /// Zero state for `params`.
+    pub fn new(kind: OptimizerKind, weight_decay: f64, params: &[Tensor]) -> Self {
+        let zeros = || params.iter().map(Tensor::zeros_like).collect::<Vec<_>>();
+        let v = match kind {
+            OptimizerKind::Adam { .. } => zeros(),
+            OptimizerKind::Sgd { .. } => Vec::new(),
+        };
+        Optimizer {
+            kind,
+            weight_decay,
+            steps: 0,
+            m: zeros(),
+            v,
+        }
+    }
+
+    /// One step with learning rate `lr` using each parameter's `.grad()`; `masks[i]` (0/1, same
+    /// shape) keeps parameter `i` and its moments exactly zero where the mask is zero.
+    pub fn step(&mut self, params: &mut [Tensor], masks: &[Option<Tensor>], lr: f64) {
+        self.steps += 1;
+        let t = self.steps as i32;
+        tch::no_grad(|| {
+            for (i, p) in params.iter_mut().enumerate() {
+                let grad = p.grad();
+                if !grad.defined() {
+                    continue;
+                }
+                let mask = masks.get(i).and_then(Option::as_ref);
+                let mut g = if self.weight_decay > 0.0 {
+                    &grad + &(&*p * self.weight_decay)
+                } else {
+                    grad.shallow_clone()
+                };
+                if let Some(m) = mask {
+                    g *= m;
+                }
+                let update = match self.kind {
+                    OptimizerKind::Sgd { momentum, nesterov } => {
+                        if momentum == 0.0 {
+                            g
+                        } else {
+                            self.m[i] *= momentum;
+                            self.m[i] += &g;
+                            if nesterov {
+                                &g + &(&self.m[i] * momentum)
+                            } else {
+                                self.m[i].shallow_clone()
+                            }
+                        }
+                    }
+                    OptimizerKind::Adam { beta1, beta2, eps } => {
+                        self.m[i] *= beta1;
+                        self.m[i] += &g * (1.0 - beta1);
+                        self.v[i] *= beta2;
+                        self.v[i] += &g * &g * (1.0 - beta2);
+                        let mhat = &self.m[i] / (1.0 - beta1.powi(t));
+                        let vhat = &self.v[i] / (1.0 - beta2.powi(t));
+                        mhat / (vhat.sqrt() + eps)
+                    }
+                };
+                let _ = p.f_sub_(&(update * lr)).expect("update shape");
+                if let Some(m) = mask {
+                    *p *= m;
+                    self.m[i] *= m;
+                    if !self.v.is_empty() {
+                        self.v[i] *= m;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The state as named tensors (`m.<i>`, `v.<i>`) for a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .m
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("m.{i}"), t.shallow_clone()))
+            .collect();
+        out.extend(
+            self.v
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("v.{i}"), t.shallow_clone())),
+        );
+        out
+    }
+
+    /// Restore the state written by [`Optimizer::state`] (and the step count).
+    pub fn load_state(&mut self, named: &[(String, Tensor)], steps: i64) -> crate::Result<()> {
+        self.steps = steps;
+        for (name, t) in named {
+            let (which, idx) = name.split_once('.').ok_or_else(|| {
+                crate::Error::param("optimizer state", format!("bad name {name}"))
+            })?;
+            let idx: usize = idx
+                .parse()
+                .map_err(|_| crate::Error::param("optimizer state", format!("bad name {name}")))?;
+            let slot = match which {
+                "m" => self.m.get_mut(idx),
+                "v" => self.v.get_mut(idx),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                crate::Error::param("optimizer state", format!("unexpected tensor {name}"))
+            })?;
+            tch::no_grad(|| slot.copy_(t));
+        }
+        Ok(())
+    }
+}
