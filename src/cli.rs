@@ -45,6 +45,131 @@ pub struct Cli {
 pub enum Command {
     /// Run a sparse solver on A.npy and y.npy; print one JSON object.
     Solve(SolveArgs),
+    /// Iterative magnitude pruning with rewinding (feature `torch`); last stdout line: the run dir.
+    #[cfg(feature = "torch")]
+    Imp(RunArgs),
+    /// Train the dense network once (IMP level 0 only; feature `torch`).
+    #[cfg(feature = "torch")]
+    Train(RunArgs),
+}
+
+/// Arguments of `lottery imp` and `lottery train`.
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Preset (lenet300-lth, conv2-lth, conv4-lth, conv6-lth, lenet300-openlth,
+    /// resnet20-openlth, vgg16-openlth).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// TOML file of settings on top of the preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// fashion-mnist | mnist | cifar10 | teacher.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Directory of the dataset files (not part of the run's hash).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// IMP levels after the dense level 0.
+    #[arg(long)]
+    pub levels: Option<usize>,
+    /// Training length per level in iterations.
+    #[arg(long, conflicts_with = "epochs")]
+    pub iterations: Option<usize>,
+    /// Training length per level in epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// init | ITER | lr | finetune.
+    #[arg(long)]
+    pub rewind: Option<String>,
+    /// layerwise | global.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// cpu | cuda (default: cuda when available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Root of the run directories.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Any other setting, KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[cfg(feature = "torch")]
+fn run_config(
+    args: &RunArgs,
+    levels_override: Option<usize>,
+) -> Result<(crate::run::RunConfig, crate::nn::imp::Env)> {
+    use crate::run::RunConfig;
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            RunConfig::from_toml(&text, args.preset.as_deref())?
+        }
+        None => RunConfig::preset(args.preset.as_deref().ok_or_else(|| {
+            Error::param("preset", "--preset NAME or --config FILE is required")
+        })?)?,
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            pairs.push((k.to_string(), v));
+        }
+    };
+    put("dataset", args.dataset.clone());
+    put(
+        "levels",
+        levels_override.or(args.levels).map(|v| v.to_string()),
+    );
+    put("rewind", args.rewind.clone());
+    put("strategy", args.strategy.clone());
+    put("seed", args.seed.map(|v| v.to_string()));
+    if let Some(it) = args.iterations {
+        pairs.push(("iterations".into(), it.to_string()));
+    }
+    if let Some(ep) = args.epochs {
+        pairs.push(("iterations".into(), "0".into()));
+        pairs.push(("epochs".into(), ep.to_string()));
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| Error::param("set", format!("`{kv}` is not KEY=VALUE")))?;
+        pairs.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    for (k, v) in pairs {
+        cfg.set(&k, &v)?;
+    }
+    let device = match args.device.as_deref() {
+        None => tch::Device::cuda_if_available(),
+        Some("cpu") => tch::Device::Cpu,
+        Some("cuda") if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        Some("cuda") => {
+            return Err(Error::Unsupported(
+                "--device cuda: no CUDA device is available".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(Error::param(
+                "device",
+                format!("`{other}` is not cpu or cuda"),
+            ))
+        }
+    };
+    let env = crate::nn::imp::Env {
+        runs: args.runs.clone(),
+        data_dir: args.data_dir.clone(),
+        device,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    Ok((cfg, env))
 }
 
 /// Solver names on the command line.
@@ -360,8 +485,20 @@ where
     };
     let result = match &cli.command {
         Command::Solve(args) => run_solve(args),
+        #[cfg(feature = "torch")]
+        Command::Imp(args) => run_config(args, None)
+            .and_then(|(cfg, env)| crate::nn::imp::run_imp(&cfg, &env))
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Train(args) => run_config(args, Some(0))
+            .and_then(|(cfg, env)| crate::nn::imp::run_imp(&cfg, &env))
+            .map(|d| serde_json::Value::String(d.display().to_string())),
     };
     match result {
+        Ok(serde_json::Value::String(dir)) => {
+            println!("{dir}");
+            0
+        }
         Ok(v) => {
             println!("{v}");
             0

@@ -45,6 +45,7 @@ pub mod linalg;
 pub mod nn;
 pub mod plot;
 pub mod problem;
+pub mod run;
 pub mod select;
 pub mod solver;
 pub mod space;

@@ -116,20 +116,33 @@ impl TeacherParams {
             mask,
         };
         let mut draw = |n: usize| -> Result<Dataset> {
-            let mut x = Vec::with_capacity(n * self.input);
-            let mut y = Vec::with_capacity(n);
-            for _ in 0..n {
-                let s: Vec<f32> = (0..self.input)
-                    .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
-                    .collect();
-                let logits = teacher.forward(&s);
-                let label = (0..logits.len())
-                    .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
-                    .unwrap_or(0);
-                y.push(label as u8);
-                x.extend(s);
+            let x = Array2::from_shape_simple_fn((n, self.input), || {
+                rng.sample::<f64, _>(StandardNormal) as f32
+            });
+            // Batched forward pass: one matrix product per layer.
+            let mut h = x.clone();
+            let last = teacher.weights.len() - 1;
+            for (l, (w, b)) in teacher.weights.iter().zip(&teacher.biases).enumerate() {
+                h = h.dot(&w.t()) + b;
+                if l < last {
+                    h.mapv_inplace(|v| v.max(0.0));
+                }
             }
-            Dataset::new(x, y, [1, 1, self.input], self.classes)
+            let y = h
+                .rows()
+                .into_iter()
+                .map(|logits| {
+                    (0..logits.len())
+                        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+                        .unwrap_or(0) as u8
+                })
+                .collect();
+            Dataset::new(
+                x.into_raw_vec_and_offset().0,
+                y,
+                [1, 1, self.input],
+                self.classes,
+            )
         };
         let train = draw(self.n_train)?;
         let test = draw(self.n_test)?;

@@ -3,6 +3,8 @@
 //!
 //! [`SparseVector`]: crate::space::SparseVector
 
+pub mod imp;
 pub mod models;
 pub mod optim;
 pub mod params;
+pub mod train;

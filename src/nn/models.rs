@@ -276,7 +276,10 @@ impl Network {
     }
 
     fn initialize(&self, store: &nn::VarStore, init: Init) {
-        let vars = store.variables();
+        // Sorted: `variables()` is a hash map, and the draws must go to the tensors in the same
+        // order in every process for a seed to determine the initialization.
+        let mut vars: Vec<(String, Tensor)> = store.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
         tch::no_grad(|| {
             for (name, mut t) in vars {
                 if name.ends_with(".weight") && t.dim() >= 2 {

@@ -1,0 +1,341 @@
+//! Iterative magnitude pruning (Frankle & Carbin 2019) with rewinding to initialization or to
+//! iteration $k$ (Frankle et al. 2020), learning-rate rewinding and fine-tuning (Renda et al.
+//! 2020), as hash-named, resumable runs.
+//!
+//! Level 0 trains the dense network. Each next level takes the previous level's final weights,
+//! removes a fraction of the **remaining** weights by magnitude — per layer (`layerwise`, with
+//! the fc / conv / output rates) or with one global budget — through [`crate::select::Largest`],
+//! and trains again from the rewound weights (or, for `lr` and `finetune`, from the final
+//! weights). Counts are rounded per level: kept = round(remaining × (1 − rate)).
+//!
+//! Layout: `<runs>/<hash>/level_<L>/{config.toml, mask.safetensors, start.safetensors,
+//! final.safetensors, metrics.csv, summary.json}`; a level with `summary.json` is skipped, an
+//! interrupted one resumes from its checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use super::models::{Arch, Init, Network};
+use super::params::Params;
+use super::train::{self, Data, MetricRow};
+use crate::run::{level_dir, RunConfig, RunLock};
+use crate::select::{Budget, Largest, Mask, Rule, Scores};
+use crate::space::SparseVector;
+use crate::{Error, Result};
+
+/// Per-layer survival in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerCount {
+    /// Tensor name.
+    pub name: String,
+    /// Weights kept.
+    pub kept: usize,
+    /// Weights in the tensor.
+    pub total: usize,
+}
+
+/// `summary.json` of a level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Level.
+    pub level: usize,
+    /// Per prunable tensor.
+    pub layers: Vec<LayerCount>,
+    /// Fraction of prunable weights remaining.
+    pub remaining: f64,
+    /// Test accuracy at the end of training.
+    pub final_test_accuracy: f64,
+    /// Best test accuracy over the evaluations.
+    pub best_test_accuracy: f64,
+    /// Iteration of minimum validation loss (early stopping).
+    pub early_stop_iteration: usize,
+    /// Test accuracy at that iteration.
+    pub early_stop_test_accuracy: f64,
+}
+
+/// Where the options come from at run time (not part of the run's hash).
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// Root of the runs (`runs/`).
+    pub runs: PathBuf,
+    /// Dataset directory override.
+    pub data_dir: Option<PathBuf>,
+    /// Device.
+    pub device: Device,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
+    let init = if cfg.init == "glorot" {
+        Init::Glorot
+    } else {
+        Init::Kaiming
+    };
+    Ok((cfg.model.parse()?, init))
+}
+
+fn prunable_params(vs: &VarStore, net: &Network) -> Params {
+    let vars = vs.variables();
+    Params::new(
+        net.prunable.clone(),
+        net.prunable
+            .iter()
+            .map(|n| vars[n].shallow_clone())
+            .collect(),
+    )
+}
+
+/// The mask of the next level: prune `rate` of the remaining weights of each prunable tensor by
+/// magnitude (or globally), never reviving a pruned weight; the output layer is left alone when
+/// `prune_output` is false.
+pub fn next_mask(cfg: &RunConfig, net: &Network, weights: &Params, mask: &Mask) -> Result<Mask> {
+    let scores = weights.to_scores();
+    let sizes = scores.group_sizes();
+    // |w| + 1 on kept weights, 0 on pruned ones: the top-k never picks a pruned weight.
+    let shifted: Vec<f64> = scores
+        .values()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if mask.contains(i) { v.abs() + 1.0 } else { 0.0 })
+        .collect();
+    let is_output = |g: usize| weights.names[g] == net.output;
+    let prunable = |g: usize| cfg.prune_output || !is_output(g);
+    let remaining: Vec<usize> = (0..sizes.len()).map(|g| mask.group_count(g)).collect();
+    let budget = if cfg.strategy == "layerwise" {
+        Budget::PerGroupK(
+            (0..sizes.len())
+                .map(|g| {
+                    let rate = if !prunable(g) {
+                        0.0
+                    } else if is_output(g) {
+                        cfg.rate_output
+                    } else if weights.tensors[g].dim() == 4 {
+                        cfg.rate_conv
+                    } else {
+                        cfg.rate_fc
+                    };
+                    (remaining[g] as f64 * (1.0 - rate)).round() as usize
+                })
+                .collect(),
+        )
+    } else {
+        // One budget over the prunable tensors; excluded tensors keep their weights.
+        let pool: usize = (0..sizes.len())
+            .filter(|&g| prunable(g))
+            .map(|g| remaining[g])
+            .sum();
+        let keep = (pool as f64 * (1.0 - cfg.rate_global)).round() as usize;
+        let mut values = shifted.clone();
+        for g in (0..sizes.len()).filter(|&g| !prunable(g)) {
+            for i in mask.group_range(g) {
+                values[i] = 0.0;
+            }
+        }
+        let chosen = Largest.select(
+            &Scores::from_parts(values, &sizes)?,
+            &Budget::TopK(keep.max(1)),
+        )?;
+        let mut out = chosen;
+        for g in (0..sizes.len()).filter(|&g| !prunable(g)) {
+            for i in mask.group_range(g) {
+                if mask.contains(i) {
+                    out.insert(i);
+                }
+            }
+        }
+        return Ok(out);
+    };
+    Largest.select(&Scores::from_parts(shifted, &sizes)?, &budget)
+}
+
+fn mask_tensors(params: &Params, mask: &Mask) -> Vec<(String, Tensor)> {
+    (0..params.names.len())
+        .map(|g| (params.names[g].clone(), params.mask_tensor(mask, g)))
+        .collect()
+}
+
+fn save_mask(path: &Path, params: &Params, mask: &Mask) -> Result<()> {
+    let named: Vec<(String, Tensor)> = (0..params.names.len())
+        .map(|g| {
+            let size = params.tensors[g].size();
+            (
+                params.names[g].clone(),
+                Tensor::from_slice(&mask.group_bytes(g)).view(size.as_slice()),
+            )
+        })
+        .collect();
+    train::save_tensors(path, &named)
+}
+
+/// Read a `mask.safetensors` (u8 0/1 per prunable tensor) back into a [`Mask`].
+pub fn load_mask(path: &Path, params: &Params) -> Result<Mask> {
+    let named = train::load_tensors(path)?;
+    let mut bytes = Vec::new();
+    for name in &params.names {
+        let t = &named
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| Error::Format {
+                path: path.to_path_buf(),
+                reason: format!("no tensor `{name}`"),
+            })?
+            .1;
+        bytes.extend(
+            Vec::<u8>::try_from(&t.flatten(0, -1).to_kind(Kind::Uint8)).map_err(|e| {
+                Error::Format {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            })?,
+        );
+    }
+    Mask::from_bytes(&bytes, &params.group_sizes())
+}
+
+fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.iteration.to_string(),
+                r.split.clone(),
+                format!("{:.6}", r.loss),
+                format!("{:.6}", r.accuracy),
+            ]
+        })
+        .collect();
+    crate::plot::write_csv(path, &["iteration", "split", "loss", "accuracy"], &table)
+}
+
+fn summarize(level: usize, params: &Params, mask: &Mask, metrics: &[MetricRow]) -> Summary {
+    let layers: Vec<LayerCount> = (0..params.names.len())
+        .map(|g| LayerCount {
+            name: params.names[g].clone(),
+            kept: mask.group_count(g),
+            total: mask.group_range(g).len(),
+        })
+        .collect();
+    let test: Vec<&MetricRow> = metrics.iter().filter(|r| r.split == "test").collect();
+    let val: Vec<&MetricRow> = metrics.iter().filter(|r| r.split == "val").collect();
+    let best_val = val.iter().min_by(|a, b| {
+        a.loss
+            .total_cmp(&b.loss)
+            .then(a.iteration.cmp(&b.iteration))
+    });
+    let early = best_val.map(|r| r.iteration).unwrap_or(0);
+    Summary {
+        level,
+        remaining: mask.density(),
+        layers,
+        final_test_accuracy: test.last().map(|r| r.accuracy).unwrap_or(f64::NAN),
+        best_test_accuracy: test.iter().map(|r| r.accuracy).fold(f64::NAN, f64::max),
+        early_stop_iteration: early,
+        early_stop_test_accuracy: test
+            .iter()
+            .find(|r| r.iteration == early)
+            .map(|r| r.accuracy)
+            .unwrap_or(f64::NAN),
+    }
+}
+
+/// Run (or resume) IMP for `cfg.levels` levels; returns the run directory.
+pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
+    cfg.validate()?;
+    let run_dir = env.runs.join(cfg.hash()?);
+    let _lock = RunLock::acquire(&run_dir)?;
+    crate::io::write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    let data = train::load_data(cfg, env.data_dir.as_deref(), env.device)?;
+    let (arch, init) = arch_of(cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(env.device);
+    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let params = prunable_params(&vs, &net);
+    let n_train = data.train.1.size()[0] as usize;
+    let iterations = cfg.total_iterations(n_train);
+    // The initialization, saved once so that every level can rewind to it.
+    let init_path = run_dir.join("init.safetensors");
+    if init_path.exists() {
+        train::assign(&vs, &train::load_tensors(&init_path)?)?;
+    } else {
+        train::save_tensors(&init_path, &train::named_vars(&vs))?;
+    }
+    let rewind_k: Option<usize> = cfg.rewind.parse().ok();
+    let mut mask = Mask::full(&params.group_sizes());
+    for level in 0..=cfg.levels {
+        let dir = level_dir(&run_dir, level);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        if level > 0 {
+            let prev = level_dir(&run_dir, level - 1);
+            train::assign(&vs, &train::load_tensors(&prev.join("final.safetensors"))?)?;
+            mask = next_mask(cfg, &net, &params, &mask)?;
+        }
+        if dir.join("summary.json").exists() {
+            mask = load_mask(&dir.join("mask.safetensors"), &params)?;
+            continue;
+        }
+        // Start weights of this level.
+        let (base_lr, start_from_final) = match cfg.rewind.as_str() {
+            "lr" if level > 0 => (cfg.lr, true),
+            "finetune" if level > 0 => (cfg.finetune_lr, true),
+            _ => (cfg.lr, false),
+        };
+        if !start_from_final && !dir.join("checkpoint.json").exists() {
+            let source = match rewind_k {
+                Some(k) if level > 0 && k > 0 => run_dir.join("rewind.safetensors"),
+                _ => init_path.clone(),
+            };
+            train::assign(&vs, &train::load_tensors(&source)?)?;
+        }
+        let mut p = params.shallow_clone();
+        p.apply_mask(&mask);
+        save_mask(&dir.join("mask.safetensors"), &params, &mask)?;
+        crate::io::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        if !dir.join("checkpoint.json").exists() {
+            train::save_tensors(&dir.join("start.safetensors"), &train::named_vars(&vs))?;
+        }
+        let masks = mask_tensors(&params, &mask);
+        // Late rewinding: level 0 saves the weights at iteration k; later levels restart from
+        // them at iteration k (same schedule and data order from there on).
+        let segment = match rewind_k {
+            Some(k) if k > 0 && level == 0 => train::Segment {
+                start: 0,
+                snapshot: Some((k.min(iterations), run_dir.join("rewind.safetensors"))),
+            },
+            Some(k) if k > 0 => train::Segment {
+                start: k.min(iterations),
+                snapshot: None,
+            },
+            _ => train::Segment::default(),
+        };
+        let metrics = train::train(
+            cfg,
+            &net,
+            &vs,
+            &data,
+            &masks,
+            base_lr,
+            iterations,
+            &segment,
+            &dir,
+            env.progress,
+        )?;
+        train::save_tensors(&dir.join("final.safetensors"), &train::named_vars(&vs))?;
+        write_metrics(&dir.join("metrics.csv"), &metrics)?;
+        let summary = summarize(level, &params, &mask, &metrics);
+        let json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| Error::param("summary", e.to_string()))?;
+        crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    }
+    Ok(run_dir)
+}
+
+/// Convenience for tests: train-set size of a loaded dataset.
+pub fn train_size(data: &Data) -> usize {
+    data.train.1.size()[0] as usize
+}

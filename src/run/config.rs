@@ -1,0 +1,337 @@
+//! Run configuration: named presets with the papers' settings, overridable key by key from a
+//! TOML file or the command line; unknown keys are errors.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Every setting of a training / IMP run. Defaults come from the preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Preset the defaults come from.
+    pub preset: String,
+    /// `lenet300`, `conv2`, `conv4`, `conv6`, `resnet20`, `vgg16`.
+    pub model: String,
+    /// `fashion-mnist`, `mnist`, `cifar10`, `teacher`.
+    pub dataset: String,
+    /// `glorot` (LTH paper) or `kaiming` (open_lth).
+    pub init: String,
+    /// `sgd` or `adam`.
+    pub optimizer: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Training length per level in iterations (0 = use `epochs`).
+    pub iterations: usize,
+    /// Training length per level in epochs (used when `iterations` is 0).
+    pub epochs: usize,
+    /// Learning-rate drops (×`lr_gamma`) at these epochs.
+    pub lr_drop_epochs: Vec<usize>,
+    /// Learning-rate drops (×`lr_gamma`) at these iterations.
+    pub lr_drop_iterations: Vec<usize>,
+    /// Drop factor.
+    pub lr_gamma: f64,
+    /// Linear warm-up iterations.
+    pub warmup: usize,
+    /// Evaluate on validation and test every this many iterations.
+    pub eval_every: usize,
+    /// Training samples held out for validation (early-stopping iteration).
+    pub validation: usize,
+    /// IMP levels after the dense level 0.
+    pub levels: usize,
+    /// `layerwise` (each layer loses its rate) or `global` (one magnitude threshold).
+    pub strategy: String,
+    /// Fraction of the remaining weights pruned per level in fully connected layers.
+    pub rate_fc: f64,
+    /// … in convolutional layers.
+    pub rate_conv: f64,
+    /// … in the output layer (layerwise), when `prune_output`.
+    pub rate_output: f64,
+    /// Fraction pruned per level under the global strategy.
+    pub rate_global: f64,
+    /// Whether the output layer's weight is prunable.
+    pub prune_output: bool,
+    /// `init`, an iteration number `k` (late rewinding), `lr` (learning-rate rewinding) or
+    /// `finetune`.
+    pub rewind: String,
+    /// Learning rate of fine-tuning.
+    pub finetune_lr: f64,
+    /// Seed of initialization, data order and the validation split.
+    pub seed: u64,
+}
+
+/// The presets by name.
+pub const PRESETS: [&str; 7] = [
+    "lenet300-lth",
+    "conv2-lth",
+    "conv4-lth",
+    "conv6-lth",
+    "lenet300-openlth",
+    "resnet20-openlth",
+    "vgg16-openlth",
+];
+
+const MODELS: [&str; 6] = ["lenet300", "conv2", "conv4", "conv6", "resnet20", "vgg16"];
+const DATASETS: [&str; 4] = ["fashion-mnist", "mnist", "cifar10", "teacher"];
+
+impl RunConfig {
+    /// The settings of a named preset (Frankle & Carbin 2019 for `*-lth`, open_lth for
+    /// `*-openlth`; see ../shared/REFERENCES.md).
+    pub fn preset(name: &str) -> Result<Self> {
+        let lth = |model: &str, lr: f64, iterations: usize, rate_conv: f64| RunConfig {
+            preset: name.to_string(),
+            model: model.into(),
+            dataset: if model == "lenet300" {
+                "fashion-mnist"
+            } else {
+                "cifar10"
+            }
+            .into(),
+            init: "glorot".into(),
+            optimizer: "adam".into(),
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            batch: 60,
+            iterations,
+            epochs: 0,
+            lr_drop_epochs: vec![],
+            lr_drop_iterations: vec![],
+            lr_gamma: 0.1,
+            warmup: 0,
+            eval_every: 1000,
+            validation: 5000,
+            levels: 20,
+            strategy: "layerwise".into(),
+            rate_fc: 0.2,
+            rate_conv,
+            rate_output: 0.1,
+            rate_global: 0.2,
+            prune_output: true,
+            rewind: "init".into(),
+            finetune_lr: lr * 0.1,
+            seed: 0,
+        };
+        let openlth = |model: &str,
+                       epochs: usize,
+                       drops: Vec<usize>,
+                       momentum: f64,
+                       wd: f64,
+                       prune_output: bool| RunConfig {
+            init: "kaiming".into(),
+            optimizer: "sgd".into(),
+            lr: 0.1,
+            momentum,
+            weight_decay: wd,
+            batch: 128,
+            iterations: 0,
+            epochs,
+            lr_drop_epochs: drops,
+            strategy: "global".into(),
+            prune_output,
+            finetune_lr: 0.001,
+            ..lth(model, 0.1, 0, 0.2)
+        };
+        Ok(match name {
+            "lenet300-lth" => lth("lenet300", 1.2e-3, 50_000, 0.1),
+            "conv2-lth" => lth("conv2", 2e-4, 20_000, 0.1),
+            "conv4-lth" => lth("conv4", 3e-4, 25_000, 0.1),
+            "conv6-lth" => lth("conv6", 3e-4, 30_000, 0.15),
+            "lenet300-openlth" => openlth("lenet300", 40, vec![], 0.0, 0.0, false),
+            "resnet20-openlth" => openlth("resnet20", 160, vec![80, 120], 0.9, 1e-4, true),
+            "vgg16-openlth" => openlth("vgg16", 160, vec![80, 120], 0.9, 1e-4, false),
+            other => {
+                return Err(Error::param(
+                    "preset",
+                    format!("unknown preset `{other}` (one of {})", PRESETS.join(", ")),
+                ))
+            }
+        })
+    }
+
+    /// The preset, then the keys of a TOML document on top (its `preset` key, if any, picks the
+    /// preset unless `preset` is given).
+    pub fn from_toml(text: &str, preset: Option<&str>) -> Result<Self> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::param("config", e.message().to_string()))?;
+        let name = preset
+            .map(str::to_string)
+            .or_else(|| {
+                table
+                    .get("preset")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| {
+                Error::param(
+                    "config",
+                    "no preset given (set `preset = \"…\"` or --preset)",
+                )
+            })?;
+        let mut cfg = Self::preset(&name)?;
+        for (k, v) in table {
+            if k != "preset" {
+                cfg.set_value(&k, v)?;
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Override one key from a command-line string (parsed as a TOML value, or taken as a
+    /// string when it does not parse).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        // String-valued keys take the text as is (so `--rewind 500` is the string "500").
+        let current =
+            toml::Table::try_from(&*self).map_err(|e| Error::param("config", e.to_string()))?;
+        if let Some(toml::Value::String(_)) = current.get(key) {
+            return self.set_value(key, toml::Value::String(value.to_string()));
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        self.set_value(key, parsed)
+    }
+
+    fn set_value(&mut self, key: &str, value: toml::Value) -> Result<()> {
+        let mut table =
+            toml::Table::try_from(&*self).map_err(|e| Error::param("config", e.to_string()))?;
+        if !table.contains_key(key) {
+            return Err(Error::param("config", format!("unknown key `{key}`")));
+        }
+        table.insert(key.to_string(), value);
+        *self = table.try_into().map_err(|e: toml::de::Error| {
+            Error::param("config", format!("`{key}`: {}", e.message()))
+        })?;
+        self.validate()
+    }
+
+    /// Check every field's range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &'static str, why: String| Err(Error::param(name, why));
+        if !MODELS.contains(&self.model.as_str()) {
+            return bad(
+                "model",
+                format!("unknown model `{}` ({})", self.model, MODELS.join(", ")),
+            );
+        }
+        if !DATASETS.contains(&self.dataset.as_str()) {
+            return bad(
+                "dataset",
+                format!(
+                    "unknown dataset `{}` ({})",
+                    self.dataset,
+                    DATASETS.join(", ")
+                ),
+            );
+        }
+        if !["glorot", "kaiming"].contains(&self.init.as_str()) {
+            return bad("init", format!("`{}` is not glorot or kaiming", self.init));
+        }
+        if !["sgd", "adam"].contains(&self.optimizer.as_str()) {
+            return bad(
+                "optimizer",
+                format!("`{}` is not sgd or adam", self.optimizer),
+            );
+        }
+        if !["layerwise", "global"].contains(&self.strategy.as_str()) {
+            return bad(
+                "strategy",
+                format!("`{}` is not layerwise or global", self.strategy),
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} must be > 0", self.lr));
+        }
+        for (name, r) in [
+            ("rate_fc", self.rate_fc),
+            ("rate_conv", self.rate_conv),
+            ("rate_output", self.rate_output),
+            ("rate_global", self.rate_global),
+        ] {
+            if !(0.0..1.0).contains(&r) {
+                return bad(name, format!("{r} is not in [0, 1)"));
+            }
+        }
+        if self.batch == 0 || self.eval_every == 0 {
+            return bad("batch", "batch and eval_every must be >= 1".into());
+        }
+        if self.iterations == 0 && self.epochs == 0 {
+            return bad("iterations", "set iterations or epochs".into());
+        }
+        match self.rewind.as_str() {
+            "init" | "lr" | "finetune" => {}
+            k if k.parse::<usize>().is_ok() => {}
+            other => {
+                return bad(
+                    "rewind",
+                    format!("`{other}` is not init, lr, finetune or an iteration"),
+                )
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings that differ from the preset's, as `(key, value)` in key order.
+    pub fn non_default(&self) -> Result<Vec<(String, String)>> {
+        let base = toml::Table::try_from(Self::preset(&self.preset)?)
+            .map_err(|e| Error::param("config", e.to_string()))?;
+        let this =
+            toml::Table::try_from(self).map_err(|e| Error::param("config", e.to_string()))?;
+        let mut diff: Vec<(String, String)> = this
+            .iter()
+            .filter(|(k, v)| base.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        diff.sort();
+        Ok(diff)
+    }
+
+    /// The run's name: the preset and a SHA-256 of its non-default settings (16 hex digits).
+    pub fn hash(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(self.preset.as_bytes());
+        for (k, v) in self.non_default()? {
+            h.update(b"\n");
+            h.update(k.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+        }
+        let digest = h.finalize();
+        Ok(format!(
+            "{}-{}",
+            self.preset,
+            digest
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ))
+    }
+
+    /// As TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a RunConfig serializes")
+    }
+
+    /// Iterations per level given the training-set size.
+    pub fn total_iterations(&self, train_size: usize) -> usize {
+        if self.iterations > 0 {
+            self.iterations
+        } else {
+            self.epochs * (train_size / self.batch).max(1)
+        }
+    }
+}

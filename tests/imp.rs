@@ -1,0 +1,151 @@
+//! IMP runs end to end through the CLI (CPU): the run layout, per-layer sparsities that follow
+//! the rates exactly, refusal of a second process, and an IMP run killed with SIGKILL and
+//! restarted that ends bit-identical to one left alone.
+#![cfg(feature = "torch")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ARGS: [&str; 12] = [
+    "imp",
+    "--preset",
+    "lenet300-lth",
+    "--dataset",
+    "teacher",
+    "--levels",
+    "2",
+    "--iterations",
+    "600",
+    "--set",
+    "eval_every=300",
+    "--device",
+];
+
+fn lottery(runs: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lottery"));
+    c.args(ARGS).arg("cpu").arg("--runs").arg(runs);
+    c
+}
+
+fn run_dir(runs: &Path) -> PathBuf {
+    let out = lottery(runs).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let ref_dir = run_dir(&a);
+
+    // The layout, and the per-layer rates (fc 20%, output 10% of the remaining per level).
+    let mut expected = [235200usize, 30000, 1000];
+    for level in 0..=2 {
+        let dir = ref_dir.join(format!("level_{level}"));
+        for f in [
+            "config.toml",
+            "mask.safetensors",
+            "start.safetensors",
+            "final.safetensors",
+            "metrics.csv",
+            "summary.json",
+        ] {
+            assert!(dir.join(f).exists(), "level {level}: missing {f}");
+        }
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let kept: Vec<usize> = summary["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kept"].as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(kept, expected, "level {level}");
+        for (k, r) in expected.iter_mut().zip([0.2, 0.2, 0.1]) {
+            *k = (*k as f64 * (1.0 - r)).round() as usize;
+        }
+        let acc = summary["final_test_accuracy"].as_f64().unwrap();
+        assert!(
+            acc > 0.3,
+            "level {level}: test accuracy {acc} not above chance (10 classes)"
+        );
+    }
+
+    // Start a second run, kill it with SIGKILL once level 1 has a checkpoint, restart it.
+    let mut child = lottery(&b)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let name = ref_dir.file_name().unwrap();
+    let ckpt = b.join(name).join("level_1").join("checkpoint.json");
+    let start = Instant::now();
+    while !ckpt.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While it runs, a second process on the same run is refused with a clear message.
+    let refused = lottery(&b).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by process"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !b.join(name).join("level_1").join("summary.json").exists(),
+        "killed too late"
+    );
+    let resumed = run_dir(&b);
+
+    for level in 0..=2 {
+        let (da, db) = (
+            ref_dir.join(format!("level_{level}")),
+            resumed.join(format!("level_{level}")),
+        );
+        for f in ["mask.safetensors", "start.safetensors", "final.safetensors"] {
+            // Compare tensors by name and value, bit for bit (the header's key order may vary).
+            let load = |p: PathBuf| {
+                let mut v = tch::Tensor::read_safetensors(p).unwrap();
+                v.sort_by(|x, y| x.0.cmp(&y.0));
+                v
+            };
+            let (x, y) = (load(da.join(f)), load(db.join(f)));
+            assert_eq!(
+                x.iter().map(|t| &t.0).collect::<Vec<_>>(),
+                y.iter().map(|t| &t.0).collect::<Vec<_>>()
+            );
+            for ((n, tx), (_, ty)) in x.iter().zip(&y) {
+                assert!(
+                    tx.equal(ty),
+                    "level {level}: {f} tensor {n} differs after kill and resume"
+                );
+            }
+        }
+        for f in ["metrics.csv", "summary.json"] {
+            assert_eq!(
+                std::fs::read(da.join(f)).unwrap(),
+                std::fs::read(db.join(f)).unwrap(),
+                "level {level}: {f}"
+            );
+        }
+    }
+}
