@@ -51,6 +51,79 @@ pub enum Command {
     /// Train the dense network once (IMP level 0 only; feature `torch`).
     #[cfg(feature = "torch")]
     Train(RunArgs),
+    /// Baselines of a finished IMP level: random-reinit | random-prune | scratch (feature `torch`).
+    #[cfg(feature = "torch")]
+    Branch(BranchArgs),
+}
+
+/// Arguments of `lottery branch`.
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+pub struct BranchArgs {
+    /// random-reinit | random-prune | scratch.
+    pub kind: String,
+    /// The run directory (`runs/<hash>`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Level whose mask the branch starts from (default: the last finished level).
+    #[arg(long)]
+    pub level: Option<usize>,
+    /// Seed of the random mask / initialization.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Directory of the dataset files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// cpu | cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[cfg(feature = "torch")]
+fn device_of(name: Option<&str>) -> Result<tch::Device> {
+    Ok(match name {
+        None => tch::Device::cuda_if_available(),
+        Some("cpu") => tch::Device::Cpu,
+        Some("cuda") if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        Some("cuda") => {
+            return Err(Error::Unsupported(
+                "--device cuda: no CUDA device is available".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(Error::param(
+                "device",
+                format!("`{other}` is not cpu or cuda"),
+            ))
+        }
+    })
+}
+
+#[cfg(feature = "torch")]
+fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
+    let level = match args.level {
+        Some(l) => l,
+        None => (0..10_000)
+            .take_while(|l| {
+                crate::run::level_dir(&args.run, *l)
+                    .join("summary.json")
+                    .exists()
+            })
+            .last()
+            .ok_or_else(|| {
+                Error::param(
+                    "run",
+                    format!("{} has no finished level", args.run.display()),
+                )
+            })?,
+    };
+    let env = crate::nn::imp::Env {
+        runs: args.run.clone(),
+        data_dir: args.data_dir.clone(),
+        device: device_of(args.device.as_deref())?,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    crate::nn::imp::run_branch(&args.kind, &args.run, level, args.seed, &env)
 }
 
 /// Arguments of `lottery imp` and `lottery train`.
@@ -147,22 +220,7 @@ fn run_config(
     for (k, v) in pairs {
         cfg.set(&k, &v)?;
     }
-    let device = match args.device.as_deref() {
-        None => tch::Device::cuda_if_available(),
-        Some("cpu") => tch::Device::Cpu,
-        Some("cuda") if tch::Cuda::is_available() => tch::Device::Cuda(0),
-        Some("cuda") => {
-            return Err(Error::Unsupported(
-                "--device cuda: no CUDA device is available".into(),
-            ))
-        }
-        Some(other) => {
-            return Err(Error::param(
-                "device",
-                format!("`{other}` is not cpu or cuda"),
-            ))
-        }
-    };
+    let device = device_of(args.device.as_deref())?;
     let env = crate::nn::imp::Env {
         runs: args.runs.clone(),
         data_dir: args.data_dir.clone(),
@@ -489,6 +547,10 @@ where
         Command::Imp(args) => run_config(args, None)
             .and_then(|(cfg, env)| crate::nn::imp::run_imp(&cfg, &env))
             .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Branch(args) => {
+            run_branch_cli(args).map(|d| serde_json::Value::String(d.display().to_string()))
+        }
         #[cfg(feature = "torch")]
         Command::Train(args) => run_config(args, Some(0))
             .and_then(|(cfg, env)| crate::nn::imp::run_imp(&cfg, &env))

@@ -84,6 +84,63 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
         );
     }
 
+    // Branches of level 2: same per-layer counts; random-prune moves the mask, random-reinit
+    // keeps it and changes the start weights.
+    let load = |p: PathBuf| {
+        let mut v = tch::Tensor::read_safetensors(p).unwrap();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    let level2 = ref_dir.join("level_2");
+    for kind in ["random-reinit", "random-prune", "scratch"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lottery"))
+            .args(["branch", kind, "--level", "2", "--device", "cpu", "--run"])
+            .arg(&ref_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap(),
+        );
+        assert_eq!(dir, level2.join(format!("branch_{kind}")));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let kept: Vec<u64> = s["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kept"].as_u64().unwrap())
+            .collect();
+        assert_eq!(kept, vec![150528, 19200, 810], "{kind}");
+        let same_mask = load(dir.join("mask.safetensors"))
+            .iter()
+            .zip(load(level2.join("mask.safetensors")))
+            .all(|(a, b)| a.1.equal(&b.1));
+        let same_start = load(dir.join("start.safetensors"))
+            .iter()
+            .zip(load(level2.join("start.safetensors")))
+            .all(|(a, b)| a.1.equal(&b.1));
+        match kind {
+            "random-reinit" => assert!(same_mask && !same_start, "{kind}"),
+            _ => assert!(!same_mask && !same_start, "{kind}"),
+        }
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_lottery"))
+        .args(["branch", "shuffle", "--run"])
+        .arg(&ref_dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+
     // Start a second run, kill it with SIGKILL once level 1 has a checkpoint, restart it.
     let mut child = lottery(&b)
         .stdout(Stdio::null())
@@ -146,6 +203,64 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
                 std::fs::read(db.join(f)).unwrap(),
                 "level {level}: {f}"
             );
+        }
+    }
+}
+
+#[test]
+fn one_shot_pruning_meets_the_target_sparsity_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (strategy, expected) in [("layerwise", vec![23520u64, 3000, 100]), ("global", vec![])] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lottery"))
+            .args([
+                "imp",
+                "--preset",
+                "lenet300-lth",
+                "--dataset",
+                "teacher",
+                "--levels",
+                "1",
+                "--iterations",
+                "60",
+            ])
+            .args([
+                "--set",
+                "oneshot=0.9",
+                "--strategy",
+                strategy,
+                "--device",
+                "cpu",
+                "--runs",
+            ])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap(),
+        );
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("level_1/summary.json")).unwrap(),
+        )
+        .unwrap();
+        let kept: Vec<u64> = s["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kept"].as_u64().unwrap())
+            .collect();
+        if strategy == "layerwise" {
+            assert_eq!(kept, expected);
+        } else {
+            assert_eq!(kept.iter().sum::<u64>(), (266_200f64 * 0.1).round() as u64);
         }
     }
 }

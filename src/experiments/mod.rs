@@ -2,6 +2,8 @@
 //! files): cells are independent, seeded from their grid position, and run in parallel with
 //! rayon, so results do not depend on the thread count.
 
+#[cfg(feature = "torch")]
+pub mod lottery_curve;
 pub mod phase_transition;
 pub mod rates;
 pub mod tradeoff;

@@ -21,7 +21,7 @@ use super::models::{Arch, Init, Network};
 use super::params::Params;
 use super::train::{self, Data, MetricRow};
 use crate::run::{level_dir, RunConfig, RunLock};
-use crate::select::{Budget, Largest, Mask, Rule, Scores};
+use crate::select::{Budget, Largest, Mask, Random, Rule, Scores};
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
@@ -110,6 +110,8 @@ pub fn next_mask(cfg: &RunConfig, net: &Network, weights: &Params, mask: &Mask) 
                 .map(|g| {
                     let rate = if !prunable(g) {
                         0.0
+                    } else if cfg.oneshot > 0.0 {
+                        cfg.oneshot
                     } else if is_output(g) {
                         cfg.rate_output
                     } else if weights.tensors[g].dim() == 4 {
@@ -127,7 +129,12 @@ pub fn next_mask(cfg: &RunConfig, net: &Network, weights: &Params, mask: &Mask) 
             .filter(|&g| prunable(g))
             .map(|g| remaining[g])
             .sum();
-        let keep = (pool as f64 * (1.0 - cfg.rate_global)).round() as usize;
+        let rate = if cfg.oneshot > 0.0 {
+            cfg.oneshot
+        } else {
+            cfg.rate_global
+        };
+        let keep = (pool as f64 * (1.0 - rate)).round() as usize;
         let mut values = shifted.clone();
         for g in (0..sizes.len()).filter(|&g| !prunable(g)) {
             for i in mask.group_range(g) {
@@ -241,6 +248,190 @@ fn summarize(level: usize, params: &Params, mask: &Mask, metrics: &[MetricRow]) 
     }
 }
 
+/// Everything one level's training needs.
+struct Level<'a> {
+    cfg: &'a RunConfig,
+    env: &'a Env,
+    net: &'a Network,
+    vs: &'a VarStore,
+    data: &'a Data,
+    params: &'a Params,
+}
+
+impl Level<'_> {
+    /// Train the network from its current weights under `mask` into `dir`: writes the mask, the
+    /// start weights and the config, trains (resuming a checkpoint if there is one), then writes
+    /// the final weights, `metrics.csv` and `summary.json`.
+    fn train(
+        &self,
+        mask: &Mask,
+        level: usize,
+        base_lr: f64,
+        iterations: usize,
+        segment: &train::Segment,
+        dir: &Path,
+    ) -> Result<Summary> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let mut p = self.params.shallow_clone();
+        p.apply_mask(mask);
+        save_mask(&dir.join("mask.safetensors"), self.params, mask)?;
+        crate::io::write_atomic(&dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        if !dir.join("checkpoint.json").exists() {
+            train::save_tensors(&dir.join("start.safetensors"), &train::named_vars(self.vs))?;
+        }
+        let masks = mask_tensors(self.params, mask);
+        let metrics = train::train(
+            self.cfg,
+            self.net,
+            self.vs,
+            self.data,
+            &masks,
+            base_lr,
+            iterations,
+            segment,
+            dir,
+            self.env.progress,
+        )?;
+        train::save_tensors(&dir.join("final.safetensors"), &train::named_vars(self.vs))?;
+        write_metrics(&dir.join("metrics.csv"), &metrics)?;
+        let summary = summarize(level, self.params, mask, &metrics);
+        let json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| Error::param("summary", e.to_string()))?;
+        crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+        Ok(summary)
+    }
+}
+
+/// A random mask with the same survival as `mask`: the same count per tensor (layerwise) or the
+/// same total over the prunable tensors (global); tensors excluded from pruning stay full.
+pub fn random_mask_like(
+    cfg: &RunConfig,
+    net: &Network,
+    params: &Params,
+    mask: &Mask,
+    seed: u64,
+) -> Result<Mask> {
+    let sizes = params.group_sizes();
+    let zeros = Scores::from_parts(vec![0.0; sizes.iter().sum()], &sizes)?;
+    let counts: Vec<usize> = (0..sizes.len()).map(|g| mask.group_count(g)).collect();
+    if cfg.strategy == "layerwise" {
+        return Random { seed }.select(&zeros, &Budget::PerGroupK(counts));
+    }
+    let excluded: Vec<usize> = (0..sizes.len())
+        .filter(|&g| !cfg.prune_output && params.names[g] == net.output)
+        .collect();
+    let pool: Vec<usize> = (0..sizes.len()).filter(|g| !excluded.contains(g)).collect();
+    let pool_sizes: Vec<usize> = pool.iter().map(|&g| sizes[g]).collect();
+    let total: usize = pool.iter().map(|&g| counts[g]).sum();
+    let inner = Random { seed }.select(
+        &Scores::from_parts(vec![0.0; pool_sizes.iter().sum()], &pool_sizes)?,
+        &Budget::TopK(total.max(1)),
+    )?;
+    let mut out = Mask::full(&sizes);
+    for (j, &g) in pool.iter().enumerate() {
+        let (dst, src) = (mask.group_range(g), inner.group_range(j));
+        for (a, b) in dst.zip(src) {
+            if !inner.contains(b) {
+                out.remove(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The branches of a level: `random-reinit` (same mask, fresh initialization),
+/// `random-prune` (random mask with the same per-layer or global survival, original
+/// initialization), `scratch` (the pruned architecture — per-layer survival — with a random
+/// mask and a fresh initialization, Liu et al. 2019). Written to
+/// `<run>/level_<L>/branch_<name>[_s<seed>]/`; returns that directory.
+pub fn run_branch(
+    kind: &str,
+    run_dir: &Path,
+    level: usize,
+    seed: u64,
+    env: &Env,
+) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(run_dir.join("config.toml")).map_err(|e| Error::Io {
+        path: run_dir.join("config.toml"),
+        source: e,
+    })?;
+    let cfg = RunConfig::from_toml(&text, None)?;
+    let ldir = level_dir(run_dir, level);
+    if !ldir.join("summary.json").exists() {
+        return Err(Error::param(
+            "level",
+            format!("{} has not finished (no summary.json)", ldir.display()),
+        ));
+    }
+    let name = if seed == 0 {
+        format!("branch_{kind}")
+    } else {
+        format!("branch_{kind}_s{seed}")
+    };
+    let dir = ldir.join(name);
+    let _lock = RunLock::acquire(&dir)?;
+    if dir.join("summary.json").exists() {
+        return Ok(dir);
+    }
+    let data = train::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
+    let (arch, init) = arch_of(&cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(env.device);
+    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let params = prunable_params(&vs, &net);
+    let level_mask = load_mask(&ldir.join("mask.safetensors"), &params)?;
+    let reseed = 1_000_003u64.wrapping_mul(seed + 1) ^ cfg.seed;
+    let fresh_init = || -> Result<()> {
+        tch::manual_seed(reseed as i64);
+        net.reinitialize(&vs, init);
+        Ok(())
+    };
+    let mask = match kind {
+        "random-reinit" => {
+            fresh_init()?;
+            level_mask
+        }
+        "random-prune" => {
+            train::assign(
+                &vs,
+                &train::load_tensors(&run_dir.join("init.safetensors"))?,
+            )?;
+            random_mask_like(&cfg, &net, &params, &level_mask, reseed)?
+        }
+        "scratch" => {
+            fresh_init()?;
+            random_mask_like(&cfg, &net, &params, &level_mask, reseed)?
+        }
+        other => {
+            return Err(Error::param(
+                "branch",
+                format!("unknown branch `{other}` (random-reinit, random-prune, scratch)"),
+            ))
+        }
+    };
+    let iterations = cfg.total_iterations(train_size(&data));
+    let ctx = Level {
+        cfg: &cfg,
+        env,
+        net: &net,
+        vs: &vs,
+        data: &data,
+        params: &params,
+    };
+    ctx.train(
+        &mask,
+        level,
+        cfg.lr,
+        iterations,
+        &train::Segment::default(),
+        &dir,
+    )?;
+    Ok(dir)
+}
+
 /// Run (or resume) IMP for `cfg.levels` levels; returns the run directory.
 pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     cfg.validate()?;
@@ -292,14 +483,6 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             };
             train::assign(&vs, &train::load_tensors(&source)?)?;
         }
-        let mut p = params.shallow_clone();
-        p.apply_mask(&mask);
-        save_mask(&dir.join("mask.safetensors"), &params, &mask)?;
-        crate::io::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-        if !dir.join("checkpoint.json").exists() {
-            train::save_tensors(&dir.join("start.safetensors"), &train::named_vars(&vs))?;
-        }
-        let masks = mask_tensors(&params, &mask);
         // Late rewinding: level 0 saves the weights at iteration k; later levels restart from
         // them at iteration k (same schedule and data order from there on).
         let segment = match rewind_k {
@@ -313,24 +496,15 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             },
             _ => train::Segment::default(),
         };
-        let metrics = train::train(
+        let level_ctx = Level {
             cfg,
-            &net,
-            &vs,
-            &data,
-            &masks,
-            base_lr,
-            iterations,
-            &segment,
-            &dir,
-            env.progress,
-        )?;
-        train::save_tensors(&dir.join("final.safetensors"), &train::named_vars(&vs))?;
-        write_metrics(&dir.join("metrics.csv"), &metrics)?;
-        let summary = summarize(level, &params, &mask, &metrics);
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| Error::param("summary", e.to_string()))?;
-        crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+            env,
+            net: &net,
+            vs: &vs,
+            data: &data,
+            params: &params,
+        };
+        level_ctx.train(&mask, level, base_lr, iterations, &segment, &dir)?;
     }
     Ok(run_dir)
 }

@@ -275,6 +275,11 @@ impl Network {
         Ok(net)
     }
 
+    /// Draw new weights with `init` (seed with `tch::manual_seed` first).
+    pub fn reinitialize(&self, store: &nn::VarStore, init: Init) {
+        self.initialize(store, init)
+    }
+
     fn initialize(&self, store: &nn::VarStore, init: Init) {
         // Sorted: `variables()` is a hash map, and the draws must go to the tensors in the same
         // order in every process for a seed to determine the initialization.

@@ -60,6 +60,10 @@ pub struct RunConfig {
     pub rate_global: f64,
     /// Whether the output layer's weight is prunable.
     pub prune_output: bool,
+    /// One-shot pruning: when > 0, the fraction of the remaining prunable weights removed at
+    /// each level, in every prunable layer (layerwise) or globally, replacing the rates above;
+    /// with `levels = 1` it prunes the trained network to sparsity `oneshot` in one shot.
+    pub oneshot: f64,
     /// `init`, an iteration number `k` (late rewinding), `lr` (learning-rate rewinding) or
     /// `finetune`.
     pub rewind: String,
@@ -118,6 +122,7 @@ impl RunConfig {
             rate_output: 0.1,
             rate_global: 0.2,
             prune_output: true,
+            oneshot: 0.0,
             rewind: "init".into(),
             finetune_lr: lr * 0.1,
             seed: 0,
@@ -260,6 +265,7 @@ impl RunConfig {
             ("rate_conv", self.rate_conv),
             ("rate_output", self.rate_output),
             ("rate_global", self.rate_global),
+            ("oneshot", self.oneshot),
         ] {
             if !(0.0..1.0).contains(&r) {
                 return bad(name, format!("{r} is not in [0, 1)"));

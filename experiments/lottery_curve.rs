@@ -1,0 +1,134 @@
+//! IMP against random reinitialization and random pruning on LeNet-300-100 / Fashion-MNIST:
+//! test accuracy and early-stop iteration against the percentage of weights remaining (log
+//! axis), mean ± standard deviation over seeds.
+//!
+//! `scripts/with-torch cargo run --release --features torch --bin lottery_curve [-- --paper]`
+//! writes `results/lottery_curve/{curve.csv, lottery_curve.svg, .png, config.json, runs/}`.
+
+use clap::Parser;
+use lottery::experiments::{lottery_curve as lc, ExperimentArgs};
+use lottery::nn::imp::Env;
+use lottery::plot::{figure, write_csv, Panel, Series};
+
+#[derive(Parser)]
+#[command(
+    about = "IMP vs random reinitialization vs random pruning on LeNet-300-100 / Fashion-MNIST"
+)]
+struct Args {
+    #[command(flatten)]
+    common: ExperimentArgs,
+    /// Dataset directory (default: the Debian package's).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let s = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
+    (m, s)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let common = args.common;
+    let dir = common.prepare("lottery_curve")?;
+    let mut cfg = if common.paper {
+        lc::Config::paper_size()
+    } else {
+        lc::Config::default_size()
+    };
+    cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
+    let env = Env {
+        runs: dir.join("runs"),
+        data_dir: args.data_dir,
+        device: tch::Device::cuda_if_available(),
+        progress: false,
+    };
+    let start = std::time::Instant::now();
+    let rows = lc::run(&cfg, &env)?;
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                r.seed.to_string(),
+                r.level.to_string(),
+                format!("{:.6}", r.remaining),
+                format!("{:.4}", r.final_accuracy),
+                r.early_stop_iteration.to_string(),
+                format!("{:.4}", r.early_stop_accuracy),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("curve.csv"),
+        &[
+            "method",
+            "seed",
+            "level",
+            "remaining",
+            "final_test_accuracy",
+            "early_stop_iteration",
+            "early_stop_test_accuracy",
+        ],
+        &table,
+    )?;
+    let methods = ["IMP (rewind to init)", "random reinit", "random pruning"];
+    let series = |value: &dyn Fn(&lc::Row) -> f64| -> Vec<Series> {
+        methods
+            .iter()
+            .map(|m| {
+                let mut levels: Vec<usize> = rows
+                    .iter()
+                    .filter(|r| r.method == *m)
+                    .map(|r| r.level)
+                    .collect();
+                levels.sort_unstable();
+                levels.dedup();
+                let mut pts = Vec::new();
+                let mut errs = Vec::new();
+                for l in levels {
+                    let at: Vec<&lc::Row> = rows
+                        .iter()
+                        .filter(|r| r.method == *m && r.level == l)
+                        .collect();
+                    let (mv, sv) = mean_std(&at.iter().map(|r| value(r)).collect::<Vec<_>>());
+                    pts.push((100.0 * at[0].remaining, mv));
+                    errs.push(sv);
+                }
+                let mut s = Series::line(*m, pts);
+                s.err = Some(errs);
+                s
+            })
+            .collect()
+    };
+    let panels = vec![
+        Panel {
+            title: "Test accuracy at early stopping".into(),
+            x_label: "% of weights remaining".into(),
+            y_label: "test accuracy".into(),
+            log_x: true,
+            log_y: false,
+            series: series(&|r| r.early_stop_accuracy),
+            cells: vec![],
+        },
+        Panel {
+            title: "Early-stop iteration (min. validation loss)".into(),
+            x_label: "% of weights remaining".into(),
+            y_label: "iteration".into(),
+            log_x: true,
+            log_y: false,
+            series: series(&|r| r.early_stop_iteration as f64),
+            cells: vec![],
+        },
+    ];
+    figure(&dir.join("lottery_curve"), &panels, 2)?;
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    eprintln!(
+        "lottery_curve: {} trainings in {:.0}s",
+        rows.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("{}", dir.display());
+    Ok(())
+}
