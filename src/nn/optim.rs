@@ -79,55 +79,59 @@ impl Optimizer {
 
     /// One step with learning rate `lr` using each parameter's `.grad()`; `masks[i]` (0/1, same
     /// shape) keeps parameter `i` and its moments exactly zero where the mask is zero.
+    ///
+    /// The gradient is masked first (in place), so on pruned coordinates the moments, which
+    /// start at zero, stay exactly zero; the parameter is masked again after the update. All
+    /// updates are in place (`lerp_`, `addcmul_`, `addcdiv_`), as in `torch.optim.Adam`.
     pub fn step(&mut self, params: &mut [Tensor], masks: &[Option<Tensor>], lr: f64) {
         self.steps += 1;
         let t = self.steps as i32;
         tch::no_grad(|| {
             for (i, p) in params.iter_mut().enumerate() {
-                let grad = p.grad();
-                if !grad.defined() {
+                let mut g = p.grad();
+                if !g.defined() {
                     continue;
                 }
                 let mask = masks.get(i).and_then(Option::as_ref);
-                let mut g = if self.weight_decay > 0.0 {
-                    &grad + &(&*p * self.weight_decay)
-                } else {
-                    grad.shallow_clone()
-                };
-                if let Some(m) = mask {
-                    g *= m;
+                if self.weight_decay > 0.0 {
+                    let _ = g.f_add_(&(&*p * self.weight_decay)).expect("decay");
                 }
-                let update = match self.kind {
+                if let Some(m) = mask {
+                    let _ = g.f_mul_(m).expect("mask shape");
+                }
+                match self.kind {
                     OptimizerKind::Sgd { momentum, nesterov } => {
                         if momentum == 0.0 {
-                            g
+                            let _ = p.f_add_(&(&g * -lr)).expect("update");
                         } else {
-                            self.m[i] *= momentum;
-                            self.m[i] += &g;
+                            let buf = &mut self.m[i];
+                            let _ = buf.f_mul_scalar_(momentum).expect("momentum");
+                            let _ = buf.f_add_(&g).expect("momentum");
                             if nesterov {
-                                &g + &(&self.m[i] * momentum)
+                                let _ = g.f_add_(&(&*buf * momentum)).expect("nesterov");
+                                let _ = p.f_add_(&(&g * -lr)).expect("update");
                             } else {
-                                self.m[i].shallow_clone()
+                                let _ = p.f_add_(&(&*buf * -lr)).expect("update");
                             }
                         }
                     }
                     OptimizerKind::Adam { beta1, beta2, eps } => {
-                        self.m[i] *= beta1;
-                        self.m[i] += &g * (1.0 - beta1);
-                        self.v[i] *= beta2;
-                        self.v[i] += &g * &g * (1.0 - beta2);
-                        let mhat = &self.m[i] / (1.0 - beta1.powi(t));
-                        let vhat = &self.v[i] / (1.0 - beta2.powi(t));
-                        mhat / (vhat.sqrt() + eps)
+                        let bias1 = 1.0 - beta1.powi(t);
+                        let bias2 = 1.0 - beta2.powi(t);
+                        let _ = self.m[i].f_lerp_(&g, 1.0 - beta1).expect("adam m");
+                        let v = &mut self.v[i];
+                        let _ = v.f_mul_scalar_(beta2).expect("adam v");
+                        let _ = v.f_addcmul_(&(&g * (1.0 - beta2)), &g).expect("adam v");
+                        let mut denom = v.sqrt();
+                        let _ = denom.f_div_scalar_(bias2.sqrt()).expect("adam denom");
+                        let _ = denom.f_add_scalar_(eps).expect("adam denom");
+                        let _ = p
+                            .f_addcdiv_(&(&self.m[i] * (-lr / bias1)), &denom)
+                            .expect("adam update");
                     }
-                };
-                let _ = p.f_sub_(&(update * lr)).expect("update shape");
+                }
                 if let Some(m) = mask {
-                    *p *= m;
-                    self.m[i] *= m;
-                    if !self.v.is_empty() {
-                        self.v[i] *= m;
-                    }
+                    let _ = p.f_mul_(m).expect("mask shape");
                 }
             }
         });
