@@ -84,6 +84,41 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
         );
     }
 
+    // The ticket's overlap with the planted teacher support, recomputed here from the saved
+    // mask and a regenerated teacher (same seed).
+    let (_, _, teacher) = lottery::data::teacher::TeacherParams {
+        seed: 0,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let mask_file =
+        tch::Tensor::read_safetensors(ref_dir.join("level_2/mask.safetensors")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ref_dir.join("level_2/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let reported: Vec<f64> = serde_json::from_value(summary["planted_overlap"].clone()).unwrap();
+    for (g, name) in ["fc1.weight", "fc2.weight", "fc3.weight"]
+        .iter()
+        .enumerate()
+    {
+        let m = &mask_file.iter().find(|(n, _)| n == name).unwrap().1;
+        let kept: Vec<u8> = Vec::<u8>::try_from(&m.flatten(0, -1)).unwrap();
+        let range = teacher.mask.group_range(g);
+        let both = range
+            .clone()
+            .zip(&kept)
+            .filter(|(i, k)| **k == 1 && teacher.mask.contains(*i))
+            .count();
+        let expected = both as f64 / teacher.mask.group_count(g) as f64;
+        assert!(
+            (reported[g] - expected).abs() < 1e-12,
+            "{name}: {} vs {expected}",
+            reported[g]
+        );
+    }
+
     // Branches of level 2: same per-layer counts; random-prune moves the mask, random-reinit
     // keeps it and changes the start weights.
     let load = |p: PathBuf| {

@@ -53,6 +53,21 @@ pub struct Summary {
     pub early_stop_iteration: usize,
     /// Test accuracy at that iteration.
     pub early_stop_test_accuracy: f64,
+    /// On the planted-teacher dataset with matching layer shapes: per layer, the fraction of the
+    /// planted support that the mask keeps, $|M \cap S^\star| / |S^\star|$ (a random mask of
+    /// density $\rho$ keeps $\rho$ of it in expectation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_overlap: Option<Vec<f64>>,
+}
+
+/// Per group, $|M \cap S| / |S|$, when the masks have the same groups.
+pub fn planted_overlap(mask: &Mask, planted: &Mask) -> Option<Vec<f64>> {
+    let both = mask.intersection(planted).ok()?;
+    Some(
+        (0..mask.n_groups())
+            .map(|g| both.group_count(g) as f64 / planted.group_count(g).max(1) as f64)
+            .collect(),
+    )
 }
 
 /// Where the options come from at run time (not part of the run's hash).
@@ -217,7 +232,13 @@ fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
     crate::plot::write_csv(path, &["iteration", "split", "loss", "accuracy"], &table)
 }
 
-fn summarize(level: usize, params: &Params, mask: &Mask, metrics: &[MetricRow]) -> Summary {
+fn summarize(
+    level: usize,
+    params: &Params,
+    mask: &Mask,
+    metrics: &[MetricRow],
+    planted: Option<&Mask>,
+) -> Summary {
     let layers: Vec<LayerCount> = (0..params.names.len())
         .map(|g| LayerCount {
             name: params.names[g].clone(),
@@ -245,6 +266,7 @@ fn summarize(level: usize, params: &Params, mask: &Mask, metrics: &[MetricRow]) 
             .find(|r| r.iteration == early)
             .map(|r| r.accuracy)
             .unwrap_or(f64::NAN),
+        planted_overlap: planted.and_then(|p| planted_overlap(mask, p)),
     }
 }
 
@@ -297,7 +319,13 @@ impl Level<'_> {
         )?;
         train::save_tensors(&dir.join("final.safetensors"), &train::named_vars(self.vs))?;
         write_metrics(&dir.join("metrics.csv"), &metrics)?;
-        let summary = summarize(level, self.params, mask, &metrics);
+        let summary = summarize(
+            level,
+            self.params,
+            mask,
+            &metrics,
+            self.data.planted.as_ref(),
+        );
         let json = serde_json::to_string_pretty(&summary)
             .map_err(|e| Error::param("summary", e.to_string()))?;
         crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;

@@ -27,6 +27,8 @@ pub struct Data {
     pub shape: [usize; 3],
     /// Classes.
     pub classes: usize,
+    /// The planted support, for the `teacher` dataset (one group per teacher layer).
+    pub planted: Option<crate::select::Mask>,
 }
 
 fn to_tensors(d: &Dataset, device: Device) -> (Tensor, Tensor) {
@@ -43,6 +45,7 @@ fn to_tensors(d: &Dataset, device: Device) -> (Tensor, Tensor) {
 /// Load `cfg.dataset` (from `data_dir`, or its default location), hold out `cfg.validation`
 /// training samples (seeded by `cfg.seed`), normalize with the training statistics.
 pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Result<Data> {
+    let mut planted = None;
     let (train, test) = match cfg.dataset.as_str() {
         "fashion-mnist" | "mnist" => {
             let default = if cfg.dataset == "mnist" {
@@ -68,11 +71,12 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
             )
         }
         "teacher" => {
-            let (tr, te, _) = data::teacher::TeacherParams {
+            let (tr, te, teacher) = data::teacher::TeacherParams {
                 seed: cfg.seed,
                 ..Default::default()
             }
             .generate()?;
+            planted = Some(teacher.mask);
             (tr, te)
         }
         other => {
@@ -89,6 +93,7 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
         d.normalize(&mean, &std);
     }
     Ok(Data {
+        planted,
         shape: tr.shape,
         classes: tr.classes,
         train: to_tensors(&tr, device),
