@@ -22,6 +22,13 @@ const ARGS: [&str; 12] = [
     "--device",
 ];
 
+/// Tensors of a safetensors file, sorted by name (the header's order is not stable).
+fn load_sorted(path: PathBuf) -> Vec<(String, tch::Tensor)> {
+    let mut v = tch::Tensor::read_safetensors(path).unwrap();
+    v.sort_by(|x, y| x.0.cmp(&y.0));
+    v
+}
+
 fn lottery(runs: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lottery"));
     c.args(ARGS).arg("cpu").arg("--runs").arg(runs);
@@ -121,11 +128,7 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
 
     // Branches of level 2: same per-layer counts; random-prune moves the mask, random-reinit
     // keeps it and changes the start weights.
-    let load = |p: PathBuf| {
-        let mut v = tch::Tensor::read_safetensors(p).unwrap();
-        v.sort_by(|x, y| x.0.cmp(&y.0));
-        v
-    };
+    let load = load_sorted;
     let level2 = ref_dir.join("level_2");
     for kind in ["random-reinit", "random-prune", "scratch"] {
         let out = Command::new(env!("CARGO_BIN_EXE_lottery"))
@@ -214,13 +217,8 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
             resumed.join(format!("level_{level}")),
         );
         for f in ["mask.safetensors", "start.safetensors", "final.safetensors"] {
-            // Compare tensors by name and value, bit for bit (the header's key order may vary).
-            let load = |p: PathBuf| {
-                let mut v = tch::Tensor::read_safetensors(p).unwrap();
-                v.sort_by(|x, y| x.0.cmp(&y.0));
-                v
-            };
-            let (x, y) = (load(da.join(f)), load(db.join(f)));
+            // Compare tensors by name and value, bit for bit.
+            let (x, y) = (load_sorted(da.join(f)), load_sorted(db.join(f)));
             assert_eq!(
                 x.iter().map(|t| &t.0).collect::<Vec<_>>(),
                 y.iter().map(|t| &t.0).collect::<Vec<_>>()

@@ -166,6 +166,10 @@ fn pruned_weights_stay_exactly_zero_through_sgd_and_adam() {
 #[test]
 fn optimizers_match_torch_optim() {
     use tch::nn::OptimizerConfig;
+    // One intra-op thread: with several test threads calling libtorch at once, its shared pool
+    // may change reduction orders between the two runs, and Adam amplifies ulp-level gradient
+    // differences on coordinates whose gradient is ~0.
+    tch::set_num_threads(1);
     for (kind, wd, lr) in [
         (
             OptimizerKind::Sgd {

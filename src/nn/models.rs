@@ -117,6 +117,18 @@ fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> nn::Conv2D {
     nn::conv2d(p, i, o, k, cfg)
 }
 
+/// Linear layers `fc1`, `fc2`, … between consecutive `widths`, their weights listed as prunable.
+fn fc_stack(vs: &nn::Path, widths: &[i64], prunable: &mut Vec<String>) -> Vec<nn::Linear> {
+    widths
+        .windows(2)
+        .enumerate()
+        .map(|(l, w)| {
+            prunable.push(format!("fc{}.weight", l + 1));
+            nn::linear(vs / format!("fc{}", l + 1), w[0], w[1], Default::default())
+        })
+        .collect()
+}
+
 fn conv_b(p: nn::Path, i: i64, o: i64) -> nn::Conv2D {
     nn::conv2d(
         p,
@@ -148,18 +160,7 @@ impl Network {
         let body = match arch {
             Arch::Lenet300 => {
                 let widths = [c * h * w, 300, 100, k];
-                let layers = (0..3)
-                    .map(|l| {
-                        prunable.push(format!("fc{}.weight", l + 1));
-                        nn::linear(
-                            vs / format!("fc{}", l + 1),
-                            widths[l],
-                            widths[l + 1],
-                            Default::default(),
-                        )
-                    })
-                    .collect();
-                Body::Mlp(layers)
+                Body::Mlp(fc_stack(vs, &widths, &mut prunable))
             }
             Arch::Conv2 | Arch::Conv4 | Arch::Conv6 => {
                 let stages = match arch {
@@ -182,17 +183,7 @@ impl Network {
                 }
                 let (hh, ww) = (h >> stages, w >> stages);
                 let widths = [ch * hh * ww, 256, 256, k];
-                let fcs = (0..3)
-                    .map(|l| {
-                        prunable.push(format!("fc{}.weight", l + 1));
-                        nn::linear(
-                            vs / format!("fc{}", l + 1),
-                            widths[l],
-                            widths[l + 1],
-                            Default::default(),
-                        )
-                    })
-                    .collect();
+                let fcs = fc_stack(vs, &widths, &mut prunable);
                 Body::Conv { convs, fcs }
             }
             Arch::Vgg16 => {
