@@ -29,14 +29,8 @@ fn load_sorted(path: PathBuf) -> Vec<(String, tch::Tensor)> {
     v
 }
 
-fn lottery(runs: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lottery"));
-    c.args(ARGS).arg("cpu").arg("--runs").arg(runs);
-    c
-}
-
-fn run_dir(runs: &Path) -> PathBuf {
-    let out = lottery(runs).output().unwrap();
+/// The directory a successful `lottery` command printed on its last stdout line.
+fn printed_dir(out: std::process::Output) -> PathBuf {
     assert!(
         out.status.success(),
         "{}",
@@ -49,6 +43,21 @@ fn run_dir(runs: &Path) -> PathBuf {
             .last()
             .unwrap(),
     )
+}
+
+/// A level's (or branch's) `summary.json`.
+fn read_summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn lottery(runs: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lottery"));
+    c.args(ARGS).arg("cpu").arg("--runs").arg(runs);
+    c
+}
+
+fn run_dir(runs: &Path) -> PathBuf {
+    printed_dir(lottery(runs).output().unwrap())
 }
 
 #[test]
@@ -71,9 +80,7 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
         ] {
             assert!(dir.join(f).exists(), "level {level}: missing {f}");
         }
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
+        let summary = read_summary(&dir);
         let kept: Vec<usize> = summary["layers"]
             .as_array()
             .unwrap()
@@ -101,10 +108,7 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
     .unwrap();
     let mask_file =
         tch::Tensor::read_safetensors(ref_dir.join("level_2/mask.safetensors")).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ref_dir.join("level_2/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = read_summary(&ref_dir.join("level_2"));
     let reported: Vec<f64> = serde_json::from_value(summary["planted_overlap"].clone()).unwrap();
     for (g, name) in ["fc1.weight", "fc2.weight", "fc3.weight"]
         .iter()
@@ -136,22 +140,9 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
             .arg(&ref_dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{kind}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap(),
-        );
+        let dir = printed_dir(out);
         assert_eq!(dir, level2.join(format!("branch_{kind}")));
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
+        let s = read_summary(&dir);
         let kept: Vec<u64> = s["layers"]
             .as_array()
             .unwrap()
@@ -268,22 +259,8 @@ fn one_shot_pruning_meets_the_target_sparsity_exactly() {
             .arg(tmp.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap(),
-        );
-        let s: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("level_1/summary.json")).unwrap(),
-        )
-        .unwrap();
+        let dir = printed_dir(out);
+        let s = read_summary(&dir.join("level_1"));
         let kept: Vec<u64> = s["layers"]
             .as_array()
             .unwrap()
