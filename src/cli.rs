@@ -51,9 +51,53 @@ pub enum Command {
     /// Train the dense network once (IMP level 0 only; feature `torch`).
     #[cfg(feature = "torch")]
     Train(RunArgs),
-    /// Baselines of a finished IMP level: random-reinit | random-prune | scratch (feature `torch`).
+    /// Baselines of a finished IMP level: random-reinit | random-prune | scratch |
+    /// perturb-shuffle | perturb-reinit | perturb-signs | perturb-constant | transfer
+    /// (feature `torch`).
     #[cfg(feature = "torch")]
     Branch(BranchArgs),
+    /// A pruning method of the zoo (feature `torch`): dpf, supermask, snip, grasp, synflow,
+    /// magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy; last stdout
+    /// line: the run dir.
+    #[cfg(feature = "torch")]
+    Prune(PruneArgs),
+    /// Linear mode connectivity: instability against the rewind iteration k (feature `torch`);
+    /// last stdout line: the directory holding instability.csv.
+    #[cfg(feature = "torch")]
+    Lmc(LmcArgs),
+}
+
+/// Arguments of `lottery prune`.
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// The method.
+    pub method: String,
+    /// Fraction of the prunable weights removed, in (0, 1) (default 0.8; for early-bird's channel
+    /// variant, of the channels).
+    #[arg(long)]
+    pub sparsity: Option<f64>,
+    /// Run settings, as for `lottery imp`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `lottery lmc`.
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+pub struct LmcArgs {
+    /// Rewind iterations k, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub k: Vec<usize>,
+    /// A ticket's mask.safetensors: interpolate the sparse copies.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Points on the interpolation path (>= 11).
+    #[arg(long, default_value_t = 11)]
+    pub points: usize,
+    /// Run settings, as for `lottery imp`.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Arguments of `lottery branch`.
@@ -71,6 +115,9 @@ pub struct BranchArgs {
     /// Seed of the random mask / initialization.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// `transfer`: settings that differ from the run's (dataset, optimizer, lr, …), KEY=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Directory of the dataset files.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -123,7 +170,14 @@ fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
         device: device_of(args.device.as_deref())?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    crate::nn::imp::run_branch(&args.kind, &args.run, level, args.seed, &env)
+    let mut overrides = Vec::new();
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| Error::param("set", format!("`{kv}` is not KEY=VALUE")))?;
+        overrides.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    crate::nn::imp::run_branch(&args.kind, &args.run, level, args.seed, &overrides, &env)
 }
 
 /// Arguments of `lottery imp` and `lottery train`.
@@ -551,6 +605,20 @@ where
         Command::Branch(args) => {
             run_branch_cli(args).map(|d| serde_json::Value::String(d.display().to_string()))
         }
+        #[cfg(feature = "torch")]
+        Command::Prune(args) => run_config(&args.run, None)
+            .and_then(|(mut cfg, env)| {
+                cfg.set("method", &args.method)?;
+                cfg.set("sparsity", &format!("{:?}", args.sparsity.unwrap_or(0.8)))?;
+                crate::nn::zoo::run_prune(&cfg, &env)
+            })
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Lmc(args) => run_config(&args.run, None)
+            .and_then(|(cfg, env)| {
+                crate::nn::zoo::lmc::run_lmc(&cfg, &env, &args.k, args.mask.as_deref(), args.points)
+            })
+            .map(|d| serde_json::Value::String(d.display().to_string())),
         #[cfg(feature = "torch")]
         Command::Train(args) => run_config(args, Some(0))
             .and_then(|(cfg, env)| crate::nn::imp::run_imp(&cfg, &env))

@@ -48,6 +48,35 @@ pub trait SparseVector: Clone {
     fn norm_sq(&self) -> f64 {
         self.dot(self)
     }
+
+    /// Multiply group `g` by `alphas[g]`.
+    fn scale_groups(&mut self, alphas: &[f64]);
+
+    /// $\ell_1$ norm of each group.
+    fn group_l1(&self) -> Vec<f64>;
+
+    /// $x_i \leftarrow x_i \exp(\alpha_g\,\mathrm{sign}(x_i)\,g_i)$ for $i$ in group $g$: the
+    /// exponentiated-gradient factor on magnitudes with signs kept (zeros stay zero).
+    fn mul_exp_signed(&mut self, alphas: &[f64], gradient: &Self);
+}
+
+/// One entropic mirror-descent step on the product of scaled, sign-fixed $\ell_1$ spheres
+/// $\{x : \mathrm{sign}(x) = \sigma,\ \|x_g\|_1 = r_g\}$: with $u = |x|$ on group $g$,
+/// $u \leftarrow r_g\, u \odot e^{-\eta_g \sigma\odot\nabla f} / \|u \odot e^{-\eta_g \sigma\odot\nabla f}\|_1$.
+///
+/// On a nonnegative vector with one group and $r = 1$ this is the exponentiated-gradient step on
+/// the simplex ([`crate::solver::mirror`]); on a network it is the entropic trainer of
+/// `lottery prune md`, one sphere per layer.
+pub fn entropic_step<V: SparseVector>(x: &mut V, gradient: &V, etas: &[f64], radii: &[f64]) {
+    let minus: Vec<f64> = etas.iter().map(|e| -e).collect();
+    x.mul_exp_signed(&minus, gradient);
+    let scale: Vec<f64> = x
+        .group_l1()
+        .iter()
+        .zip(radii)
+        .map(|(n, r)| if *n > 0.0 { r / n } else { 0.0 })
+        .collect();
+    x.scale_groups(&scale);
 }
 
 /// A differentiable objective on a space `V`.
@@ -96,11 +125,25 @@ pub fn sparse_polytope_vertex<V: SparseVector, R: Rule>(
     rule: &R,
     budget: &Budget,
 ) -> Result<(V, Mask)> {
+    let taus = vec![tau; gradient.group_sizes().len()];
+    sparse_polytope_vertex_grouped(gradient, &taus, rule, budget)
+}
+
+/// [`sparse_polytope_vertex`] on a product of polytopes, one per group with its own $\tau_g$
+/// (with a global budget the vertex is that of the polytope whose coordinates are scaled by
+/// $\tau_g$): $s = -\tau_g\,\mathrm{sign}(g)$ on the selected coordinates.
+pub fn sparse_polytope_vertex_grouped<V: SparseVector, R: Rule>(
+    gradient: &V,
+    taus: &[f64],
+    rule: &R,
+    budget: &Budget,
+) -> Result<(V, Mask)> {
     let mask = rule.select(&gradient.to_scores(), budget)?;
     let mut s = gradient.clone();
     s.signum();
     s.apply_mask(&mask);
-    s.scale(-tau);
+    let minus: Vec<f64> = taus.iter().map(|t| -t).collect();
+    s.scale_groups(&minus);
     Ok((s, mask))
 }
 
@@ -130,6 +173,25 @@ macro_rules! impl_sparse_vector_for_array1 {
                     if !mask.contains(i) {
                         *v = 0.0;
                     }
+                }
+            }
+            fn scale_groups(&mut self, alphas: &[f64]) {
+                *self *= alphas[0] as $t;
+            }
+            fn group_l1(&self) -> Vec<f64> {
+                vec![self.iter().map(|v| f64::from(v.abs())).sum()]
+            }
+            fn mul_exp_signed(&mut self, alphas: &[f64], gradient: &Self) {
+                let a = alphas[0];
+                for (x, g) in self.iter_mut().zip(gradient) {
+                    let sign = if *x > 0.0 {
+                        1.0
+                    } else if *x < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+                    *x *= (a * sign * f64::from(*g)).exp() as $t;
                 }
             }
             fn signum(&mut self) {

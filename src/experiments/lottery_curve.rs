@@ -126,7 +126,7 @@ pub fn run(cfg: &Config, env: &Env) -> Result<Vec<Row>> {
                     ("random-reinit", "random reinit"),
                     ("random-prune", "random pruning"),
                 ] {
-                    let dir = run_branch(kind, &run_dir, level, 0, env)?;
+                    let dir = run_branch(kind, &run_dir, level, 0, &[], env)?;
                     rows.push(row(name, seed, &read_summary(&dir)?));
                 }
             }

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use super::models::{Arch, Init, Network};
@@ -46,18 +47,33 @@ pub struct Summary {
     /// Fraction of prunable weights remaining.
     pub remaining: f64,
     /// Test accuracy at the end of training.
+    #[serde(deserialize_with = "nan_if_null")]
     pub final_test_accuracy: f64,
     /// Best test accuracy over the evaluations.
+    #[serde(deserialize_with = "nan_if_null")]
     pub best_test_accuracy: f64,
     /// Iteration of minimum validation loss (early stopping).
     pub early_stop_iteration: usize,
     /// Test accuracy at that iteration.
+    #[serde(deserialize_with = "nan_if_null")]
     pub early_stop_test_accuracy: f64,
     /// On the planted-teacher dataset with matching layer shapes: per layer, the fraction of the
     /// planted support that the mask keeps, $|M \cap S^\star| / |S^\star|$ (a random mask of
     /// density $\rho$ keeps $\rho$ of it in expectation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planted_overlap: Option<Vec<f64>>,
+    /// `lottery prune` runs: the method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// `lottery prune` runs: what the method recorded on the way (early-bird detection and
+    /// distances, SynFlow rounds, continuous-sparsification rounds, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<serde_json::Value>,
+}
+
+/// JSON writes NaN (no evaluation: data-free runs) as `null`; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Per group, $|M \cap S| / |S|$, when the masks have the same groups.
@@ -83,24 +99,13 @@ pub struct Env {
     pub progress: bool,
 }
 
-fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
+pub(crate) fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
     let init = if cfg.init == "glorot" {
         Init::Glorot
     } else {
         Init::Kaiming
     };
     Ok((cfg.model.parse()?, init))
-}
-
-fn prunable_params(vs: &VarStore, net: &Network) -> Params {
-    let vars = vs.variables();
-    Params::new(
-        net.prunable.clone(),
-        net.prunable
-            .iter()
-            .map(|n| vars[n].shallow_clone())
-            .collect(),
-    )
 }
 
 /// The mask of the next level: prune `rate` of the remaining weights of each prunable tensor by
@@ -173,13 +178,8 @@ pub fn next_mask(cfg: &RunConfig, net: &Network, weights: &Params, mask: &Mask) 
     Largest.select(&Scores::from_parts(shifted, &sizes)?, &budget)
 }
 
-fn mask_tensors(params: &Params, mask: &Mask) -> Vec<(String, Tensor)> {
-    (0..params.names.len())
-        .map(|g| (params.names[g].clone(), params.mask_tensor(mask, g)))
-        .collect()
-}
-
-fn save_mask(path: &Path, params: &Params, mask: &Mask) -> Result<()> {
+/// Write a mask as `mask.safetensors` (u8 0/1 per prunable tensor).
+pub fn save_mask(path: &Path, params: &Params, mask: &Mask) -> Result<()> {
     let named: Vec<(String, Tensor)> = (0..params.names.len())
         .map(|g| {
             let size = params.tensors[g].size();
@@ -217,7 +217,7 @@ pub fn load_mask(path: &Path, params: &Params) -> Result<Mask> {
     Mask::from_bytes(&bytes, &params.group_sizes())
 }
 
-fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
+pub(crate) fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -232,7 +232,7 @@ fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
     crate::plot::write_csv(path, &["iteration", "split", "loss", "accuracy"], &table)
 }
 
-fn summarize(
+pub(crate) fn summarize(
     level: usize,
     params: &Params,
     mask: &Mask,
@@ -267,24 +267,26 @@ fn summarize(
             .map(|r| r.accuracy)
             .unwrap_or(f64::NAN),
         planted_overlap: planted.and_then(|p| planted_overlap(mask, p)),
+        method: None,
+        trace: None,
     }
 }
 
 /// Everything one level's training needs.
-struct Level<'a> {
-    cfg: &'a RunConfig,
-    env: &'a Env,
-    net: &'a Network,
-    vs: &'a VarStore,
-    data: &'a Data,
-    params: &'a Params,
+#[derive(Clone, Copy)]
+pub(crate) struct Level<'a> {
+    pub(crate) cfg: &'a RunConfig,
+    pub(crate) env: &'a Env,
+    pub(crate) net: &'a Network,
+    pub(crate) vs: &'a VarStore,
+    pub(crate) data: &'a Data,
+    pub(crate) params: &'a Params,
 }
 
 impl Level<'_> {
-    /// Train the network from its current weights under `mask` into `dir`: writes the mask, the
-    /// start weights and the config, trains (resuming a checkpoint if there is one), then writes
-    /// the final weights, `metrics.csv` and `summary.json`.
-    fn train(
+    /// Train the network from its current weights under `mask` into `dir` (see
+    /// [`Level::train_with`]).
+    pub(crate) fn train(
         &self,
         mask: &Mask,
         level: usize,
@@ -293,44 +295,88 @@ impl Level<'_> {
         segment: &train::Segment,
         dir: &Path,
     ) -> Result<Summary> {
+        let mut p = self.params.shallow_clone();
+        p.apply_mask(mask);
+        let mut fixed = train::FixedMask::new(
+            train::optimizer_kind(self.cfg),
+            self.cfg.weight_decay,
+            self.params,
+            mask,
+            vec![],
+        );
+        Ok(self
+            .train_with(&mut fixed, level, base_lr, iterations, segment, dir)?
+            .0)
+    }
+
+    /// Train the network from its current weights under `dynamics` into `dir`: writes the
+    /// config, the start weights and the mask, trains (resuming a checkpoint if there is one),
+    /// then writes the final weights, the final mask, `metrics.csv` and `summary.json`.
+    pub(crate) fn train_with(
+        &self,
+        dynamics: &mut dyn train::Dynamics,
+        level: usize,
+        base_lr: f64,
+        iterations: usize,
+        segment: &train::Segment,
+        dir: &Path,
+    ) -> Result<(Summary, train::Trained)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             path: dir.to_path_buf(),
             source: e,
         })?;
-        let mut p = self.params.shallow_clone();
-        p.apply_mask(mask);
-        save_mask(&dir.join("mask.safetensors"), self.params, mask)?;
-        crate::io::write_atomic(&dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        if !dir.join("config.toml").exists() {
+            crate::io::write_atomic(&dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        }
         if !dir.join("checkpoint.json").exists() {
+            save_mask(&dir.join("mask.safetensors"), self.params, &dynamics.mask())?;
             train::save_tensors(&dir.join("start.safetensors"), &train::named_vars(self.vs))?;
         }
-        let masks = mask_tensors(self.params, mask);
-        let metrics = train::train(
-            self.cfg,
-            self.net,
-            self.vs,
-            self.data,
-            &masks,
+        let trained = train::Loop {
+            cfg: self.cfg,
+            net: self.net,
+            vs: self.vs,
+            data: self.data,
             base_lr,
             iterations,
             segment,
             dir,
-            self.env.progress,
-        )?;
+            show_progress: self.env.progress,
+        }
+        .train_with(dynamics)?;
+        let mask = dynamics.mask();
+        save_mask(&dir.join("mask.safetensors"), self.params, &mask)?;
         train::save_tensors(&dir.join("final.safetensors"), &train::named_vars(self.vs))?;
-        write_metrics(&dir.join("metrics.csv"), &metrics)?;
+        let summary = self.finish(dir, level, &mask, &trained.metrics)?;
+        Ok((summary, trained))
+    }
+
+    /// Write `metrics.csv` and `summary.json` of a finished training into `dir`.
+    pub(crate) fn finish(
+        &self,
+        dir: &Path,
+        level: usize,
+        mask: &Mask,
+        metrics: &[MetricRow],
+    ) -> Result<Summary> {
+        write_metrics(&dir.join("metrics.csv"), metrics)?;
         let summary = summarize(
             level,
             self.params,
             mask,
-            &metrics,
+            metrics,
             self.data.planted.as_ref(),
         );
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| Error::param("summary", e.to_string()))?;
-        crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+        write_summary(dir, &summary)?;
         Ok(summary)
     }
+}
+
+/// Write `summary.json` atomically.
+pub(crate) fn write_summary<T: Serialize>(dir: &Path, summary: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| Error::param("summary", e.to_string()))?;
+    crate::io::write_atomic(&dir.join("summary.json"), json.as_bytes())
 }
 
 /// A random mask with the same survival as `mask`: the same count per tensor (layerwise) or the
@@ -370,23 +416,37 @@ pub fn random_mask_like(
     Ok(out)
 }
 
-/// The branches of a level: `random-reinit` (same mask, fresh initialization),
-/// `random-prune` (random mask with the same per-layer or global survival, original
-/// initialization), `scratch` (the pruned architecture — per-layer survival — with a random
-/// mask and a fresh initialization, Liu et al. 2019). Written to
-/// `<run>/level_<L>/branch_<name>[_s<seed>]/`; returns that directory.
+/// The branches of a level:
+///
+/// * `random-reinit` — same mask, fresh initialization;
+/// * `random-prune` — random mask with the same per-layer or global survival, original
+///   initialization;
+/// * `scratch` — the pruned architecture (per-layer survival) with a random mask and a fresh
+///   initialization (Liu et al. 2019);
+/// * `perturb-shuffle`, `perturb-reinit`, `perturb-signs`, `perturb-constant` — the early-phase
+///   perturbations of Frankle, Schwab & Morcos 2020: the level's mask, the weights at the rewind
+///   point (iteration $k$ of the run, or the initialization) with the kept weights shuffled
+///   within each layer, redrawn, given random signs, or set to the layer's standard deviation
+///   with their signs ([`crate::nn::zoo::perturb`]); training resumes at $k$;
+/// * `transfer` — ticket transfer (Morcos et al. 2019): the level's mask and rewind weights
+///   trained under other settings (`overrides`: e.g. `dataset=teacher`, `optimizer=sgd`,
+///   `lr=0.1`); the input shape and classes must match.
+///
+/// Written to `<run>/level_<L>/branch_<name>[_s<seed>]/` (`transfer`:
+/// `branch_transfer_<sha of the overrides>`); returns that directory.
 pub fn run_branch(
     kind: &str,
     run_dir: &Path,
     level: usize,
     seed: u64,
+    overrides: &[(String, String)],
     env: &Env,
 ) -> Result<PathBuf> {
     let text = std::fs::read_to_string(run_dir.join("config.toml")).map_err(|e| Error::Io {
         path: run_dir.join("config.toml"),
         source: e,
     })?;
-    let cfg = RunConfig::from_toml(&text, None)?;
+    let run_cfg = RunConfig::from_toml(&text, None)?;
     let ldir = level_dir(run_dir, level);
     if !ldir.join("summary.json").exists() {
         return Err(Error::param(
@@ -394,11 +454,46 @@ pub fn run_branch(
             format!("{} has not finished (no summary.json)", ldir.display()),
         ));
     }
-    let name = if seed == 0 {
+    const KINDS: [&str; 8] = [
+        "random-reinit",
+        "random-prune",
+        "scratch",
+        "perturb-shuffle",
+        "perturb-reinit",
+        "perturb-signs",
+        "perturb-constant",
+        "transfer",
+    ];
+    if !KINDS.contains(&kind) {
+        return Err(Error::param(
+            "branch",
+            format!("unknown branch `{kind}` ({})", KINDS.join(", ")),
+        ));
+    }
+    if kind == "transfer" && overrides.is_empty() {
+        return Err(Error::param(
+            "set",
+            "transfer needs at least one --set KEY=VALUE (dataset, optimizer, lr, …)",
+        ));
+    }
+    let mut cfg = run_cfg.clone();
+    for (k, v) in overrides {
+        cfg.set(k, v)?;
+    }
+    let mut name = if seed == 0 {
         format!("branch_{kind}")
     } else {
         format!("branch_{kind}_s{seed}")
     };
+    if kind == "transfer" {
+        let text: String = overrides
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        let sha = sha2::Sha256::digest(text.as_bytes());
+        name.push('_');
+        name.extend(sha.iter().take(6).map(|b| format!("{b:02x}")));
+    }
     let dir = ldir.join(name);
     let _lock = RunLock::acquire(&dir)?;
     if dir.join("summary.json").exists() {
@@ -409,7 +504,7 @@ pub fn run_branch(
     tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(env.device);
     let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
-    let params = prunable_params(&vs, &net);
+    let params = train::prunable(&vs, &net);
     let level_mask = load_mask(&ldir.join("mask.safetensors"), &params)?;
     let reseed = 1_000_003u64.wrapping_mul(seed + 1) ^ cfg.seed;
     let fresh_init = || -> Result<()> {
@@ -417,6 +512,28 @@ pub fn run_branch(
         net.reinitialize(&vs, init);
         Ok(())
     };
+    // The rewind point of the run: iteration k's weights, or the initialization.
+    let rewind_k = run_cfg.rewind.parse::<usize>().ok().filter(|&k| k > 0);
+    let rewind_point = || -> Result<(usize, Vec<(String, Tensor)>)> {
+        let (k, file) = match rewind_k {
+            Some(k) => (k, "rewind.safetensors"),
+            None => (0, "init.safetensors"),
+        };
+        let named = train::load_tensors(&run_dir.join(file))?;
+        let vars = vs.variables();
+        for (n, t) in &named {
+            match vars.get(n) {
+                Some(v) if v.size() == t.size() => {}
+                _ => {
+                    return Err(Error::Shape(format!(
+                        "`{n}` of the run does not fit the model on this dataset"
+                    )))
+                }
+            }
+        }
+        Ok((k, named))
+    };
+    let mut start = 0;
     let mask = match kind {
         "random-reinit" => {
             fresh_init()?;
@@ -433,11 +550,35 @@ pub fn run_branch(
             fresh_init()?;
             random_mask_like(&cfg, &net, &params, &level_mask, reseed)?
         }
-        other => {
-            return Err(Error::param(
-                "branch",
-                format!("unknown branch `{other}` (random-reinit, random-prune, scratch)"),
-            ))
+        _ => {
+            let (k, named) = rewind_point()?;
+            if !dir.join("checkpoint.json").exists() {
+                train::assign(&vs, &named)?;
+                let action = match kind {
+                    "perturb-shuffle" => Some(crate::nn::zoo::perturb::Kept::Reshuffle),
+                    "perturb-reinit" => Some(crate::nn::zoo::perturb::Kept::Reinit),
+                    "perturb-signs" => Some(crate::nn::zoo::perturb::Kept::FlipSigns),
+                    "perturb-constant" => Some(crate::nn::zoo::perturb::Kept::SignedConstant),
+                    _ => None,
+                };
+                if let Some(action) = action {
+                    let fresh = crate::nn::zoo::perturb::fresh_init(&net, &vs, init, reseed)?;
+                    let mut x = params.shallow_clone();
+                    crate::nn::zoo::perturb::perturb(
+                        &mut x,
+                        &level_mask,
+                        action,
+                        Some(&fresh),
+                        reseed,
+                    )?;
+                }
+            }
+            start = if kind == "transfer" && overrides.iter().any(|(k, _)| k == "dataset") {
+                0
+            } else {
+                k
+            };
+            level_mask
         }
     };
     let iterations = cfg.total_iterations(train_size(&data));
@@ -454,7 +595,10 @@ pub fn run_branch(
         level,
         cfg.lr,
         iterations,
-        &train::Segment::default(),
+        &train::Segment {
+            start: start.min(iterations),
+            snapshots: vec![],
+        },
         &dir,
     )?;
     Ok(dir)
@@ -471,7 +615,7 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(env.device);
     let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
-    let params = prunable_params(&vs, &net);
+    let params = train::prunable(&vs, &net);
     let n_train = data.train.1.size()[0] as usize;
     let iterations = cfg.total_iterations(n_train);
     // The initialization, saved once so that every level can rewind to it.
@@ -516,11 +660,11 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         let segment = match rewind_k {
             Some(k) if k > 0 && level == 0 => train::Segment {
                 start: 0,
-                snapshot: Some((k.min(iterations), run_dir.join("rewind.safetensors"))),
+                snapshots: vec![(k.min(iterations), run_dir.join("rewind.safetensors"))],
             },
             Some(k) if k > 0 => train::Segment {
                 start: k.min(iterations),
-                snapshot: None,
+                snapshots: vec![],
             },
             _ => train::Segment::default(),
         };

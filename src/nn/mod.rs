@@ -8,3 +8,4 @@ pub mod models;
 pub mod optim;
 pub mod params;
 pub mod train;
+pub mod zoo;

@@ -84,15 +84,15 @@ pub struct Network {
 enum Body {
     Mlp(Vec<nn::Linear>),
     Conv {
-        convs: Vec<Vec<nn::Conv2D>>,
+        convs: Vec<Vec<Cv>>,
         fcs: Vec<nn::Linear>,
     },
     Vgg {
-        layers: Vec<Option<(nn::Conv2D, nn::BatchNorm)>>,
+        layers: Vec<Option<(Cv, nn::BatchNorm)>>,
         fc: nn::Linear,
     },
     Resnet {
-        stem: Box<(nn::Conv2D, nn::BatchNorm)>,
+        stem: Box<(Cv, nn::BatchNorm)>,
         blocks: Vec<Block>,
         fc: nn::Linear,
     },
@@ -100,21 +100,34 @@ enum Body {
 
 #[derive(Debug)]
 struct Block {
-    c1: nn::Conv2D,
+    c1: Cv,
     b1: nn::BatchNorm,
-    c2: nn::Conv2D,
+    c2: Cv,
     b2: nn::BatchNorm,
-    shortcut: Option<(nn::Conv2D, nn::BatchNorm)>,
+    shortcut: Option<(Cv, nn::BatchNorm)>,
 }
 
-fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> nn::Conv2D {
+/// A 2-d convolution with the stride and padding the functional forward pass needs (tch keeps
+/// them private).
+#[derive(Debug)]
+struct Cv {
+    conv: nn::Conv2D,
+    stride: i64,
+    padding: i64,
+}
+
+fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> Cv {
     let cfg = nn::ConvConfig {
         stride,
         padding: k / 2,
         bias: false,
         ..Default::default()
     };
-    nn::conv2d(p, i, o, k, cfg)
+    Cv {
+        conv: nn::conv2d(p, i, o, k, cfg),
+        stride,
+        padding: k / 2,
+    }
 }
 
 /// Linear layers `fc1`, `fc2`, … between consecutive `widths`, their weights listed as prunable.
@@ -129,17 +142,16 @@ fn fc_stack(vs: &nn::Path, widths: &[i64], prunable: &mut Vec<String>) -> Vec<nn
         .collect()
 }
 
-fn conv_b(p: nn::Path, i: i64, o: i64) -> nn::Conv2D {
-    nn::conv2d(
-        p,
-        i,
-        o,
-        3,
-        nn::ConvConfig {
-            padding: 1,
-            ..Default::default()
-        },
-    )
+fn conv_b(p: nn::Path, i: i64, o: i64) -> Cv {
+    let cfg = nn::ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    Cv {
+        conv: nn::conv2d(p, i, o, 3, cfg),
+        stride: 1,
+        padding: 1,
+    }
 }
 
 impl Network {
@@ -297,68 +309,123 @@ impl Network {
 
     /// Logits for a batch `xs` of shape $[B, C, H, W]$.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        match &self.body {
-            Body::Mlp(layers) => {
-                let mut h = xs.flatten(1, -1);
-                for (i, l) in layers.iter().enumerate() {
-                    h = h.apply(l);
-                    if i + 1 < layers.len() {
-                        h = h.relu();
-                    }
-                }
-                h
+        self.forward_with(xs, train, None)
+    }
+
+    /// Logits with the prunable weights replaced by `weights` (in the order of
+    /// [`Network::prunable`]) when given: a differentiable reparametrization such as
+    /// $w \odot \sigma(\beta s)$ or a supermask over frozen weights goes through here, and the
+    /// gradient reaches whatever `weights` was computed from. Biases and batch norm are the
+    /// network's own.
+    pub fn forward_with(&self, xs: &Tensor, train: bool, weights: Option<&[Tensor]>) -> Tensor {
+        let next = std::cell::Cell::new(0usize);
+        let w = |own: &Tensor| -> Tensor {
+            let i = next.get();
+            next.set(i + 1);
+            match weights {
+                Some(ws) => ws[i].shallow_clone(),
+                None => own.shallow_clone(),
             }
+        };
+        let lin = |h: &Tensor, l: &nn::Linear| h.linear(&w(&l.ws), l.bs.as_ref());
+        let cv = |h: &Tensor, c: &Cv| {
+            h.conv2d(
+                &w(&c.conv.ws),
+                c.conv.bs.as_ref(),
+                [c.stride, c.stride],
+                [c.padding, c.padding],
+                [1, 1],
+                1,
+            )
+        };
+        let mlp = |mut h: Tensor, layers: &[nn::Linear]| {
+            for (i, l) in layers.iter().enumerate() {
+                h = lin(&h, l);
+                if i + 1 < layers.len() {
+                    h = h.relu();
+                }
+            }
+            h
+        };
+        match &self.body {
+            Body::Mlp(layers) => mlp(xs.flatten(1, -1), layers),
             Body::Conv { convs, fcs } => {
                 let mut h = xs.shallow_clone();
                 for stage in convs {
                     for c in stage {
-                        h = h.apply(c).relu();
+                        h = cv(&h, c).relu();
                     }
                     h = h.max_pool2d_default(2);
                 }
-                h = h.flatten(1, -1);
-                for (i, l) in fcs.iter().enumerate() {
-                    h = h.apply(l);
-                    if i + 1 < fcs.len() {
-                        h = h.relu();
-                    }
-                }
-                h
+                mlp(h.flatten(1, -1), fcs)
             }
             Body::Vgg { layers, fc } => {
                 let mut h = xs.shallow_clone();
                 for l in layers {
                     h = match l {
-                        Some((c, b)) => h.apply(c).apply_t(b, train).relu(),
+                        Some((c, b)) => cv(&h, c).apply_t(b, train).relu(),
                         None if h.size()[2] >= 2 => h.max_pool2d_default(2),
                         None => h,
                     };
                 }
-                h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(fc)
+                lin(&h.adaptive_avg_pool2d([1, 1]).flatten(1, -1), fc)
             }
             Body::Resnet { stem, blocks, fc } => {
-                let mut h = xs.apply(&stem.0).apply_t(&stem.1, train).relu();
+                let mut h = cv(xs, &stem.0).apply_t(&stem.1, train).relu();
                 for b in blocks {
-                    let y = h
-                        .apply(&b.c1)
-                        .apply_t(&b.b1, train)
-                        .relu()
-                        .apply(&b.c2)
-                        .apply_t(&b.b2, train);
+                    let y = cv(&h, &b.c1).apply_t(&b.b1, train).relu();
+                    let y = cv(&y, &b.c2).apply_t(&b.b2, train);
                     let s = match &b.shortcut {
-                        Some((c, bn)) => h.apply(c).apply_t(bn, train),
+                        Some((c, bn)) => cv(&h, c).apply_t(bn, train),
                         None => h.shallow_clone(),
                     };
                     h = (y + s).relu();
                 }
-                h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(fc)
+                lin(&h.adaptive_avg_pool2d([1, 1]).flatten(1, -1), fc)
             }
         }
     }
 
-    /// Mean cross-entropy and the number of correct predictions on a batch.
-    pub fn loss_and_correct(&self, xs: &Tensor, ys: &Tensor, train: bool) -> (Tensor, i64) {
-        let logits = self.forward_t(xs, train);
+    /// Batch-norm scale tensors (`…bn….weight`) by the prunable conv weight whose output channels
+    /// they scale, in the order of [`Network::prunable`] (network slimming's channel scores).
+    pub fn channel_scales(&self) -> Vec<(String, String)> {
+        let pair = |c: &str| -> Option<(String, String)> {
+            let bn = if c == "conv.weight" {
+                "bn.weight".to_string()
+            } else if let Some(idx) = c
+                .strip_prefix("conv")
+                .and_then(|r| r.strip_suffix(".weight"))
+            {
+                format!("bn{idx}.weight")
+            } else if let Some(p) = c.strip_suffix(".conv1.weight") {
+                format!("{p}.bn1.weight")
+            } else if let Some(p) = c.strip_suffix(".conv2.weight") {
+                format!("{p}.bn2.weight")
+            } else if let Some(p) = c.strip_suffix(".shortcut.weight") {
+                format!("{p}.shortcut_bn.weight")
+            } else {
+                return None;
+            };
+            Some((c.to_string(), bn))
+        };
+        match self.body {
+            Body::Vgg { .. } | Body::Resnet { .. } => {
+                self.prunable.iter().filter_map(|c| pair(c)).collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Mean cross-entropy and the number of correct predictions, with optional replacement
+    /// weights (see [`Network::forward_with`]).
+    pub fn loss_and_correct_with(
+        &self,
+        xs: &Tensor,
+        ys: &Tensor,
+        train: bool,
+        weights: Option<&[Tensor]>,
+    ) -> (Tensor, i64) {
+        let logits = self.forward_with(xs, train, weights);
         let loss = logits.cross_entropy_for_logits(ys);
         let correct = logits
             .argmax(-1, false)
@@ -366,6 +433,11 @@ impl Network {
             .sum(Kind::Int64)
             .int64_value(&[]);
         (loss, correct)
+    }
+
+    /// Mean cross-entropy and the number of correct predictions on a batch.
+    pub fn loss_and_correct(&self, xs: &Tensor, ys: &Tensor, train: bool) -> (Tensor, i64) {
+        self.loss_and_correct_with(xs, ys, train, None)
     }
 }
 

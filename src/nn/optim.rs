@@ -58,6 +58,10 @@ pub struct Optimizer {
     pub m: Vec<Tensor>,
     /// Second moments (Adam's v), one per parameter; empty for SGD.
     pub v: Vec<Tensor>,
+    /// Leave masked coordinates at their values instead of zeroing them (pruned weights frozen
+    /// at initialization, Zhou et al. 2019): the masked gradient and moments already make their
+    /// update zero.
+    pub freeze_masked: bool,
 }
 
 impl Optimizer {
@@ -74,6 +78,7 @@ impl Optimizer {
             steps: 0,
             m: zeros(),
             v,
+            freeze_masked: false,
         }
     }
 
@@ -84,11 +89,24 @@ impl Optimizer {
     /// start at zero, stay exactly zero; the parameter is masked again after the update. All
     /// updates are in place (`lerp_`, `addcmul_`, `addcdiv_`), as in `torch.optim.Adam`.
     pub fn step(&mut self, params: &mut [Tensor], masks: &[Option<Tensor>], lr: f64) {
+        let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+        self.step_with(params, &grads, masks, lr)
+    }
+
+    /// [`Optimizer::step`] with explicit gradients (DPF applies the gradient taken at the masked
+    /// weights to the dense ones). The gradients may be modified in place.
+    pub fn step_with(
+        &mut self,
+        params: &mut [Tensor],
+        grads: &[Tensor],
+        masks: &[Option<Tensor>],
+        lr: f64,
+    ) {
         self.steps += 1;
         let t = self.steps as i32;
         tch::no_grad(|| {
             for (i, p) in params.iter_mut().enumerate() {
-                let mut g = p.grad();
+                let mut g = grads[i].shallow_clone();
                 if !g.defined() {
                     continue;
                 }
@@ -130,7 +148,7 @@ impl Optimizer {
                             .expect("adam update");
                     }
                 }
-                if let Some(m) = mask {
+                if let (Some(m), false) = (mask, self.freeze_masked) {
                     let _ = p.f_mul_(m).expect("mask shape");
                 }
             }

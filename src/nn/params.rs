@@ -43,6 +43,25 @@ impl Params {
     }
 }
 
+impl Params {
+    /// Overwrite the tensors with `values` (flat, in group order), as from
+    /// [`SparseVector::to_scores`].
+    pub fn set_values(&mut self, values: &[f64]) {
+        let mut offset = 0;
+        tch::no_grad(|| {
+            for t in self.tensors.iter_mut() {
+                let n = t.numel();
+                let src = Tensor::from_slice(&values[offset..offset + n])
+                    .to_kind(t.kind())
+                    .to_device(t.device())
+                    .view(t.size().as_slice());
+                t.copy_(&src);
+                offset += n;
+            }
+        });
+    }
+}
+
 impl Clone for Params {
     /// A deep copy (new storage), as `Array1::clone` is.
     fn clone(&self) -> Self {
@@ -107,6 +126,32 @@ impl SparseVector for Params {
         tch::no_grad(|| {
             for (t, m) in self.tensors.iter_mut().zip(&masks) {
                 let _ = t.f_mul_(m).expect("mask shape");
+            }
+        });
+    }
+
+    fn scale_groups(&mut self, alphas: &[f64]) {
+        tch::no_grad(|| {
+            for (t, a) in self.tensors.iter_mut().zip(alphas) {
+                let _ = t.f_mul_scalar_(*a).expect("scale");
+            }
+        });
+    }
+
+    fn group_l1(&self) -> Vec<f64> {
+        tch::no_grad(|| {
+            self.tensors
+                .iter()
+                .map(|t| t.abs().sum(Kind::Double).double_value(&[]))
+                .collect()
+        })
+    }
+
+    fn mul_exp_signed(&mut self, alphas: &[f64], gradient: &Self) {
+        tch::no_grad(|| {
+            for ((t, g), a) in self.tensors.iter_mut().zip(&gradient.tensors).zip(alphas) {
+                let factor = (t.sign() * g * *a).exp();
+                let _ = t.f_mul_(&factor).expect("shapes agree");
             }
         });
     }

@@ -10,8 +10,10 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use super::models::Network;
 use super::optim::{Optimizer, OptimizerKind};
+use super::params::Params;
 use crate::data::{self, Batcher, Dataset, Split};
 use crate::run::RunConfig;
+use crate::select::Mask;
 use crate::{Error, Result};
 
 /// Train, validation and test sets as tensors on the device.
@@ -128,18 +130,34 @@ pub struct Progress {
     pub metrics: Vec<MetricRow>,
     /// Tensor file of this checkpoint.
     pub tensors: String,
+    /// The training dynamics' own small state ([`Dynamics::trace`]).
+    #[serde(default)]
+    pub trace: serde_json::Value,
 }
 
 /// Mean loss and accuracy of `net` on a split, in batches of 1000.
 pub fn evaluate(net: &Network, split: &(Tensor, Tensor)) -> (f64, f64) {
+    evaluate_with(net, split, None)
+}
+
+/// [`evaluate`] with replacement prunable weights (see [`Network::forward_with`]).
+pub fn evaluate_with(
+    net: &Network,
+    split: &(Tensor, Tensor),
+    weights: Option<&[Tensor]>,
+) -> (f64, f64) {
     tch::no_grad(|| {
         let n = split.1.size()[0];
         let (mut loss, mut correct) = (0.0, 0i64);
         let mut i = 0;
         while i < n {
             let b = (n - i).min(1000);
-            let (l, c) =
-                net.loss_and_correct(&split.0.narrow(0, i, b), &split.1.narrow(0, i, b), false);
+            let (l, c) = net.loss_and_correct_with(
+                &split.0.narrow(0, i, b),
+                &split.1.narrow(0, i, b),
+                false,
+                weights,
+            );
             loss += l.double_value(&[]) * b as f64;
             correct += c;
             i += b;
@@ -225,8 +243,183 @@ pub struct Segment {
     /// Iteration the segment starts at (late rewinding resumes the schedule and the data order
     /// at $k$); the segment runs to `iterations`.
     pub start: usize,
-    /// Save the weights at this iteration to this file (the rewind point).
-    pub snapshot: Option<(usize, PathBuf)>,
+    /// Save the weights at these iterations to these files (rewind points).
+    pub snapshots: Vec<(usize, PathBuf)>,
+}
+
+/// Whether training goes on after an iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep training.
+    Continue,
+    /// Stop here (an early-bird ticket was drawn).
+    Stop,
+}
+
+/// How the prunable weights evolve during training: the one place where the pruning methods
+/// differ. The loop ([`train_with`]) draws the batches, runs forward and backward, updates the
+/// other variables (biases, batch norm) with the run's optimizer, evaluates, checkpoints and
+/// resumes; a `Dynamics` decides what the forward pass sees, what is added to the loss, how the
+/// prunable weights move given their gradients, and what happens to the mask between steps.
+pub trait Dynamics {
+    /// Prunable weights for the forward pass, in [`Network::prunable`] order, when they are a
+    /// differentiable function of other tensors (supermask scores, continuous sparsification);
+    /// `None` uses the stored weights. `train` is false for evaluation (deterministic masks).
+    fn forward_weights(&self, _train: bool) -> Option<Vec<Tensor>> {
+        None
+    }
+
+    /// Whether the network's variables are trained at all (false: frozen weights, as under a
+    /// learned supermask).
+    fn trains_network(&self) -> bool {
+        true
+    }
+
+    /// A term added to the training loss (e.g. $\lambda\,\|\sigma(\beta s)\|_1$).
+    fn penalty(&self) -> Option<Tensor> {
+        None
+    }
+
+    /// Mask (0/1, same shape) of a non-prunable variable, e.g. the batch-norm scale and shift of a
+    /// pruned channel.
+    fn rest_mask(&self, _name: &str) -> Option<Tensor> {
+        None
+    }
+
+    /// Move the prunable weights `x` given their gradients (`x.tensors[i].grad()`) at learning
+    /// rate `lr`, iteration `it` (0-based); also steps any tensors of the dynamics' own (and
+    /// zeroes their gradients).
+    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()>;
+
+    /// After `done` iterations: mask schedules, ticket detection.
+    fn after(&mut self, _done: usize, _x: &mut Params) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+
+    /// The support the weights live on now.
+    fn mask(&self) -> Mask;
+
+    /// Tensors to checkpoint.
+    fn state(&self) -> Vec<(String, Tensor)>;
+
+    /// Restore [`Dynamics::state`].
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()>;
+
+    /// Small JSON state (checkpointed; e.g. the early-bird distance trace).
+    fn trace(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restore [`Dynamics::trace`].
+    fn load_trace(&mut self, _trace: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Restore tensors named `prefix.<i>` into `slots[i]`.
+pub fn load_indexed(named: &[(String, Tensor)], prefix: &str, slots: &mut [Tensor]) -> Result<()> {
+    for (name, t) in named {
+        let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        let i: usize = rest
+            .parse()
+            .map_err(|_| Error::param("checkpoint", format!("bad tensor name `{name}`")))?;
+        let slot = slots
+            .get_mut(i)
+            .ok_or_else(|| Error::param("checkpoint", format!("unexpected tensor `{name}`")))?;
+        tch::no_grad(|| slot.copy_(t));
+    }
+    Ok(())
+}
+
+/// Tensors as `prefix.<i>`.
+pub fn indexed(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Tensor)> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("{prefix}.{i}"), t.shallow_clone()))
+        .collect()
+}
+
+/// The mask tensors of `mask` for `params` (0/1, the parameters' kind and device).
+pub fn mask_tensors(params: &Params, mask: &Mask) -> Vec<Tensor> {
+    (0..params.names.len())
+        .map(|g| params.mask_tensor(mask, g))
+        .collect()
+}
+
+/// A fixed mask and the run's optimizer: ordinary (IMP) training of a sparse network.
+#[derive(Debug)]
+pub struct FixedMask {
+    mask: Mask,
+    masks: Vec<Option<Tensor>>,
+    opt: Optimizer,
+    rest: Vec<(String, Tensor)>,
+}
+
+impl FixedMask {
+    /// Train `x` under `mask` with optimizer `kind`; `rest` masks other variables by name.
+    pub fn new(
+        kind: OptimizerKind,
+        weight_decay: f64,
+        x: &Params,
+        mask: &Mask,
+        rest: Vec<(String, Tensor)>,
+    ) -> Self {
+        FixedMask {
+            masks: mask_tensors(x, mask).into_iter().map(Some).collect(),
+            mask: mask.clone(),
+            opt: Optimizer::new(kind, weight_decay, &x.tensors),
+            rest,
+        }
+    }
+}
+
+impl FixedMask {
+    /// Keep pruned weights at their current values (frozen) instead of zero.
+    pub fn frozen(mut self) -> Self {
+        self.opt.freeze_masked = true;
+        self
+    }
+}
+
+impl Dynamics for FixedMask {
+    fn rest_mask(&self, name: &str) -> Option<Tensor> {
+        self.rest
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+    }
+
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        self.opt.step(&mut x.tensors, &self.masks, lr);
+        Ok(())
+    }
+
+    fn mask(&self) -> Mask {
+        self.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = self.opt.state();
+        s.push(("steps".into(), Tensor::from(self.opt.steps)));
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        let steps = named
+            .iter()
+            .find(|(n, _)| n == "steps")
+            .map(|(_, t)| t.int64_value(&[]))
+            .unwrap_or(0);
+        let opt: Vec<(String, Tensor)> = named
+            .iter()
+            .filter(|(n, _)| n != "steps")
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        self.opt.load_state(&opt, steps)
+    }
 }
 
 /// Train from the store's current weights up to `iterations`, with `masks` (by variable name)
@@ -245,124 +438,256 @@ pub fn train(
     dir: &Path,
     show_progress: bool,
 ) -> Result<Vec<MetricRow>> {
-    let n = data.train.1.size()[0] as usize;
-    let per_epoch = (n / cfg.batch).max(1);
-    let vars = named_vars(vs);
-    let mut params: Vec<Tensor> = vars.iter().map(|(_, t)| t.shallow_clone()).collect();
-    let mask_of: Vec<Option<Tensor>> = vars
-        .iter()
-        .map(|(name, _)| {
-            masks
-                .iter()
-                .find(|(m, _)| m == name)
-                .map(|(_, t)| t.to_device(vs.device()))
-        })
-        .collect();
-    let mut opt = Optimizer::new(optimizer_kind(cfg), cfg.weight_decay, &params);
-    let mut batcher = Batcher::new(n, cfg.batch, cfg.seed ^ 0x5eed)?;
-    for _ in 0..segment.start {
-        batcher.next_batch();
-    }
-    let mut progress = Progress {
-        iteration: segment.start,
-        optimizer_steps: 0,
-        batcher,
-        metrics: vec![],
-        tensors: String::new(),
-    };
-    let ckpt = dir.join("checkpoint.json");
-    if ckpt.exists() {
-        let text = std::fs::read_to_string(&ckpt).map_err(|e| Error::Io {
-            path: ckpt.clone(),
-            source: e,
-        })?;
-        progress = serde_json::from_str(&text).map_err(|e| Error::Format {
-            path: ckpt.clone(),
-            reason: e.to_string(),
-        })?;
-        let tensors = load_tensors(&dir.join(&progress.tensors))?;
-        let (weights, state): (Vec<_>, Vec<_>) = tensors
-            .into_iter()
-            .partition(|(k, _)| !k.starts_with("optimizer."));
-        assign(vs, &weights)?;
-        let state: Vec<(String, Tensor)> = state
-            .into_iter()
-            .map(|(k, t)| {
-                (
-                    k["optimizer.".len()..].to_string(),
-                    t.to_device(vs.device()),
-                )
-            })
-            .collect();
-        opt.load_state(&state, progress.optimizer_steps)?;
-    }
-    let bar = indicatif::ProgressBar::new(iterations as u64);
-    if !show_progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_position(progress.iteration as u64);
-    let record = |it: usize, metrics: &mut Vec<MetricRow>| {
-        for (split, set) in [("val", &data.val), ("test", &data.test)] {
-            let (loss, accuracy) = evaluate(net, set);
-            metrics.push(MetricRow {
-                iteration: it,
-                split: split.into(),
-                loss,
-                accuracy,
-            });
-        }
-    };
-    if progress.metrics.is_empty() {
-        record(progress.iteration, &mut progress.metrics);
-    }
-    while progress.iteration < iterations {
-        let it = progress.iteration;
-        let idx = Tensor::from_slice(
-            &progress
-                .batcher
-                .next_batch()
-                .iter()
-                .map(|&i| i as i64)
-                .collect::<Vec<_>>(),
-        )
-        .to_device(vs.device());
-        let xs = data.train.0.index_select(0, &idx);
-        let ys = data.train.1.index_select(0, &idx);
-        for p in params.iter_mut() {
-            p.zero_grad();
-        }
-        let (loss, _) = net.loss_and_correct(&xs, &ys, true);
-        loss.backward();
-        opt.step(&mut params, &mask_of, lr_at(cfg, base_lr, it, per_epoch));
-        progress.iteration += 1;
-        progress.optimizer_steps = opt.steps;
-        if let Some((k, path)) = &segment.snapshot {
-            if progress.iteration == *k && !path.exists() {
-                save_tensors(path, &named_vars(vs))?;
+    let x = prunable(vs, net);
+    let device = vs.device();
+    let mut mask = Mask::full(&crate::space::SparseVector::group_sizes(&x));
+    for (g, name) in x.names.iter().enumerate() {
+        if let Some((_, t)) = masks.iter().find(|(n, _)| n == name) {
+            let bytes = Vec::<u8>::try_from(
+                &t.to_device(Device::Cpu)
+                    .flatten(0, -1)
+                    .ne(0.0)
+                    .to_kind(Kind::Uint8),
+            )
+            .map_err(|e| Error::param("mask", e.to_string()))?;
+            let offset = mask.group_range(g).start;
+            for (j, b) in bytes.iter().enumerate() {
+                if *b == 0 {
+                    mask.remove(offset + j);
+                }
             }
         }
-        bar.inc(1);
-        if progress.iteration % cfg.eval_every == 0 || progress.iteration == iterations {
-            record(progress.iteration, &mut progress.metrics);
-        }
-        if progress.iteration % per_epoch == 0 && progress.iteration < iterations {
-            checkpoint(dir, vs, &opt, &mut progress)?;
-        }
     }
-    bar.finish_and_clear();
-    let _ = std::fs::remove_file(dir.join("checkpoint.json"));
-    if !progress.tensors.is_empty() {
-        let _ = std::fs::remove_file(dir.join(&progress.tensors));
-    }
-    Ok(progress.metrics)
+    let rest = masks
+        .iter()
+        .filter(|(n, _)| !x.names.contains(n))
+        .map(|(n, t)| (n.clone(), t.to_device(device)))
+        .collect();
+    let mut dynamics = FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, &x, &mask, rest);
+    let run = Loop {
+        cfg,
+        net,
+        vs,
+        data,
+        base_lr,
+        iterations,
+        segment,
+        dir,
+        show_progress,
+    };
+    Ok(run.train_with(&mut dynamics)?.metrics)
 }
 
-fn checkpoint(dir: &Path, vs: &VarStore, opt: &Optimizer, progress: &mut Progress) -> Result<()> {
+/// The network's prunable weights as one [`Params`] (shared storage).
+pub fn prunable(vs: &VarStore, net: &Network) -> Params {
+    let vars = vs.variables();
+    Params::new(
+        net.prunable.clone(),
+        net.prunable
+            .iter()
+            .map(|n| vars[n].shallow_clone())
+            .collect(),
+    )
+}
+
+/// What [`Loop::train_with`] returns.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// Validation and test metrics.
+    pub metrics: Vec<MetricRow>,
+    /// The iteration training ended at (`iterations`, or earlier when the dynamics stopped).
+    pub stopped_at: usize,
+    /// The dynamics' trace at the end.
+    pub trace: serde_json::Value,
+}
+
+/// One training segment's settings.
+#[derive(Debug)]
+pub struct Loop<'a> {
+    /// The run's settings (optimizer, batch, schedule, evaluation).
+    pub cfg: &'a RunConfig,
+    /// The network.
+    pub net: &'a Network,
+    /// Its variables.
+    pub vs: &'a VarStore,
+    /// The data.
+    pub data: &'a Data,
+    /// Base learning rate.
+    pub base_lr: f64,
+    /// Train up to this iteration.
+    pub iterations: usize,
+    /// Start iteration and rewind snapshot.
+    pub segment: &'a Segment,
+    /// Checkpoint directory.
+    pub dir: &'a Path,
+    /// Show a progress bar.
+    pub show_progress: bool,
+}
+
+impl Loop<'_> {
+    /// Train from the store's current weights up to `iterations` under `dynamics`. Checkpoints
+    /// into `dir` every epoch (weights, the optimizer of the other variables, the dynamics' state
+    /// and trace, the data order); if `dir` holds a checkpoint, resumes from it.
+    pub fn train_with(&self, dynamics: &mut dyn Dynamics) -> Result<Trained> {
+        let (cfg, net, vs, data, dir) = (self.cfg, self.net, self.vs, self.data, self.dir);
+        let n = data.train.1.size()[0] as usize;
+        let per_epoch = (n / cfg.batch).max(1);
+        let mut x = prunable(vs, net);
+        let rest_vars: Vec<(String, Tensor)> = named_vars(vs)
+            .into_iter()
+            .filter(|(name, _)| !x.names.contains(name))
+            .collect();
+        let mut rest: Vec<Tensor> = rest_vars.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let rest_masks: Vec<Option<Tensor>> = rest_vars
+            .iter()
+            .map(|(name, _)| dynamics.rest_mask(name))
+            .collect();
+        let mut opt = Optimizer::new(optimizer_kind(cfg), cfg.weight_decay, &rest);
+        let mut batcher = Batcher::new(n, cfg.batch, cfg.seed ^ 0x5eed)?;
+        for _ in 0..self.segment.start {
+            batcher.next_batch();
+        }
+        let mut progress = Progress {
+            iteration: self.segment.start,
+            optimizer_steps: 0,
+            batcher,
+            metrics: vec![],
+            tensors: String::new(),
+            trace: serde_json::Value::Null,
+        };
+        let ckpt = dir.join("checkpoint.json");
+        if ckpt.exists() {
+            let text = std::fs::read_to_string(&ckpt).map_err(|e| Error::Io {
+                path: ckpt.clone(),
+                source: e,
+            })?;
+            progress = serde_json::from_str(&text).map_err(|e| Error::Format {
+                path: ckpt.clone(),
+                reason: e.to_string(),
+            })?;
+            let tensors = load_tensors(&dir.join(&progress.tensors))?;
+            let take = |prefix: &str| -> Vec<(String, Tensor)> {
+                tensors
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        k.strip_prefix(prefix)
+                            .map(|r| (r.to_string(), t.to_device(vs.device())))
+                    })
+                    .collect()
+            };
+            let weights: Vec<(String, Tensor)> = tensors
+                .iter()
+                .filter(|(k, _)| !k.starts_with("optimizer.") && !k.starts_with("dynamics."))
+                .map(|(k, t)| (k.clone(), t.shallow_clone()))
+                .collect();
+            assign(vs, &weights)?;
+            opt.load_state(&take("optimizer."), progress.optimizer_steps)?;
+            dynamics.load_state(&take("dynamics."))?;
+            dynamics.load_trace(&progress.trace)?;
+        }
+        let bar = indicatif::ProgressBar::new(self.iterations as u64);
+        if !self.show_progress {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        bar.set_position(progress.iteration as u64);
+        let record = |it: usize, metrics: &mut Vec<MetricRow>, dynamics: &dyn Dynamics| {
+            let w = tch::no_grad(|| dynamics.forward_weights(false));
+            for (split, set) in [("val", &data.val), ("test", &data.test)] {
+                let (loss, accuracy) = evaluate_with(net, set, w.as_deref());
+                metrics.push(MetricRow {
+                    iteration: it,
+                    split: split.into(),
+                    loss,
+                    accuracy,
+                });
+            }
+        };
+        if progress.metrics.is_empty() {
+            record(progress.iteration, &mut progress.metrics, dynamics);
+        }
+        let trains = dynamics.trains_network();
+        while progress.iteration < self.iterations {
+            let it = progress.iteration;
+            let idx = Tensor::from_slice(
+                &progress
+                    .batcher
+                    .next_batch()
+                    .iter()
+                    .map(|&i| i as i64)
+                    .collect::<Vec<_>>(),
+            )
+            .to_device(vs.device());
+            let xs = data.train.0.index_select(0, &idx);
+            let ys = data.train.1.index_select(0, &idx);
+            for p in x.tensors.iter_mut().chain(rest.iter_mut()) {
+                p.zero_grad();
+            }
+            let w = dynamics.forward_weights(true);
+            let (mut loss, _) = net.loss_and_correct_with(&xs, &ys, true, w.as_deref());
+            if let Some(p) = dynamics.penalty() {
+                loss += p;
+            }
+            loss.backward();
+            let lr = lr_at(cfg, self.base_lr, it, per_epoch);
+            if trains {
+                opt.step(&mut rest, &rest_masks, lr);
+            }
+            dynamics.update(&mut x, lr, it)?;
+            progress.iteration += 1;
+            progress.optimizer_steps = opt.steps;
+            let flow = dynamics.after(progress.iteration, &mut x)?;
+            for (k, path) in &self.segment.snapshots {
+                if progress.iteration == *k && !path.exists() {
+                    save_tensors(path, &named_vars(vs))?;
+                }
+            }
+            bar.inc(1);
+            let stop = flow == Flow::Stop;
+            if progress.iteration % cfg.eval_every == 0
+                || progress.iteration == self.iterations
+                || stop
+            {
+                record(progress.iteration, &mut progress.metrics, dynamics);
+            }
+            if stop {
+                break;
+            }
+            if progress.iteration % per_epoch == 0 && progress.iteration < self.iterations {
+                progress.trace = dynamics.trace();
+                checkpoint(dir, vs, &opt, &*dynamics, &mut progress)?;
+            }
+        }
+        bar.finish_and_clear();
+        let _ = std::fs::remove_file(dir.join("checkpoint.json"));
+        if !progress.tensors.is_empty() {
+            let _ = std::fs::remove_file(dir.join(&progress.tensors));
+        }
+        Ok(Trained {
+            metrics: progress.metrics,
+            stopped_at: progress.iteration,
+            trace: dynamics.trace(),
+        })
+    }
+}
+
+fn checkpoint(
+    dir: &Path,
+    vs: &VarStore,
+    opt: &Optimizer,
+    dynamics: &dyn Dynamics,
+    progress: &mut Progress,
+) -> Result<()> {
     let mut named = named_vars(vs);
     named.extend(
         opt.state()
             .into_iter()
             .map(|(k, t)| (format!("optimizer.{k}"), t)),
+    );
+    named.extend(
+        dynamics
+            .state()
+            .into_iter()
+            .map(|(k, t)| (format!("dynamics.{k}"), t)),
     );
     let old = std::mem::replace(
         &mut progress.tensors,

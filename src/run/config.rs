@@ -14,7 +14,8 @@ pub struct RunConfig {
     pub preset: String,
     /// `lenet300`, `conv2`, `conv4`, `conv6`, `resnet20`, `vgg16`.
     pub model: String,
-    /// `fashion-mnist`, `mnist`, `cifar10`, `teacher`.
+    /// `fashion-mnist`, `mnist`, `cifar10`, `teacher`, or `none` (data-free pruning at
+    /// initialization).
     pub dataset: String,
     /// `glorot` (LTH paper) or `kaiming` (open_lth).
     pub init: String,
@@ -71,7 +72,86 @@ pub struct RunConfig {
     pub finetune_lr: f64,
     /// Seed of initialization, data order and the validation split.
     pub seed: u64,
+    /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
+    pub method: String,
+    /// Fraction of the prunable weights a `prune` method removes (0 = the method's own rule).
+    pub sparsity: f64,
+    /// Schedules of gradual methods (DPF, gradual magnitude, greedy growth): the sparsity ramp
+    /// starts at this fraction of training …
+    pub schedule_start: f64,
+    /// … and reaches its target at this fraction.
+    pub schedule_end: f64,
+    /// DPF: recompute the magnitude mask every this many iterations.
+    pub dpf_every: usize,
+    /// Gradual magnitude pruning: prune every this many iterations (Zhu–Gupta's $\Delta t$).
+    pub gradual_every: usize,
+    /// Gradual magnitude pruning with straight-through gradients to pruned weights.
+    pub straight_through: bool,
+    /// Supermask: `learned`, `large_final`, `large_init`, `magnitude_increase`, `movement`,
+    /// `random`.
+    pub supermask_criterion: String,
+    /// Supermask: kept weights are `rewind`, `reinit`, `reshuffle` or `signed_constant`.
+    pub supermask_kept: String,
+    /// Supermask: pruned weights are `zero` or `freeze` (kept at their initial values).
+    pub supermask_pruned: String,
+    /// Learning rate (Adam) of supermask and continuous-sparsification scores.
+    pub score_lr: f64,
+    /// Continuous sparsification: rounds (the last one draws the ticket).
+    pub cs_rounds: usize,
+    /// Continuous sparsification: final temperature $\beta$ of each round.
+    pub cs_beta: f64,
+    /// Continuous sparsification: $\lambda$ of the penalty $\lambda\sum_i\sigma(\beta s_i)$.
+    pub cs_lambda: f64,
+    /// Continuous sparsification: initial score $s_0$.
+    pub cs_init: f64,
+    /// Early-bird: compare masks every this many iterations (0 = one epoch).
+    pub eb_every: usize,
+    /// Early-bird: number of recent masks compared.
+    pub eb_window: usize,
+    /// Early-bird: draw the ticket when every distance is at most this.
+    pub eb_threshold: f64,
+    /// Early-bird: `unstructured` (weight magnitudes) or `channel` (batch-norm scales).
+    pub eb_variant: String,
+    /// Early-bird, channel variant: $\ell_1$ penalty on batch-norm scales (network slimming).
+    pub eb_lambda: f64,
+    /// SynFlow: pruning rounds on the exponential schedule.
+    pub synflow_rounds: usize,
+    /// SNIP / GraSP: training samples in the scoring batch.
+    pub pai_samples: usize,
+    /// GraSP: softmax temperature.
+    pub grasp_temperature: f64,
+    /// Step size of the convex trainers (IHT, forward greedy; Frank-Wolfe and mirror descent
+    /// scale it, see their docs).
+    pub convex_lr: f64,
+    /// Stochastic Frank-Wolfe: step $\gamma$.
+    pub fw_step: f64,
+    /// Stochastic Frank-Wolfe: vertex magnitude $\tau_l$ as a multiple of layer $l$'s initial
+    /// standard deviation.
+    pub fw_radius: f64,
+    /// Frank-Wolfe / mirror descent: hard-threshold the iterate to the budget at this fraction of
+    /// training and continue on that support.
+    pub threshold_at: f64,
+    /// Forward greedy: growth rounds.
+    pub grow_rounds: usize,
 }
+
+/// Methods of `lottery prune`.
+pub const METHODS: [&str; 14] = [
+    "dpf",
+    "supermask",
+    "snip",
+    "grasp",
+    "synflow",
+    "magnitude-init",
+    "random",
+    "continuous",
+    "early-bird",
+    "gradual",
+    "iht",
+    "sfw",
+    "md",
+    "greedy",
+];
 
 /// The presets by name.
 pub const PRESETS: [&str; 7] = [
@@ -85,7 +165,7 @@ pub const PRESETS: [&str; 7] = [
 ];
 
 const MODELS: [&str; 6] = ["lenet300", "conv2", "conv4", "conv6", "resnet20", "vgg16"];
-const DATASETS: [&str; 4] = ["fashion-mnist", "mnist", "cifar10", "teacher"];
+const DATASETS: [&str; 5] = ["fashion-mnist", "mnist", "cifar10", "teacher", "none"];
 
 impl RunConfig {
     /// The settings of a named preset (Frankle & Carbin 2019 for `*-lth`, open_lth for
@@ -126,6 +206,34 @@ impl RunConfig {
             rewind: "init".into(),
             finetune_lr: lr * 0.1,
             seed: 0,
+            method: "imp".into(),
+            sparsity: 0.0,
+            schedule_start: 0.1,
+            schedule_end: 0.6,
+            dpf_every: 16,
+            gradual_every: 100,
+            straight_through: false,
+            supermask_criterion: "learned".into(),
+            supermask_kept: "rewind".into(),
+            supermask_pruned: "zero".into(),
+            score_lr: 0.1,
+            cs_rounds: 3,
+            cs_beta: 200.0,
+            cs_lambda: 1e-6,
+            cs_init: 0.5,
+            eb_every: 0,
+            eb_window: 5,
+            eb_threshold: 0.1,
+            eb_variant: "unstructured".into(),
+            eb_lambda: 1e-4,
+            synflow_rounds: 100,
+            pai_samples: 256,
+            grasp_temperature: 200.0,
+            convex_lr: 0.1,
+            fw_step: 0.02,
+            fw_radius: 5.0,
+            threshold_at: 0.9,
+            grow_rounds: 10,
         };
         let openlth = |model: &str,
                        epochs: usize,
@@ -277,6 +385,98 @@ impl RunConfig {
         if self.iterations == 0 && self.epochs == 0 {
             return bad("iterations", "set iterations or epochs".into());
         }
+        if !["imp", "lmc"].contains(&self.method.as_str())
+            && !METHODS.contains(&self.method.as_str())
+        {
+            return bad(
+                "method",
+                format!("unknown method `{}` ({})", self.method, METHODS.join(", ")),
+            );
+        }
+        if !(0.0..1.0).contains(&self.sparsity) {
+            return bad("sparsity", format!("{} is not in [0, 1)", self.sparsity));
+        }
+        for (name, r) in [
+            ("schedule_start", self.schedule_start),
+            ("schedule_end", self.schedule_end),
+            ("threshold_at", self.threshold_at),
+            ("eb_threshold", self.eb_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return bad(name, format!("{r} is not in [0, 1]"));
+            }
+        }
+        if self.schedule_start > self.schedule_end {
+            return bad("schedule_start", "must be <= schedule_end".into());
+        }
+        for (name, v) in [
+            ("score_lr", self.score_lr),
+            ("cs_beta", self.cs_beta),
+            ("convex_lr", self.convex_lr),
+            ("fw_radius", self.fw_radius),
+            ("grasp_temperature", self.grasp_temperature),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(name, format!("{v} must be > 0"));
+            }
+        }
+        if !(self.fw_step > 0.0 && self.fw_step <= 1.0) {
+            return bad("fw_step", format!("{} is not in (0, 1]", self.fw_step));
+        }
+        for (name, v) in [("cs_lambda", self.cs_lambda), ("eb_lambda", self.eb_lambda)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(name, format!("{v} must be >= 0"));
+            }
+        }
+        if !self.cs_init.is_finite() {
+            return bad("cs_init", "must be finite".into());
+        }
+        for (name, v) in [
+            ("dpf_every", self.dpf_every),
+            ("gradual_every", self.gradual_every),
+            ("cs_rounds", self.cs_rounds),
+            ("eb_window", self.eb_window),
+            ("synflow_rounds", self.synflow_rounds),
+            ("pai_samples", self.pai_samples),
+            ("grow_rounds", self.grow_rounds),
+        ] {
+            if v == 0 {
+                return bad(name, "must be >= 1".into());
+            }
+        }
+        for (name, v, allowed) in [
+            (
+                "supermask_criterion",
+                &self.supermask_criterion,
+                &[
+                    "learned",
+                    "large_final",
+                    "large_init",
+                    "magnitude_increase",
+                    "movement",
+                    "random",
+                ][..],
+            ),
+            (
+                "supermask_kept",
+                &self.supermask_kept,
+                &["rewind", "reinit", "reshuffle", "signed_constant"][..],
+            ),
+            (
+                "supermask_pruned",
+                &self.supermask_pruned,
+                &["zero", "freeze"][..],
+            ),
+            (
+                "eb_variant",
+                &self.eb_variant,
+                &["unstructured", "channel"][..],
+            ),
+        ] {
+            if !allowed.contains(&v.as_str()) {
+                return bad(name, format!("`{v}` is not one of {}", allowed.join(", ")));
+            }
+        }
         match self.rewind.as_str() {
             "init" | "lr" | "finetune" => {}
             k if k.parse::<usize>().is_ok() => {}
@@ -316,9 +516,14 @@ impl RunConfig {
             h.update(v.as_bytes());
         }
         let digest = h.finalize();
+        let prefix = if self.method == "imp" {
+            self.preset.clone()
+        } else {
+            format!("{}-{}", self.preset, self.method)
+        };
         Ok(format!(
             "{}-{}",
-            self.preset,
+            prefix,
             digest
                 .iter()
                 .take(8)

@@ -112,6 +112,40 @@ pub enum Budget {
     PerGroupDensity(Vec<f64>),
     /// Keep every coordinate with $|s_i| > \tau$ (strictly), for $\tau \ge 0$.
     Threshold(f64),
+    /// Keep `k` coordinates over the groups with `pool[g]` true, chosen together as by
+    /// [`Budget::TopK`], and every coordinate of the other groups (global pruning with layers
+    /// excluded, e.g. open_lth's unpruned output layer). Requires $1 \le k \le$ the pool's size.
+    Pooled {
+        /// Coordinates kept in the pool.
+        k: usize,
+        /// Which groups are pruned.
+        pool: Vec<bool>,
+    },
+}
+
+/// Apply `rule` with [`Budget::Pooled`] semantics: select `k` over the pooled groups' scores,
+/// keep the other groups whole.
+fn select_pooled<R: Rule + ?Sized>(
+    rule: &R,
+    scores: &Scores,
+    k: usize,
+    pool: &[bool],
+) -> Result<Mask> {
+    let sizes = scores.group_sizes();
+    check_groups(pool.len(), sizes.len())?;
+    let groups: Vec<usize> = (0..sizes.len()).filter(|&g| pool[g]).collect();
+    let inner = Scores::grouped(groups.iter().map(|&g| scores.group(g).to_vec()).collect());
+    let chosen = rule.select(&inner, &Budget::TopK(k))?;
+    let mut mask = Mask::full(&sizes);
+    for (j, &g) in groups.iter().enumerate() {
+        let (dst, src) = (scores.offsets[g].., inner.offsets[j]..);
+        for (a, b) in dst.zip(src).take(sizes[g]) {
+            if !chosen.contains(b) {
+                mask.remove(a);
+            }
+        }
+    }
+    Ok(mask)
 }
 
 impl Budget {
@@ -145,6 +179,17 @@ impl Budget {
                     ks.push(((r * n as f64).round() as usize).min(n));
                 }
                 Ok(Some(ks))
+            }
+            Budget::Pooled { k, pool } => {
+                check_groups(pool.len(), group_sizes.len())?;
+                let n: usize = (0..pool.len())
+                    .filter(|&g| pool[g])
+                    .map(|g| group_sizes[g])
+                    .sum();
+                if *k == 0 || *k > n {
+                    return Err(Error::Budget { k: *k, len: n });
+                }
+                Ok(None)
             }
             Budget::Threshold(t) => {
                 if !(t.is_finite() && *t >= 0.0) {
@@ -186,6 +231,9 @@ pub struct Largest;
 impl Rule for Largest {
     fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
         scores.check_finite()?;
+        if let Budget::Pooled { k, pool } = budget {
+            return select_pooled(self, scores, *k, pool);
+        }
         let sizes = scores.group_sizes();
         let mut mask = Mask::empty(&sizes);
         match (budget, budget.counts(&sizes)?) {
@@ -213,6 +261,54 @@ impl Rule for Largest {
         }
         Ok(mask)
     }
+}
+
+/// Forward greedy selection: the support `current` and, outside it, the coordinates with the
+/// largest $|g_i|$, up to the budget's counts (which must cover `current`). The convex greedy
+/// solvers ([`crate::solver::greedy`]) add one coordinate per step this way, the network trainer
+/// of `lottery prune greedy` a batch per growth round.
+pub fn grow(gradient: &Scores, current: &Mask, budget: &Budget) -> Result<Mask> {
+    gradient.check_finite()?;
+    // Members of `current` rank above every outsider, so the top-k holds all of them.
+    let values: Vec<f64> = gradient
+        .values()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if current.contains(i) {
+                f64::MAX
+            } else {
+                v.abs()
+            }
+        })
+        .collect();
+    let mask = Largest.select(
+        &Scores::from_parts(values, &gradient.group_sizes())?,
+        budget,
+    )?;
+    if current.iter().any(|i| !mask.contains(i)) {
+        return Err(Error::param(
+            "budget",
+            "a growth budget must keep the current support",
+        ));
+    }
+    Ok(mask)
+}
+
+/// The same scores ordered by value rather than magnitude: $s_i - \min_j s_j \ge 0$, so that
+/// [`Largest`] keeps the largest **signed** scores (GraSP, supermask and continuous-sparsification
+/// scores, magnitude increase).
+pub fn by_value(scores: &Scores) -> Result<Scores> {
+    scores.check_finite()?;
+    let min = scores
+        .values()
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    Scores::from_parts(
+        scores.values().iter().map(|v| v - min).collect(),
+        &scores.group_sizes(),
+    )
 }
 
 /// Indices of the `k` largest `|values|` (ties: lower index first), sorted ascending.
@@ -268,6 +364,9 @@ pub struct Random {
 
 impl Rule for Random {
     fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
+        if let Budget::Pooled { k, pool } = budget {
+            return select_pooled(self, scores, *k, pool);
+        }
         let sizes = scores.group_sizes();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut mask = Mask::empty(&sizes);
@@ -384,6 +483,27 @@ mod tests {
             Err(Error::Budget { k: 4, len: 3 })
         ));
         assert!(Largest.select(&s, &Budget::TopK(0)).is_err());
+        // Pooled: group 1 is excluded (kept whole), 2 chosen from group 0 and 2 together.
+        let g = Scores::grouped(vec![vec![5.0, 0.1], vec![0.0, 0.0], vec![0.2, 3.0]]);
+        let pooled = Budget::Pooled {
+            k: 2,
+            pool: vec![true, false, true],
+        };
+        assert_eq!(
+            Largest.select(&g, &pooled).unwrap().indices(),
+            vec![0, 2, 3, 5]
+        );
+        let r = Random { seed: 3 }.select(&g, &pooled).unwrap();
+        assert_eq!((r.group_count(1), r.count()), (2, 4));
+        assert!(Largest
+            .select(
+                &g,
+                &Budget::Pooled {
+                    k: 5,
+                    pool: vec![true, false, true]
+                }
+            )
+            .is_err());
         assert!(Largest
             .select(&Scores::flat(vec![f64::NAN, 1.0]), &Budget::TopK(1))
             .is_err());

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_sparsity, Iterative, Record, Status};
 use crate::linalg::ProgressiveCholesky;
 use crate::problem::{LeastSquares, SmoothProblem};
-use crate::select::arg_max_abs;
+use crate::select::{arg_max_abs, grow, Budget, Mask, Scores};
 use crate::{Error, Result};
 
 /// Parameters of the greedy methods.
@@ -71,13 +71,22 @@ impl GreedyParams {
     }
 }
 
-/// Index of the largest $|g_j|$ outside `support` (lowest index among ties).
+/// Index of the largest $|g_j|$ outside `support` (lowest index among ties): one step of
+/// [`crate::select::grow`], the selection the network trainer `lottery prune greedy` takes in
+/// batches.
 fn best_outside(g: &Array1<f64>, support: &[usize]) -> Option<usize> {
-    let mut masked = g.to_vec();
-    for &j in support {
-        masked[j] = 0.0;
+    let current = Mask::from_indices(g.len(), support).ok()?;
+    if support.len() >= g.len() {
+        return None;
     }
-    arg_max_abs(&masked).filter(|&j| masked[j] != 0.0)
+    let grown = grow(
+        &Scores::flat(g.to_vec()),
+        &current,
+        &Budget::TopK(support.len() + 1),
+    )
+    .ok()?;
+    let added = grown.iter().find(|&j| !current.contains(j));
+    added.filter(|&j| g[j] != 0.0)
 }
 
 fn nnz(x: &Array1<f64>) -> usize {

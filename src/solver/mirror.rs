@@ -280,15 +280,18 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for MirrorDescent {
         match self.params.geometry {
             Geometry::Entropic => {
                 match self.params.domain {
-                    MdDomain::Simplex => s.log_w.scaled_add(-s.step, &s.g),
+                    // The step shared with the network trainer (`lottery prune md`).
+                    MdDomain::Simplex => {
+                        crate::space::entropic_step(&mut s.x, &s.g, &[s.step], &[1.0])
+                    }
                     MdDomain::L1 { radius } => {
                         for i in 0..d {
                             s.log_w[i] -= s.step * radius * s.g[i];
                             s.log_w[d + i] += s.step * radius * s.g[i];
                         }
+                        s.x = self.point_of(&s.log_w, d);
                     }
                 }
-                s.x = self.point_of(&s.log_w, d);
             }
             Geometry::Euclidean => {
                 let mut z = s.x.clone();

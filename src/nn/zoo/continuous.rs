@@ -1,0 +1,238 @@
+//! Continuous sparsification (Savarese, Silva & Maire 2020).
+//!
+//! Each prunable weight gets a score $s_i$ and the network computes with
+//! $w_i\,\sigma(\beta s_i)$; weights and scores are trained together on
+//! $L + \lambda\sum_i \sigma(\beta s_i)$ (`cs_lambda`), the scores with Adam at `score_lr`, while
+//! $\beta$ grows geometrically from 1 to $\beta_T$ (`cs_beta`, 200) over the round, so that the
+//! soft mask hardens into $\mathbb 1[s > 0]$. Scores start at $s_0$ (`cs_init`). After each of
+//! the `cs_rounds` rounds the weights are rewound to their initialization and the scores reset
+//! to $\min(\beta_T s, s_0)$ (kept scores start the next round from $s_0$, removed ones stay
+//! removed unless they climb back). The ticket is $\{s > 0\}$; to meet `--sparsity` exactly the
+//! kept set is the top $1 - S$ of the scores (by value), and the natural size $|\{s > 0\}|$ is
+//! recorded in the trace. The ticket is then trained from the initialization.
+//!
+//! Layout: `search/round_<r>/` per round (resumable; `scores.safetensors` marks it done).
+
+use serde_json::json;
+use tch::{Kind, Tensor};
+
+use super::{finished, Ctx};
+use crate::nn::imp::Summary;
+use crate::nn::optim::{Optimizer, OptimizerKind};
+use crate::nn::params::Params;
+use crate::nn::train::{self, indexed, load_indexed, Dynamics};
+use crate::select::{by_value, Largest, Mask, Scores};
+use crate::space::SparseVector;
+use crate::{Error, Result};
+
+/// One round of continuous sparsification.
+#[derive(Debug)]
+pub struct Continuous {
+    names: Vec<String>,
+    weights: Vec<Tensor>,
+    /// The scores $s$.
+    pub scores: Vec<Tensor>,
+    opt_w: Optimizer,
+    opt_s: Optimizer,
+    score_lr: f64,
+    beta_final: f64,
+    len: usize,
+    lambda: f64,
+    t: usize,
+}
+
+impl Continuous {
+    /// A round of `len` iterations over `ctx`'s prunable weights, from `scores`.
+    pub fn new(ctx: &Ctx, scores: Vec<Tensor>, len: usize) -> Self {
+        let scores: Vec<Tensor> = scores
+            .into_iter()
+            .map(|s| s.detach().copy().set_requires_grad(true))
+            .collect();
+        Continuous {
+            names: ctx.x.names.clone(),
+            weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
+            opt_w: Optimizer::new(
+                train::optimizer_kind(ctx.cfg),
+                ctx.cfg.weight_decay,
+                &ctx.x.tensors,
+            ),
+            opt_s: Optimizer::new(OptimizerKind::adam(), 0.0, &scores),
+            scores,
+            score_lr: ctx.cfg.score_lr,
+            beta_final: ctx.cfg.cs_beta,
+            len: len.max(1),
+            lambda: ctx.cfg.cs_lambda,
+            t: 0,
+        }
+    }
+
+    /// $\beta_t = \beta_T^{t/T}$.
+    pub fn beta(&self) -> f64 {
+        self.beta_final.powf(self.t as f64 / self.len as f64)
+    }
+
+    /// The scores on the host.
+    pub fn score_values(&self) -> Scores {
+        Params::new(
+            self.names.clone(),
+            self.scores.iter().map(Tensor::shallow_clone).collect(),
+        )
+        .to_scores()
+    }
+}
+
+impl Dynamics for Continuous {
+    fn forward_weights(&self, _train: bool) -> Option<Vec<Tensor>> {
+        let beta = self.beta();
+        Some(
+            self.weights
+                .iter()
+                .zip(&self.scores)
+                .map(|(w, s)| w * (s * beta).sigmoid())
+                .collect(),
+        )
+    }
+
+    fn penalty(&self) -> Option<Tensor> {
+        let beta = self.beta();
+        let total = self
+            .scores
+            .iter()
+            .map(|s| (s * beta).sigmoid().sum(Kind::Float))
+            .reduce(|a, b| a + b)?;
+        Some(total * self.lambda)
+    }
+
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        let none = (0..self.scores.len())
+            .map(|_| None)
+            .collect::<Vec<Option<Tensor>>>();
+        self.opt_w.step(&mut x.tensors, &none, lr);
+        self.opt_s.step(&mut self.scores, &none, self.score_lr);
+        for s in self.scores.iter_mut() {
+            s.zero_grad();
+        }
+        self.t += 1;
+        Ok(())
+    }
+
+    /// The natural ticket $\{s > 0\}$.
+    fn mask(&self) -> Mask {
+        let v = self.score_values();
+        let bytes: Vec<u8> = v.values().iter().map(|&s| u8::from(s > 0.0)).collect();
+        Mask::from_bytes(&bytes, &v.group_sizes()).expect("sizes match")
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = indexed("scores", &self.scores);
+        for (p, o) in [("w", &self.opt_w), ("s", &self.opt_s)] {
+            s.extend(o.state().into_iter().map(|(k, t)| (format!("{p}.{k}"), t)));
+        }
+        s.push(("steps".into(), Tensor::from(self.opt_s.steps)));
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        load_indexed(named, "scores", &mut self.scores)?;
+        let steps = named
+            .iter()
+            .find(|(n, _)| n == "steps")
+            .map(|(_, t)| t.int64_value(&[]))
+            .unwrap_or(0);
+        for (p, o) in [("w.", &mut self.opt_w), ("s.", &mut self.opt_s)] {
+            let part: Vec<(String, Tensor)> = named
+                .iter()
+                .filter_map(|(n, t)| {
+                    n.strip_prefix(p)
+                        .map(|k| (k.to_string(), t.shallow_clone()))
+                })
+                .collect();
+            o.load_state(&part, steps)?;
+        }
+        Ok(())
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "t": self.t })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.t = trace["t"].as_u64().unwrap_or(0) as usize;
+        Ok(())
+    }
+}
+
+/// Run `lottery prune continuous`.
+pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
+    let cfg = ctx.cfg;
+    let search = ctx.search_dir()?;
+    let mut scores: Vec<Tensor> = ctx
+        .x
+        .tensors
+        .iter()
+        .map(|w| w.full_like(cfg.cs_init).detach())
+        .collect();
+    let mut natural = Vec::new();
+    let mut ticket_scores = None;
+    for r in 0..cfg.cs_rounds {
+        let dir = search.join(format!("round_{r}"));
+        let saved = dir.join("scores.safetensors");
+        if saved.exists() {
+            let named = train::load_tensors(&saved)?;
+            load_indexed(&named, "scores", &mut scores)?;
+            if let Some(s) = finished(&dir)? {
+                natural.push(s.remaining);
+            }
+            let end: Vec<(String, Tensor)> = named
+                .into_iter()
+                .filter_map(|(n, t)| n.strip_prefix("end.").map(|k| (format!("scores.{k}"), t)))
+                .collect();
+            let mut end_scores: Vec<Tensor> = scores.iter().map(Tensor::copy).collect();
+            load_indexed(&end, "scores", &mut end_scores)?;
+            ticket_scores = Some(end_scores);
+            continue;
+        }
+        if !dir.join("checkpoint.json").exists() {
+            ctx.rewind_to_init()?;
+        }
+        let mut round = Continuous::new(
+            ctx,
+            scores.iter().map(Tensor::shallow_clone).collect(),
+            ctx.iterations,
+        );
+        let (summary, _) = ctx.level().train_with(
+            &mut round,
+            r,
+            cfg.lr,
+            ctx.iterations,
+            &train::Segment::default(),
+            &dir,
+        )?;
+        natural.push(summary.remaining);
+        // The round's final scores decide the ticket; the next round starts from
+        // min(beta_T s, s0).
+        let end: Vec<Tensor> = round.scores.iter().map(|s| s.detach().copy()).collect();
+        scores = tch::no_grad(|| {
+            end.iter()
+                .map(|s| (s * cfg.cs_beta).clamp_max(cfg.cs_init))
+                .collect()
+        });
+        let mut named = indexed("scores", &scores);
+        named.extend(indexed("end", &end));
+        train::save_tensors(&saved, &named)?;
+        ticket_scores = Some(end);
+    }
+    let end = ticket_scores.ok_or_else(|| Error::param("cs_rounds", "must be >= 1"))?;
+    let values = Params::new(ctx.x.names.clone(), end).to_scores();
+    let mask = ctx
+        .target
+        .select(&Largest, &by_value(&values)?, cfg.sparsity)?;
+    if !ctx.run_dir.join("checkpoint.json").exists() {
+        ctx.rewind_to_init()?;
+    }
+    let summary = ctx.train_ticket(&mask, &train::Segment::default())?;
+    Ok((
+        summary,
+        json!({ "rounds": cfg.cs_rounds, "natural_remaining_per_round": natural }),
+    ))
+}

@@ -1,0 +1,638 @@
+//! Methods whose mask moves during one training run: DPF, gradual magnitude pruning, and the
+//! convex layer's algorithms as network trainers.
+//!
+//! # Magnitude schedules
+//!
+//! * `gradual` (Zhu & Gupta 2017; Gale et al. 2019): every `gradual_every` iterations between
+//!   $t_0$ = `schedule_start`·T and $t_1$ = `schedule_end`·T, prune by magnitude to
+//!   $s_t = S\,\big(1 - (1 - (t-t_0)/(t_1-t_0))^3\big)$ — the cubic ramp from 0 to $S$ — and
+//!   once more at $t_1$ (exactly $S$). Pruned weights stay zero (masked optimizer). With
+//!   `straight_through = true` the forward pass uses $m\odot w$ while the dense $w$ receives the
+//!   gradient, so a pruned weight can grow back before the next pruning step.
+//! * `dpf` (Lin et al. 2020): the straight-through form — forward and backward at $m \odot w$,
+//!   the gradient applied to the dense $w$ (error feedback: what pruning removed keeps being
+//!   updated and re-enters when it outgrows a kept weight) — with the mask recomputed every
+//!   `dpf_every` (16) iterations, on the same ramp and then at $S$ until the end.
+//!
+//! # The convex methods as network trainers
+//!
+//! Each applies, to the network's prunable weights seen as one [`SparseVector`], the very
+//! function the convex solver calls on an `ndarray` vector; every other variable and the step
+//! sizes follow plain SGD at `convex_lr` (the step their analyses assume). What carries over and
+//! what does not:
+//!
+//! * `iht` — [`gradient_threshold_step`]: $x \leftarrow H_S(x - \eta\nabla L(x))$, the IHT step
+//!   of [`crate::solver::iht`], on stochastic gradients. *Inherits*: every iterate is exactly
+//!   $S$-sparse; the one-step descent inequality (theory/iht-descent.md) holds for any loss that
+//!   is restricted-smooth along the step, so small steps do not increase the batch loss by more
+//!   than the thresholding error. *Loses*: restricted strong convexity, hence the linear rate and
+//!   the recovery guarantee; with stochastic gradients the support can oscillate.
+//! * `sfw` — [`sparse_polytope_vertex_grouped`]: $x \leftarrow (1-\gamma)x + \gamma v$, $v$ the
+//!   vertex of the $k$-sparse polytope (per layer radius $\tau_l$ = `fw_radius` × the layer's
+//!   initial standard deviation) minimizing $\langle \nabla L, v\rangle$, constant $\gamma$ =
+//!   `fw_step` (stochastic Frank-Wolfe, Pokutta et al. 2020). *Inherits*: iterates stay in the
+//!   polytope once the initialization has decayed ($(1-\gamma)^t$) and each step adds at most $k$
+//!   coordinates per layer; the duality gap is computable. *Loses*: the $O(1/t)$ rate (needs
+//!   convexity and decreasing steps). Iterates are not $k$-sparse (a convex combination of
+//!   vertices), so at `threshold_at`·T they are hard-thresholded to the budget and the last steps
+//!   stay on that support.
+//! * `md` — [`entropic_step`]: exponentiated gradient on each layer's weight magnitudes, signs
+//!   fixed at initialization, on the $\ell_1$ sphere of the initial norm $R_l$; step
+//!   $\eta_l = $ `convex_lr` $\cdot n_l / R_l$, so that at a point of uniform magnitudes
+//!   $R_l/n_l$ the first-order change $-\eta_l |x_i| g_i$ equals SGD's $-$`convex_lr`$\,g_i$.
+//!   *Inherits*: the mirror-descent regret bound $O(R\,G_\infty\sqrt{\ln n / T})$ per layer for
+//!   convex losses, and multiplicative updates that drive unhelpful weights geometrically towards
+//!   zero. *Loses*: convexity (the bound is about regret, not about a ticket); signs can never
+//!   change; no weight reaches exactly zero, so at `threshold_at`·T the iterate is
+//!   hard-thresholded and multiplicative updates keep the zeros.
+//! * `greedy` — [`grow`]: forward greedy selection. `grow_rounds` rounds evenly spaced in
+//!   $[0, t_1)$ each add the coordinates with the largest $|\partial L/\partial w_i|$ outside the
+//!   support (the first from the dense initialization, keeping the initial values; later ones
+//!   enter at zero, as in FCFGS), up to the fraction $r/R$ of the budget; the support is trained
+//!   by masked SGD in between. *Inherits*: the selection rule of OMP/FCFGS and each round's
+//!   first-order gain guarantee (the chosen coordinates have the largest linearized decrease).
+//!   *Loses*: the full corrective refit (training between rounds is approximate) and with it the
+//!   $O(1/k)$ rate.
+
+use serde_json::json;
+use tch::Tensor;
+
+use super::{mask_from_state, mask_state, Ctx, Target};
+use crate::nn::imp::Summary;
+use crate::nn::optim::{Optimizer, OptimizerKind};
+use crate::nn::params::Params;
+use crate::nn::train::{self, indexed, load_indexed, mask_tensors, Dynamics, Flow};
+use crate::run::RunConfig;
+use crate::select::{grow, Budget, Largest, Mask};
+use crate::space::{
+    entropic_step, gradient_threshold_step, sparse_polytope_vertex_grouped, threshold, SparseVector,
+};
+use crate::Result;
+
+/// The sparsity ramp of the gradual methods.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ramp {
+    /// First pruning iteration $t_0$.
+    pub start: usize,
+    /// Iteration $t_1$ at which the target is reached.
+    pub end: usize,
+}
+
+impl Ramp {
+    /// From `schedule_start` and `schedule_end` of a run of `iterations`.
+    pub fn of(cfg: &RunConfig, iterations: usize) -> Self {
+        let at = |f: f64| ((f * iterations as f64).round() as usize).clamp(1, iterations.max(1));
+        let start = at(cfg.schedule_start);
+        Ramp {
+            start,
+            end: at(cfg.schedule_end).max(start),
+        }
+    }
+
+    /// Zhu–Gupta's cubic ramp from 0 to `target`: $s_t = S(1 - (1 - (t - t_0)/(t_1 - t_0))^3)$.
+    pub fn sparsity(&self, target: f64, t: usize) -> f64 {
+        if t >= self.end {
+            return target;
+        }
+        if t < self.start {
+            return 0.0;
+        }
+        let f = (t - self.start) as f64 / (self.end - self.start) as f64;
+        target * (1.0 - (1.0 - f).powi(3))
+    }
+}
+
+/// The prunable gradients as a [`Params`].
+fn gradients(x: &Params) -> Params {
+    Params::new(
+        x.names.clone(),
+        x.tensors.iter().map(|t| t.grad().shallow_clone()).collect(),
+    )
+}
+
+/// Gradual magnitude pruning and DPF.
+#[derive(Debug)]
+pub struct Magnitude {
+    target: Target,
+    goal: f64,
+    ramp: Ramp,
+    every: usize,
+    keep_updating: bool,
+    dense: Option<Vec<Tensor>>,
+    opt: Optimizer,
+    mask: Mask,
+    masks: Vec<Option<Tensor>>,
+    current: f64,
+    /// The mask tensors must be rebuilt (after a restore).
+    stale: bool,
+}
+
+impl Magnitude {
+    /// `straight_through`: keep dense weights that receive the gradient taken at the masked
+    /// ones; `every`: pruning interval; `keep_updating`: recompute the mask after the ramp (DPF).
+    pub fn new(
+        ctx: &Ctx,
+        kind: OptimizerKind,
+        straight_through: bool,
+        every: usize,
+        keep_updating: bool,
+    ) -> Self {
+        let x = ctx.x;
+        let dense: Option<Vec<Tensor>> =
+            straight_through.then(|| x.tensors.iter().map(|t| t.detach().copy()).collect());
+        let opt = Optimizer::new(
+            kind,
+            ctx.cfg.weight_decay,
+            dense.as_deref().unwrap_or(&x.tensors),
+        );
+        Magnitude {
+            target: ctx.target.clone(),
+            goal: ctx.cfg.sparsity,
+            ramp: Ramp::of(ctx.cfg, ctx.iterations),
+            every,
+            keep_updating,
+            dense,
+            opt,
+            mask: Mask::full(&x.group_sizes()),
+            masks: (0..x.tensors.len())
+                .map(|_| None)
+                .collect::<Vec<Option<Tensor>>>(),
+            current: 0.0,
+            stale: false,
+        }
+    }
+
+    fn due(&self, done: usize) -> bool {
+        let (a, b) = (self.ramp.start, self.ramp.end);
+        done == b
+            || (done >= a && done < b && (done - a) % self.every == 0)
+            || (self.keep_updating && done > b && done % self.every == 0)
+    }
+
+    /// The weights the mask is computed from: dense (straight-through) or the network's own.
+    fn source(&self, x: &Params) -> Params {
+        match &self.dense {
+            Some(d) => Params::new(
+                x.names.clone(),
+                d.iter().map(|t| t.shallow_clone()).collect(),
+            ),
+            None => x.shallow_clone(),
+        }
+    }
+
+    /// Network weights = dense weights under the mask.
+    fn project(&self, x: &mut Params) {
+        if let Some(d) = &self.dense {
+            tch::no_grad(|| {
+                for ((t, w), m) in x.tensors.iter_mut().zip(d).zip(&self.masks) {
+                    match m {
+                        Some(m) => t.copy_(&(w * m)),
+                        None => t.copy_(w),
+                    }
+                }
+            });
+        } else {
+            x.apply_mask(&self.mask);
+        }
+    }
+}
+
+impl Dynamics for Magnitude {
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        if std::mem::take(&mut self.stale) {
+            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
+        }
+        match &mut self.dense {
+            Some(d) => {
+                let g: Vec<Tensor> = x.tensors.iter().map(Tensor::grad).collect();
+                let none = (0..d.len()).map(|_| None).collect::<Vec<Option<Tensor>>>();
+                self.opt.step_with(d, &g, &none, lr);
+                self.project(x);
+            }
+            None => self.opt.step(&mut x.tensors, &self.masks, lr),
+        }
+        Ok(())
+    }
+
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
+        if self.due(done) {
+            self.current = self.ramp.sparsity(self.goal, done);
+            let scores = self.source(x).to_scores();
+            self.mask = self.target.select(&Largest, &scores, self.current)?;
+            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
+            self.project(x);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn mask(&self) -> Mask {
+        self.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.mask);
+        s.extend(
+            self.opt
+                .state()
+                .into_iter()
+                .map(|(k, t)| (format!("opt.{k}"), t)),
+        );
+        s.push(("steps".into(), Tensor::from(self.opt.steps)));
+        if let Some(d) = &self.dense {
+            s.extend(indexed("dense", d));
+        }
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+            self.stale = m.count() < m.len();
+            self.mask = m;
+        }
+        let steps = named
+            .iter()
+            .find(|(n, _)| n == "steps")
+            .map(|(_, t)| t.int64_value(&[]))
+            .unwrap_or(0);
+        let opt: Vec<(String, Tensor)> = named
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix("opt.")
+                    .map(|k| (k.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        self.opt.load_state(&opt, steps)?;
+        if let Some(d) = &mut self.dense {
+            load_indexed(named, "dense", d)?;
+        }
+        Ok(())
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "sparsity": self.current })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.current = trace["sparsity"].as_f64().unwrap_or(0.0);
+        Ok(())
+    }
+}
+
+/// Hard-thresholded SGD: the IHT step on the network.
+#[derive(Debug)]
+pub struct Iht {
+    budget: Budget,
+    mask: Mask,
+}
+
+impl Dynamics for Iht {
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        let g = gradients(x);
+        self.mask = gradient_threshold_step(x, &g, lr, &Largest, &self.budget)?;
+        Ok(())
+    }
+
+    fn mask(&self) -> Mask {
+        self.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        mask_state(&self.mask)
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+            self.mask = m;
+        }
+        Ok(())
+    }
+}
+
+/// What the Frank-Wolfe and mirror-descent trainers share: the budget, the iteration at which
+/// the iterate is thresholded, and the support after it.
+#[derive(Debug)]
+struct Thresholded {
+    budget: Budget,
+    at: usize,
+    mask: Mask,
+    fixed: bool,
+}
+
+impl Thresholded {
+    fn new(ctx: &Ctx) -> Self {
+        Thresholded {
+            budget: ctx.target.budget(ctx.cfg.sparsity),
+            at: ((ctx.cfg.threshold_at * ctx.iterations as f64).round() as usize)
+                .clamp(1, ctx.iterations.max(1)),
+            mask: Mask::full(&ctx.x.group_sizes()),
+            fixed: false,
+        }
+    }
+
+    /// Threshold at the scheduled iteration (and at the end, should training stop earlier).
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
+        if done == self.at && !self.fixed {
+            self.mask = threshold(x, &Largest, &self.budget)?;
+            self.fixed = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        mask_state(&self.mask)
+    }
+
+    fn load(&mut self, named: &[(String, Tensor)], trace: &serde_json::Value) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+            self.mask = m;
+        }
+        self.fixed = trace["thresholded"].as_bool().unwrap_or(false);
+        Ok(())
+    }
+}
+
+/// Stochastic Frank-Wolfe over a product of $k$-sparse polytopes.
+#[derive(Debug)]
+pub struct Sfw {
+    taus: Vec<f64>,
+    gamma: f64,
+    th: Thresholded,
+}
+
+impl Dynamics for Sfw {
+    fn update(&mut self, x: &mut Params, _lr: f64, _it: usize) -> Result<()> {
+        let g = gradients(x);
+        let (v, _) = sparse_polytope_vertex_grouped(&g, &self.taus, &Largest, &self.th.budget)?;
+        x.scale(1.0 - self.gamma);
+        x.axpy(self.gamma, &v);
+        if self.th.fixed {
+            x.apply_mask(&self.th.mask);
+        }
+        Ok(())
+    }
+
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
+        self.th.after(done, x)?;
+        Ok(Flow::Continue)
+    }
+
+    fn mask(&self) -> Mask {
+        self.th.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.th.state()
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        self.th.load(named, &serde_json::Value::Null)
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "thresholded": self.th.fixed, "tau": self.taus })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
+        Ok(())
+    }
+}
+
+/// Entropic mirror descent on each layer's magnitudes, signs fixed.
+#[derive(Debug)]
+pub struct Md {
+    radii: Vec<f64>,
+    scale: Vec<f64>,
+    th: Thresholded,
+}
+
+impl Dynamics for Md {
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        let g = gradients(x);
+        let etas: Vec<f64> = self.scale.iter().map(|s| s * lr).collect();
+        entropic_step(x, &g, &etas, &self.radii);
+        Ok(())
+    }
+
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
+        if self.th.after(done, x)? {
+            self.radii = x.group_l1();
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn mask(&self) -> Mask {
+        self.th.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.th.state()
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        self.th.load(named, &serde_json::Value::Null)
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "thresholded": self.th.fixed, "radii": self.radii })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
+        if let Some(r) = trace["radii"].as_array() {
+            self.radii = r.iter().filter_map(|v| v.as_f64()).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Forward greedy growth.
+#[derive(Debug)]
+pub struct Greedy {
+    budget: Budget,
+    at: Vec<usize>,
+    round: usize,
+    opt: Optimizer,
+    mask: Mask,
+    masks: Vec<Option<Tensor>>,
+}
+
+impl Greedy {
+    /// The budget of round `r` (0-based) of `rounds`: the fraction $(r+1)/R$ of the final counts
+    /// in the pool (layers outside the pool stay whole).
+    fn round_budget(&self, r: usize) -> Budget {
+        let f = (r + 1) as f64 / self.at.len() as f64;
+        let part = |k: usize| ((k as f64 * f).round() as usize).max(1);
+        match &self.budget {
+            Budget::Pooled { k, pool } => Budget::Pooled {
+                k: part(*k),
+                pool: pool.clone(),
+            },
+            Budget::PerGroupK(ks) => {
+                let full = self.mask.group_sizes();
+                Budget::PerGroupK(
+                    ks.iter()
+                        .zip(&full)
+                        .map(|(&k, &n)| if k == n { n } else { part(k) })
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+impl Dynamics for Greedy {
+    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
+        if self.round > 0 && self.masks.iter().any(Option::is_none) {
+            // Restored from a checkpoint.
+            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
+        }
+        if self.round < self.at.len() && it >= self.at[self.round] {
+            let g = gradients(x).to_scores();
+            self.mask = grow(&g, &self.mask, &self.round_budget(self.round))?;
+            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
+            // The first support keeps its initial values; later coordinates enter at zero.
+            x.apply_mask(&self.mask);
+            self.round += 1;
+        }
+        self.opt.step(&mut x.tensors, &self.masks, lr);
+        Ok(())
+    }
+
+    fn mask(&self) -> Mask {
+        self.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.mask);
+        s.extend(
+            self.opt
+                .state()
+                .into_iter()
+                .map(|(k, t)| (format!("opt.{k}"), t)),
+        );
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+            self.mask = m;
+        }
+        let opt: Vec<(String, Tensor)> = named
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix("opt.")
+                    .map(|k| (k.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        self.opt.load_state(&opt, 0)
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "round": self.round, "rounds_at": self.at })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.round = trace["round"].as_u64().unwrap_or(0) as usize;
+        Ok(())
+    }
+}
+
+/// Plain SGD at `convex_lr` for every variable: the step the convex analyses assume.
+pub fn convex_config(cfg: &RunConfig) -> RunConfig {
+    RunConfig {
+        optimizer: "sgd".into(),
+        momentum: 0.0,
+        nesterov: false,
+        lr: cfg.convex_lr,
+        ..cfg.clone()
+    }
+}
+
+/// Train with the method's dynamics from the initialization into the run directory.
+pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
+    let cfg = ctx.cfg;
+    let convex = matches!(cfg.method.as_str(), "iht" | "sfw" | "md" | "greedy");
+    let trainer = if convex {
+        convex_config(cfg)
+    } else {
+        cfg.clone()
+    };
+    if !ctx.run_dir.join("checkpoint.json").exists() {
+        ctx.rewind_to_init()?;
+    }
+    let kind = train::optimizer_kind(&trainer);
+    let budget = ctx.target.budget(cfg.sparsity);
+    let mut dynamics: Box<dyn Dynamics> = match cfg.method.as_str() {
+        "dpf" => Box::new(Magnitude::new(ctx, kind, true, cfg.dpf_every, true)),
+        "gradual" => Box::new(Magnitude::new(
+            ctx,
+            kind,
+            cfg.straight_through,
+            cfg.gradual_every,
+            false,
+        )),
+        "iht" => Box::new(Iht {
+            budget,
+            mask: Mask::full(&ctx.x.group_sizes()),
+        }),
+        "sfw" => {
+            let taus = tch::no_grad(|| {
+                ctx.x
+                    .tensors
+                    .iter()
+                    .map(|t| cfg.fw_radius * t.std(true).double_value(&[]))
+                    .collect()
+            });
+            Box::new(Sfw {
+                taus,
+                gamma: cfg.fw_step,
+                th: Thresholded::new(ctx),
+            })
+        }
+        "md" => {
+            let radii = ctx.x.group_l1();
+            let scale = ctx
+                .x
+                .group_sizes()
+                .iter()
+                .zip(&radii)
+                .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
+                .collect();
+            Box::new(Md {
+                radii,
+                scale,
+                th: Thresholded::new(ctx),
+            })
+        }
+        _ => {
+            let end = Ramp::of(cfg, ctx.iterations).end;
+            let rounds = cfg.grow_rounds;
+            Box::new(Greedy {
+                budget,
+                at: (0..rounds).map(|r| r * end / rounds).collect(),
+                round: 0,
+                opt: Optimizer::new(kind, trainer.weight_decay, &ctx.x.tensors),
+                mask: Mask::empty(&ctx.x.group_sizes()),
+                masks: (0..ctx.x.tensors.len())
+                    .map(|_| None)
+                    .collect::<Vec<Option<Tensor>>>(),
+            })
+        }
+    };
+    let level = crate::nn::imp::Level {
+        cfg: &trainer,
+        ..ctx.level()
+    };
+    let (summary, trained) = level.train_with(
+        dynamics.as_mut(),
+        0,
+        trainer.lr,
+        ctx.iterations,
+        &train::Segment::default(),
+        ctx.run_dir,
+    )?;
+    Ok((summary, trained.trace))
+}

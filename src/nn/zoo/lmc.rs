@@ -1,0 +1,300 @@
+//! Linear mode connectivity and instability (Frankle, Dziugaite, Roy & Carbin 2020).
+//!
+//! Train the network from its initialization to iteration $k$ (the parent), then train two
+//! copies from there to the end with different data orders (SGD noise). Evaluate the error of
+//! $(1-\alpha)\,w_A + \alpha\,w_B$ (every variable, batch-norm statistics included) at `points`
+//! evenly spaced $\alpha \in [0, 1]$ (at least 11). **Instability** is the largest error on
+//! the path minus the mean of the two endpoint errors; the paper calls a network stable when it
+//! is below 2%. Sweeping $k$ shows when training becomes stable — the iteration from which
+//! rewinding finds matching tickets. With a mask (a ticket's `mask.safetensors`) the copies are
+//! the sparse network trained from the parent's weights at $k$ under that mask.
+//!
+//! The copies start from the parent's weights with a fresh optimizer state (moments are not
+//! carried over), and continue its learning-rate schedule from $k$.
+//!
+//! Layout: `<runs>/<preset>-lmc-<hash>/{config.toml, init.safetensors, parent/,
+//! [mask-<sha>/]k_<k>/{copy_0/, copy_1/, path.csv, summary.json}, [mask-<sha>/]instability.csv}`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::nn::VarStore;
+use tch::Tensor;
+
+use crate::nn::imp::{self, Env, Level};
+use crate::nn::models::Network;
+use crate::nn::train::{self, Data};
+use crate::run::{RunConfig, RunLock};
+use crate::select::Mask;
+use crate::space::SparseVector;
+use crate::{Error, Result};
+
+/// One point of the interpolation path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PathPoint {
+    /// $\alpha$ (0 = copy A, 1 = copy B).
+    pub alpha: f64,
+    /// Test error.
+    pub test_error: f64,
+    /// Error on (up to 10,000 samples of) the training set.
+    pub train_error: f64,
+}
+
+/// `summary.json` of one $k$.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmcSummary {
+    /// Rewind iteration.
+    pub k: usize,
+    /// Test instability.
+    pub instability_test: f64,
+    /// Train instability.
+    pub instability_train: f64,
+    /// Test errors of the two copies.
+    pub endpoint_test_errors: [f64; 2],
+}
+
+/// Errors along $(1-\alpha) a + \alpha b$ at `points` values of $\alpha$; leaves the network at
+/// $b$.
+pub fn interpolate(
+    net: &Network,
+    vs: &VarStore,
+    data: &Data,
+    a: &[(String, Tensor)],
+    b: &[(String, Tensor)],
+    points: usize,
+) -> Result<Vec<PathPoint>> {
+    if points < 2 {
+        return Err(Error::param("points", "need at least 2 points"));
+    }
+    let n = data.train.1.size()[0].min(10_000);
+    let train = (data.train.0.narrow(0, 0, n), data.train.1.narrow(0, 0, n));
+    let mut path = Vec::with_capacity(points);
+    for i in 0..points {
+        let alpha = i as f64 / (points - 1) as f64;
+        let mixed: Vec<(String, Tensor)> = a
+            .iter()
+            .map(|(name, ta)| {
+                let tb = &b
+                    .iter()
+                    .find(|(m, _)| m == name)
+                    .ok_or_else(|| Error::param("weights", format!("`{name}` missing in B")))?
+                    .1;
+                Ok((name.clone(), ta.lerp(tb, alpha)))
+            })
+            .collect::<Result<_>>()?;
+        train::assign(vs, &mixed)?;
+        let (_, test_acc) = train::evaluate(net, &data.test);
+        let (_, train_acc) = train::evaluate(net, &train);
+        path.push(PathPoint {
+            alpha,
+            test_error: 1.0 - test_acc,
+            train_error: 1.0 - train_acc,
+        });
+    }
+    Ok(path)
+}
+
+/// Largest error on the path minus the mean of the endpoint errors (test or train).
+pub fn instability(path: &[PathPoint], test: bool) -> f64 {
+    let err = |p: &PathPoint| if test { p.test_error } else { p.train_error };
+    let max = path.iter().map(err).fold(f64::NEG_INFINITY, f64::max);
+    let ends = (err(&path[0]) + err(&path[path.len() - 1])) / 2.0;
+    max - ends
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// Run (or resume) the instability sweep over `ks`; returns the run directory.
+pub fn run_lmc(
+    cfg: &RunConfig,
+    env: &Env,
+    ks: &[usize],
+    mask_file: Option<&Path>,
+    points: usize,
+) -> Result<PathBuf> {
+    let cfg = RunConfig {
+        method: "lmc".into(),
+        ..cfg.clone()
+    };
+    cfg.validate()?;
+    if ks.is_empty() {
+        return Err(Error::param("k", "give at least one rewind iteration"));
+    }
+    if points < 11 {
+        return Err(Error::param("points", format!("{points} < 11")));
+    }
+    let run_dir = env.runs.join(cfg.hash()?);
+    let _lock = RunLock::acquire(&run_dir)?;
+    let config = run_dir.join("config.toml");
+    if !config.exists() {
+        crate::io::write_atomic(&config, cfg.to_toml().as_bytes())?;
+    }
+    let data = train::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
+    let (arch, init) = imp::arch_of(&cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(env.device);
+    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let x = train::prunable(&vs, &net);
+    let init_path = run_dir.join("init.safetensors");
+    if init_path.exists() {
+        train::assign(&vs, &train::load_tensors(&init_path)?)?;
+    } else {
+        train::save_tensors(&init_path, &train::named_vars(&vs))?;
+    }
+    let iterations = cfg.total_iterations(imp::train_size(&data));
+    if let Some(&k) = ks.iter().find(|&&k| k > iterations) {
+        return Err(Error::param(
+            "k",
+            format!("{k} is beyond the training length {iterations}"),
+        ));
+    }
+    let (base, mask) = match mask_file {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(io_err(p))?;
+            let sha: String = Sha256::digest(&bytes)
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (run_dir.join(format!("mask-{sha}")), imp::load_mask(p, &x)?)
+        }
+        None => (run_dir.clone(), Mask::full(&x.group_sizes())),
+    };
+    let level = Level {
+        cfg: &cfg,
+        env,
+        net: &net,
+        vs: &vs,
+        data: &data,
+        params: &x,
+    };
+    // The parent: one run to the largest k, saving the weights at every k.
+    let parent = run_dir.join("parent");
+    let snap = |k: usize| parent.join(format!("k_{k}.safetensors"));
+    let snapshots: Vec<(usize, PathBuf)> = ks
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| (k, snap(k)))
+        .collect();
+    if snapshots.iter().any(|(_, p)| !p.exists()) {
+        std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        if !parent.join("checkpoint.json").exists() {
+            train::assign(&vs, &train::load_tensors(&init_path)?)?;
+        }
+        let kmax = snapshots.iter().map(|s| s.0).max().unwrap_or(0);
+        let full = Mask::full(&x.group_sizes());
+        let mut fixed = train::FixedMask::new(
+            train::optimizer_kind(&cfg),
+            cfg.weight_decay,
+            &x,
+            &full,
+            vec![],
+        );
+        train::Loop {
+            cfg: &cfg,
+            net: &net,
+            vs: &vs,
+            data: &data,
+            base_lr: cfg.lr,
+            iterations: kmax,
+            segment: &train::Segment {
+                start: 0,
+                snapshots: snapshots.clone(),
+            },
+            dir: &parent,
+            show_progress: env.progress,
+        }
+        .train_with(&mut fixed)?;
+    }
+    let mut rows = Vec::new();
+    for &k in ks {
+        let kdir = base.join(format!("k_{k}"));
+        let done = kdir.join("summary.json");
+        if done.exists() {
+            let text = std::fs::read_to_string(&done).map_err(io_err(&done))?;
+            let s: LmcSummary = serde_json::from_str(&text).map_err(|e| Error::Format {
+                path: done.clone(),
+                reason: e.to_string(),
+            })?;
+            rows.push(s);
+            continue;
+        }
+        let mut finals = Vec::new();
+        for c in 0..2u64 {
+            let cdir = kdir.join(format!("copy_{c}"));
+            if super::finished(&cdir)?.is_none() {
+                if !cdir.join("checkpoint.json").exists() {
+                    let source = if k == 0 { init_path.clone() } else { snap(k) };
+                    train::assign(&vs, &train::load_tensors(&source)?)?;
+                }
+                // A different data order per copy: the batcher is seeded by the run's seed.
+                let copy_cfg = RunConfig {
+                    seed: cfg.seed.wrapping_add(1 + c),
+                    ..cfg.clone()
+                };
+                Level {
+                    cfg: &copy_cfg,
+                    ..level
+                }
+                .train(
+                    &mask,
+                    0,
+                    cfg.lr,
+                    iterations,
+                    &train::Segment {
+                        start: k,
+                        snapshots: vec![],
+                    },
+                    &cdir,
+                )?;
+            }
+            finals.push(train::load_tensors(&cdir.join("final.safetensors"))?);
+        }
+        let path = interpolate(&net, &vs, &data, &finals[0], &finals[1], points)?;
+        let table: Vec<Vec<String>> = path
+            .iter()
+            .map(|p| {
+                vec![
+                    format!("{:.4}", p.alpha),
+                    format!("{:.6}", p.test_error),
+                    format!("{:.6}", p.train_error),
+                ]
+            })
+            .collect();
+        crate::plot::write_csv(
+            &kdir.join("path.csv"),
+            &["alpha", "test_error", "train_error"],
+            &table,
+        )?;
+        let s = LmcSummary {
+            k,
+            instability_test: instability(&path, true),
+            instability_train: instability(&path, false),
+            endpoint_test_errors: [path[0].test_error, path[path.len() - 1].test_error],
+        };
+        imp::write_summary(&kdir, &s)?;
+        rows.push(s);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.k.to_string(),
+                format!("{:.6}", r.instability_test),
+                format!("{:.6}", r.instability_train),
+            ]
+        })
+        .collect();
+    crate::plot::write_csv(
+        &base.join("instability.csv"),
+        &["k", "instability_test", "instability_train"],
+        &table,
+    )?;
+    Ok(base)
+}
