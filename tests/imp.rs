@@ -3,6 +3,10 @@
 //! restarted that ends bit-identical to one left alone.
 #![cfg(feature = "torch")]
 
+mod runs;
+
+use runs::{kept, load_sorted, printed_dir, read_summary};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,34 +25,6 @@ const ARGS: [&str; 12] = [
     "eval_every=300",
     "--device",
 ];
-
-/// Tensors of a safetensors file, sorted by name (the header's order is not stable).
-fn load_sorted(path: PathBuf) -> Vec<(String, tch::Tensor)> {
-    let mut v = tch::Tensor::read_safetensors(path).unwrap();
-    v.sort_by(|x, y| x.0.cmp(&y.0));
-    v
-}
-
-/// The directory a successful `lottery` command printed on its last stdout line.
-fn printed_dir(out: std::process::Output) -> PathBuf {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-}
-
-/// A level's (or branch's) `summary.json`.
-fn read_summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
 
 fn lottery(runs: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lottery"));
@@ -143,12 +119,7 @@ fn killed_and_restarted_imp_ends_identical_to_an_uninterrupted_one() {
         let dir = printed_dir(out);
         assert_eq!(dir, level2.join(format!("branch_{kind}")));
         let s = read_summary(&dir);
-        let kept: Vec<u64> = s["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["kept"].as_u64().unwrap())
-            .collect();
+        let kept = kept(&s);
         assert_eq!(kept, vec![150528, 19200, 810], "{kind}");
         let same_mask = load(dir.join("mask.safetensors"))
             .iter()
@@ -261,12 +232,7 @@ fn one_shot_pruning_meets_the_target_sparsity_exactly() {
             .unwrap();
         let dir = printed_dir(out);
         let s = read_summary(&dir.join("level_1"));
-        let kept: Vec<u64> = s["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["kept"].as_u64().unwrap())
-            .collect();
+        let kept = kept(&s);
         if strategy == "layerwise" {
             assert_eq!(kept, expected);
         } else {

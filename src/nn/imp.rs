@@ -99,7 +99,8 @@ pub struct Env {
     pub progress: bool,
 }
 
-pub(crate) fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
+/// The model and initialization a config names.
+pub fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
     let init = if cfg.init == "glorot" {
         Init::Glorot
     } else {

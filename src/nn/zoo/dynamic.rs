@@ -125,6 +125,12 @@ pub struct Magnitude {
     current: f64,
     /// The mask tensors must be rebuilt (after a restore).
     stale: bool,
+    /// Values of the mask's source at the last pruning step.
+    last_values: Option<Vec<f64>>,
+    /// Coordinates pruned at one pruning step and kept at a later one (cumulative).
+    reentered: usize,
+    /// Pruned coordinates whose (dense) value changed before the next pruning step (cumulative).
+    pruned_updated: usize,
 }
 
 impl Magnitude {
@@ -159,6 +165,9 @@ impl Magnitude {
                 .collect::<Vec<Option<Tensor>>>(),
             current: 0.0,
             stale: false,
+            last_values: None,
+            reentered: 0,
+            pruned_updated: 0,
         }
     }
 
@@ -218,9 +227,23 @@ impl Dynamics for Magnitude {
         if self.due(done) {
             self.current = self.ramp.sparsity(self.goal, done);
             let scores = self.source(x).to_scores();
-            self.mask = self.target.select(&Largest, &scores, self.current)?;
+            let old = std::mem::replace(
+                &mut self.mask,
+                self.target.select(&Largest, &scores, self.current)?,
+            );
+            let v = scores.values();
+            for i in (0..v.len()).filter(|&i| !old.contains(i)) {
+                if self.mask.contains(i) {
+                    self.reentered += 1;
+                }
+                if self.last_values.as_ref().is_some_and(|l| l[i] != v[i]) {
+                    self.pruned_updated += 1;
+                }
+            }
             self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
             self.project(x);
+            // What the next pruning step compares against: the values after this one.
+            self.last_values = Some(self.source(x).to_scores().values().to_vec());
         }
         Ok(Flow::Continue)
     }
@@ -269,11 +292,17 @@ impl Dynamics for Magnitude {
     }
 
     fn trace(&self) -> serde_json::Value {
-        json!({ "sparsity": self.current })
+        json!({
+            "sparsity": self.current,
+            "reentered": self.reentered,
+            "pruned_updated": self.pruned_updated,
+        })
     }
 
     fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
         self.current = trace["sparsity"].as_f64().unwrap_or(0.0);
+        self.reentered = trace["reentered"].as_u64().unwrap_or(0) as usize;
+        self.pruned_updated = trace["pruned_updated"].as_u64().unwrap_or(0) as usize;
         Ok(())
     }
 }

@@ -1,0 +1,537 @@
+//! The method zoo through the CLI (CPU): every method meets its sparsity exactly on the planted
+//! teacher and leaves the run layout; each method's defining behaviour on Fashion-MNIST or a data-
+//! free run; linear mode connectivity; early-phase perturbations and ticket transfer; bad input.
+#![cfg(feature = "torch")]
+
+mod runs;
+
+use std::path::Path;
+
+use lottery::nn::zoo::dynamic::Ramp;
+use lottery::run::RunConfig;
+use runs::{kept, load_sorted, lottery_ok, lottery_out, mask_bits, read_summary, values};
+
+/// LeNet-300-100's prunable tensors (fc1, fc2, fc3) in name order.
+const LENET: [u64; 3] = [235_200, 30_000, 1_000];
+
+fn exact_layerwise(sparsity: f64) -> Vec<u64> {
+    LENET
+        .iter()
+        .map(|&n| n - (sparsity * n as f64).round() as u64)
+        .collect()
+}
+
+fn prune(runs: &Path, method: &str, sparsity: &str, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "prune",
+        method,
+        "--preset",
+        "lenet300-lth",
+        "--sparsity",
+        sparsity,
+    ];
+    args.extend_from_slice(extra);
+    lottery_ok(runs, &args)
+}
+
+/// Weights of `final.safetensors` are zero outside `mask.safetensors`.
+fn zero_outside_mask(dir: &Path) -> bool {
+    let masks = mask_bits(dir.join("mask.safetensors"));
+    let weights = load_sorted(dir.join("final.safetensors"));
+    masks.iter().all(|(name, m)| {
+        let w = values(&weights.iter().find(|(n, _)| n == name).unwrap().1);
+        w.iter().zip(m).all(|(v, b)| *b == 1 || *v == 0.0)
+    })
+}
+
+#[test]
+fn every_method_meets_its_sparsity_exactly_on_the_planted_teacher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--dataset",
+        "teacher",
+        "--iterations",
+        "60",
+        "--set",
+        "eval_every=30",
+        "--set",
+        "cs_rounds=1",
+        "--set",
+        "eb_every=10",
+        "--set",
+        "synflow_rounds=10",
+        "--set",
+        "pai_samples=64",
+    ];
+    let total: u64 = LENET.iter().sum();
+    for method in lottery::run::config::METHODS {
+        let dir = prune(tmp.path(), method, "0.9", &common);
+        for f in [
+            "config.toml",
+            "init.safetensors",
+            "mask.safetensors",
+            "start.safetensors",
+            "final.safetensors",
+            "metrics.csv",
+        ] {
+            assert!(dir.join(f).exists(), "{method}: {f}");
+        }
+        let s = read_summary(&dir);
+        assert_eq!(s["method"], *method);
+        assert!(s["final_test_accuracy"].as_f64().unwrap() > 0.0, "{method}");
+        let k = kept(&s);
+        // Pruning at initialization is global; everything else follows the preset (layerwise).
+        if ["snip", "grasp", "synflow", "magnitude-init", "random"].contains(&method) {
+            assert_eq!(
+                k.iter().sum::<u64>(),
+                total - (0.9 * total as f64).round() as u64
+            );
+        } else {
+            assert_eq!(k, exact_layerwise(0.9), "{method}");
+        }
+        // Methods whose weights live on the mask.
+        if method != "supermask" {
+            assert!(
+                zero_outside_mask(&dir),
+                "{method}: weights outside the mask"
+            );
+        }
+        // A rerun returns the finished run without training again.
+        assert_eq!(prune(tmp.path(), method, "0.9", &common), dir);
+    }
+}
+
+#[test]
+fn zhu_gupta_ramp_is_cubic_from_zero_to_the_target() {
+    let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
+    cfg.schedule_start = 0.1;
+    cfg.schedule_end = 0.6;
+    let r = Ramp::of(&cfg, 1000);
+    assert_eq!((r.start, r.end), (100, 600));
+    assert_eq!(r.sparsity(0.9, 50), 0.0);
+    assert_eq!(r.sparsity(0.9, 100), 0.0);
+    assert!((r.sparsity(0.9, 350) - 0.9 * (1.0 - 0.5f64.powi(3))).abs() < 1e-12);
+    assert_eq!(r.sparsity(0.9, 600), 0.9);
+    assert_eq!(r.sparsity(0.9, 999), 0.9);
+    let mut prev = 0.0;
+    for t in 0..1000 {
+        let s = r.sparsity(0.9, t);
+        assert!(s >= prev);
+        prev = s;
+    }
+}
+
+#[test]
+fn dpf_feeds_pruned_weights_back_and_gradual_pruning_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--iterations", "400", "--set", "eval_every=200"];
+    let trace = |method: &str, extra: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(extra);
+        let dir = prune(tmp.path(), method, "0.8", &a);
+        let s = read_summary(&dir);
+        assert_eq!(kept(&s), exact_layerwise(0.8), "{method}");
+        s["trace"].clone()
+    };
+    let dpf = trace("dpf", &[]);
+    assert!(dpf["pruned_updated"].as_u64().unwrap() > 0, "{dpf}");
+    assert!(dpf["reentered"].as_u64().unwrap() > 0, "{dpf}");
+    let gradual = trace("gradual", &[]);
+    assert_eq!(gradual["pruned_updated"], 0, "{gradual}");
+    assert_eq!(gradual["reentered"], 0, "{gradual}");
+    let st = trace("gradual", &["--set", "straight_through=true"]);
+    assert!(st["pruned_updated"].as_u64().unwrap() > 0, "{st}");
+}
+
+#[test]
+fn learned_supermask_beats_chance_by_far_without_changing_a_weight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prune(
+        tmp.path(),
+        "supermask",
+        "0.5",
+        &["--iterations", "300", "--set", "eval_every=150"],
+    );
+    let s = read_summary(&dir);
+    let acc = s["final_test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.5, "supermask accuracy {acc} (chance 0.1)");
+    let init = load_sorted(dir.join("init.safetensors"));
+    let fin = load_sorted(dir.join("final.safetensors"));
+    assert_eq!(init.len(), fin.len());
+    for ((n, a), (m, b)) in init.iter().zip(&fin) {
+        assert_eq!(n, m);
+        assert!(a.equal(b), "{n} changed");
+    }
+}
+
+#[test]
+fn synflow_needs_no_data_and_avoids_the_layer_collapse_of_magnitude_at_init() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |method: &str| {
+        let dir = lottery_ok(
+            tmp.path(),
+            &[
+                "prune",
+                method,
+                "--preset",
+                "resnet20-openlth",
+                "--dataset",
+                "none",
+                "--sparsity",
+                "0.995",
+            ],
+        );
+        assert!(dir.join("mask.safetensors").exists());
+        let s = read_summary(&dir);
+        assert!(s["final_test_accuracy"].is_null(), "no data, no evaluation");
+        kept(&s)
+    };
+    let synflow = run("synflow");
+    assert!(
+        synflow.iter().all(|&k| k > 0),
+        "synflow collapsed: {synflow:?}"
+    );
+    let magnitude = run("magnitude-init");
+    assert!(
+        magnitude.iter().any(|&k| k == 0),
+        "magnitude at init kept every layer: {magnitude:?}"
+    );
+    assert_eq!(synflow.iter().sum::<u64>(), magnitude.iter().sum::<u64>());
+}
+
+#[test]
+fn continuous_sparsification_ticket_is_the_top_of_the_positive_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prune(
+        tmp.path(),
+        "continuous",
+        "0.9",
+        &[
+            "--iterations",
+            "300",
+            "--set",
+            "eval_every=150",
+            "--set",
+            "cs_rounds=2",
+        ],
+    );
+    let s = read_summary(&dir);
+    let natural: Vec<f64> = s["trace"]["natural_remaining_per_round"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(natural.len(), 2);
+    assert!(natural.iter().all(|&r| r > 0.1 && r < 1.0), "{natural:?}");
+    // Scores of the last round: every kept weight has s > 0.
+    let scores = load_sorted(dir.join("search/round_1/scores.safetensors"));
+    let masks = mask_bits(dir.join("mask.safetensors"));
+    let names: Vec<String> = masks.iter().map(|(n, _)| n.clone()).collect();
+    for (g, (_, m)) in masks.iter().enumerate() {
+        let end = scores
+            .iter()
+            .find(|(n, _)| *n == format!("end.{g}"))
+            .unwrap();
+        let v = values(&end.1);
+        assert!(
+            v.iter().zip(m).all(|(s, b)| *b == 0 || *s > 0.0),
+            "{}: a kept weight has s <= 0",
+            names[g]
+        );
+    }
+}
+
+#[test]
+fn early_bird_ticket_is_drawn_before_training_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prune(
+        tmp.path(),
+        "early-bird",
+        "0.8",
+        &[
+            "--iterations",
+            "2000",
+            "--set",
+            "eval_every=500",
+            "--set",
+            "eb_every=100",
+        ],
+    );
+    let s = read_summary(&dir);
+    let t = &s["trace"];
+    assert_eq!(t["drawn"], true, "{t}");
+    let at = t["drawn_at"].as_u64().unwrap();
+    assert!(at < 2000 && at >= 500, "drawn at {at}");
+    let d = t["distances"].as_array().unwrap();
+    let last = d.last().unwrap().as_array().unwrap();
+    assert_eq!(last[0].as_u64().unwrap(), at);
+    assert!(last[1].as_f64().unwrap() <= 0.1);
+    assert!(d[..d.len() - 1]
+        .iter()
+        .all(|p| p.as_array().unwrap()[1].as_f64().unwrap() > 0.1));
+    // The ticket trains on from the early-bird point.
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let first: u64 = metrics
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(first, at);
+    assert_eq!(kept(&s), exact_layerwise(0.8));
+}
+
+#[test]
+fn early_bird_channel_variant_removes_whole_channels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = lottery_ok(
+        tmp.path(),
+        &[
+            "prune",
+            "early-bird",
+            "--preset",
+            "resnet20-openlth",
+            "--dataset",
+            "fashion-mnist",
+            "--sparsity",
+            "0.3",
+            "--iterations",
+            "40",
+            "--set",
+            "eval_every=40",
+            "--set",
+            "eb_every=5",
+            "--set",
+            "eb_variant=channel",
+            "--set",
+            "batch=32",
+            "--set",
+            "eb_threshold=1.0",
+        ],
+    );
+    let s = read_summary(&dir);
+    assert_eq!(s["trace"]["drawn"], true);
+    let weights = load_sorted(dir.join("final.safetensors"));
+    let mut removed = 0;
+    for (name, t) in load_sorted(dir.join("mask.safetensors")) {
+        if t.dim() != 4 {
+            continue;
+        }
+        let per_channel =
+            t.flatten(1, -1)
+                .to_kind(tch::Kind::Double)
+                .mean_dim(1, false, tch::Kind::Double);
+        for (o, v) in values(&per_channel).into_iter().enumerate() {
+            assert!(v == 0.0 || v == 1.0, "{name}: channel {o} partly masked");
+            if v == 0.0 {
+                removed += 1;
+                let bn = if name == "conv.weight" {
+                    "bn.weight".to_string()
+                } else {
+                    name.replace("conv1.", "bn1.")
+                        .replace("conv2.", "bn2.")
+                        .replace("shortcut.", "shortcut_bn.")
+                };
+                let gamma = &weights.iter().find(|(n, _)| *n == bn).unwrap().1;
+                assert_eq!(values(gamma)[o], 0.0, "{bn}[{o}] of a removed channel");
+            }
+        }
+    }
+    assert!(removed > 0);
+}
+
+#[test]
+fn linear_mode_connectivity_is_zero_on_one_copy_and_positive_across_inits() {
+    use lottery::nn::imp::arch_of;
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |seed: &str| {
+        let dir = lottery_ok(
+            tmp.path(),
+            &[
+                "train",
+                "--preset",
+                "lenet300-lth",
+                "--iterations",
+                "300",
+                "--set",
+                "eval_every=300",
+                "--seed",
+                seed,
+            ],
+        );
+        load_sorted(dir.join("level_0/final.safetensors"))
+    };
+    let (a, b) = (train("0"), train("1"));
+    let cfg = RunConfig::preset("lenet300-lth").unwrap();
+    let data = lottery::nn::train::load_data(&cfg, None, tch::Device::Cpu).unwrap();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let (arch, init) = arch_of(&cfg).unwrap();
+    let net = lottery::nn::models::Network::new(&vs, arch, data.shape, data.classes, init).unwrap();
+    use lottery::nn::zoo::lmc::{instability, interpolate};
+    let same = interpolate(&net, &vs, &data, &a, &a, 11).unwrap();
+    assert_eq!(same.len(), 11);
+    assert_eq!(instability(&same, true), 0.0);
+    let across = interpolate(&net, &vs, &data, &a, &b, 11).unwrap();
+    let barrier = instability(&across, true);
+    assert!(barrier > 0.05, "instability across inits {barrier}");
+    // The sweep from the command line.
+    let dir = lottery_ok(
+        tmp.path(),
+        &[
+            "lmc",
+            "--preset",
+            "lenet300-lth",
+            "--iterations",
+            "200",
+            "--set",
+            "eval_every=200",
+            "--k",
+            "0,50",
+        ],
+    );
+    let table = std::fs::read_to_string(dir.join("instability.csv")).unwrap();
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let path = std::fs::read_to_string(dir.join("k_50/path.csv")).unwrap();
+    assert_eq!(path.lines().count(), 12);
+}
+
+#[test]
+fn early_phase_perturbations_and_transfer_keep_the_ticket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = lottery_ok(
+        tmp.path(),
+        &[
+            "imp",
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "teacher",
+            "--levels",
+            "1",
+            "--iterations",
+            "100",
+            "--set",
+            "eval_every=100",
+            "--rewind",
+            "20",
+        ],
+    );
+    let level = run.join("level_1");
+    let mask = mask_bits(level.join("mask.safetensors"));
+    let rewind = load_sorted(run.join("rewind.safetensors"));
+    let branch = |kind: &str, extra: &[&str]| {
+        let mut args = vec!["branch", kind, "--run", run.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lottery"))
+            .args(&args)
+            .args(["--device", "cpu"])
+            .output()
+            .unwrap();
+        runs::printed_dir(out)
+    };
+    let kept_values = |dir: &Path, name: &str, g: usize| -> (Vec<f64>, Vec<f64>) {
+        let start = load_sorted(dir.join("start.safetensors"));
+        let s = values(&start.iter().find(|(n, _)| n == name).unwrap().1);
+        let r = values(&rewind.iter().find(|(n, _)| n == name).unwrap().1);
+        let m = &mask[g].1;
+        (
+            s.iter()
+                .zip(m)
+                .filter(|(_, b)| **b == 1)
+                .map(|(v, _)| *v)
+                .collect(),
+            r.iter()
+                .zip(m)
+                .filter(|(_, b)| **b == 1)
+                .map(|(v, _)| *v)
+                .collect(),
+        )
+    };
+    let signs = branch("perturb-signs", &[]);
+    let shuffle = branch("perturb-shuffle", &[]);
+    for (g, (name, _)) in mask.iter().enumerate() {
+        let (s, r) = kept_values(&signs, name, g);
+        assert!(s.iter().zip(&r).all(|(a, b)| a.abs() == b.abs()));
+        let flipped = s.iter().zip(&r).filter(|(a, b)| a != b).count();
+        let frac = flipped as f64 / s.len() as f64;
+        assert!(
+            (0.4..0.6).contains(&frac),
+            "{name}: {frac} of signs flipped"
+        );
+        let (mut s, mut r) = kept_values(&shuffle, name, g);
+        assert_ne!(s, r, "{name}: shuffle changed nothing");
+        s.sort_by(f64::total_cmp);
+        r.sort_by(f64::total_cmp);
+        assert_eq!(s, r, "{name}: shuffle is a permutation of the kept weights");
+    }
+    // Both resume the schedule at the rewind iteration.
+    let first = std::fs::read_to_string(signs.join("metrics.csv")).unwrap();
+    assert!(first.lines().nth(1).unwrap().starts_with("20,"));
+    // Transfer: same mask, another dataset and optimizer.
+    let t = branch(
+        "transfer",
+        &[
+            "--set",
+            "dataset=fashion-mnist",
+            "--set",
+            "optimizer=sgd",
+            "--set",
+            "lr=0.05",
+        ],
+    );
+    assert_eq!(mask_bits(t.join("mask.safetensors")), mask);
+    let cfg = std::fs::read_to_string(t.join("config.toml")).unwrap();
+    assert!(cfg.contains("dataset = \"fashion-mnist\"") && cfg.contains("optimizer = \"sgd\""));
+    assert!(read_summary(&t)["final_test_accuracy"].as_f64().unwrap() > 0.3);
+}
+
+#[test]
+fn bad_method_input_is_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["prune", "magic", "--preset", "lenet300-lth"],
+        vec![
+            "prune",
+            "snip",
+            "--preset",
+            "lenet300-lth",
+            "--sparsity",
+            "1.5",
+        ],
+        vec![
+            "prune",
+            "snip",
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "none",
+        ],
+        vec![
+            "prune",
+            "dpf",
+            "--preset",
+            "lenet300-lth",
+            "--set",
+            "dpf_every=0",
+        ],
+        vec![
+            "prune",
+            "supermask",
+            "--preset",
+            "lenet300-lth",
+            "--set",
+            "supermask_kept=x",
+        ],
+        vec!["lmc", "--preset", "lenet300-lth", "--k", "999999999"],
+    ] {
+        let out = lottery_out(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
