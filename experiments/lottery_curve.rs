@@ -8,7 +8,7 @@
 use clap::Parser;
 use lottery::experiments::{lottery_curve as lc, ExperimentArgs};
 use lottery::nn::imp::Env;
-use lottery::plot::{figure, write_csv, Panel, Series};
+use lottery::plot::{figure, mean_std, write_csv, Panel, Series};
 
 #[derive(Parser)]
 #[command(
@@ -20,12 +20,6 @@ struct Args {
     /// Dataset directory (default: the Debian package's).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let s = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
-    (m, s)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -40,6 +40,13 @@ pub fn init_fonts() -> Result<()> {
     .map_err(|reason| Error::param("font", reason))
 }
 
+/// Mean and (population) standard deviation.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let s = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
+    (m, s)
+}
+
 /// Write a CSV table atomically.
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());

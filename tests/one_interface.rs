@@ -83,3 +83,35 @@ fn iht_on_ndarray_and_on_a_tch_linear_layer_agree() {
     let f_nd = p.value(&x_nd);
     assert!((f_nd - net.value(&w_tch)).abs() <= 1e-12 * (1.0 + f_nd));
 }
+
+/// The entropic mirror step and the k-sparse Frank-Wolfe vertex give the same result on an
+/// ndarray vector and on the same values held as a (double) tensor.
+#[test]
+fn entropic_and_frank_wolfe_steps_agree_across_backends() {
+    use lottery::select::{Budget, Largest};
+    use lottery::space::{entropic_step, sparse_polytope_vertex_grouped};
+    let d = 40;
+    let x0: Vec<f64> = (0..d)
+        .map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0 + 0.05)
+        .collect();
+    let g0: Vec<f64> = (0..d).map(|i| ((i * 5 % 13) as f64 - 6.0) / 4.0).collect();
+    let tensor = |v: &[f64]| Params::new(vec!["w".into()], vec![Tensor::from_slice(v)]);
+    let values = |p: &Params| Vec::<f64>::try_from(&p.tensors[0]).unwrap();
+    let (mut a, ga) = (Array1::from(x0.clone()), Array1::from(g0.clone()));
+    let (mut b, gb) = (tensor(&x0), tensor(&g0));
+    let radius = a.iter().map(|v| v.abs()).sum::<f64>();
+    entropic_step(&mut a, &ga, &[0.3], &[radius]);
+    entropic_step(&mut b, &gb, &[0.3], &[radius]);
+    for (u, v) in a.iter().zip(values(&b)) {
+        assert!((u - v).abs() < 1e-12, "{u} vs {v}");
+    }
+    // Signs are kept, the l1 norm is the radius.
+    assert!(a.iter().zip(&x0).all(|(u, v)| u.signum() == v.signum()));
+    assert!((a.iter().map(|v| v.abs()).sum::<f64>() - radius).abs() < 1e-9);
+    let budget = Budget::TopK(6);
+    let (va, ma) = sparse_polytope_vertex_grouped(&ga, &[2.0], &Largest, &budget).unwrap();
+    let (vb, mb) = sparse_polytope_vertex_grouped(&gb, &[2.0], &Largest, &budget).unwrap();
+    assert_eq!(ma, mb);
+    assert_eq!(va.to_vec(), values(&vb));
+    assert_eq!(va.iter().filter(|v| **v != 0.0).count(), 6);
+}

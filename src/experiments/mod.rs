@@ -3,7 +3,11 @@
 //! rayon, so results do not depend on the thread count.
 
 #[cfg(feature = "torch")]
+pub mod instability;
+#[cfg(feature = "torch")]
 pub mod lottery_curve;
+#[cfg(feature = "torch")]
+pub mod methods;
 pub mod phase_transition;
 pub mod rates;
 pub mod tradeoff;

@@ -257,7 +257,7 @@ pub enum Flow {
 }
 
 /// How the prunable weights evolve during training: the one place where the pruning methods
-/// differ. The loop ([`train_with`]) draws the batches, runs forward and backward, updates the
+/// differ. The loop ([`Loop::train_with`]) draws the batches, runs forward and backward, updates the
 /// other variables (biases, batch norm) with the run's optimizer, evaluates, checkpoints and
 /// resumes; a `Dynamics` decides what the forward pass sees, what is added to the loss, how the
 /// prunable weights move given their gradients, and what happens to the mask between steps.

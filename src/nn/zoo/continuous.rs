@@ -4,7 +4,7 @@
 //! $w_i\,\sigma(\beta s_i)$; weights and scores are trained together on
 //! $L + \lambda\sum_i \sigma(\beta s_i)$ (`cs_lambda`), the scores with Adam at `score_lr`, while
 //! $\beta$ grows geometrically from 1 to $\beta_T$ (`cs_beta`, 200) over the round, so that the
-//! soft mask hardens into $\mathbb 1[s > 0]$. Scores start at $s_0$ (`cs_init`). After each of
+//! soft mask hardens into the indicator of $s > 0$. Scores start at $s_0$ (`cs_init`). After each of
 //! the `cs_rounds` rounds the weights are rewound to their initialization and the scores reset
 //! to $\min(\beta_T s, s_0)$ (kept scores start the next round from $s_0$, removed ones stay
 //! removed unless they climb back). The ticket is $\{s > 0\}$; to meet `--sparsity` exactly the

@@ -16,43 +16,10 @@
 //!
 //! # The convex methods as network trainers
 //!
-//! Each applies, to the network's prunable weights seen as one [`SparseVector`], the very
-//! function the convex solver calls on an `ndarray` vector; every other variable and the step
-//! sizes follow plain SGD at `convex_lr` (the step their analyses assume). What carries over and
-//! what does not:
+//! `iht`, `sfw`, `md` and `greedy` apply the convex layer's own step functions to the network
+//! (plain SGD at `convex_lr` for every other variable):
 //!
-//! * `iht` — [`gradient_threshold_step`]: $x \leftarrow H_S(x - \eta\nabla L(x))$, the IHT step
-//!   of [`crate::solver::iht`], on stochastic gradients. *Inherits*: every iterate is exactly
-//!   $S$-sparse; the one-step descent inequality (theory/iht-descent.md) holds for any loss that
-//!   is restricted-smooth along the step, so small steps do not increase the batch loss by more
-//!   than the thresholding error. *Loses*: restricted strong convexity, hence the linear rate and
-//!   the recovery guarantee; with stochastic gradients the support can oscillate.
-//! * `sfw` — [`sparse_polytope_vertex_grouped`]: $x \leftarrow (1-\gamma)x + \gamma v$, $v$ the
-//!   vertex of the $k$-sparse polytope (per layer radius $\tau_l$ = `fw_radius` × the layer's
-//!   initial standard deviation) minimizing $\langle \nabla L, v\rangle$, constant $\gamma$ =
-//!   `fw_step` (stochastic Frank-Wolfe, Pokutta et al. 2020). *Inherits*: iterates stay in the
-//!   polytope once the initialization has decayed ($(1-\gamma)^t$) and each step adds at most $k$
-//!   coordinates per layer; the duality gap is computable. *Loses*: the $O(1/t)$ rate (needs
-//!   convexity and decreasing steps). Iterates are not $k$-sparse (a convex combination of
-//!   vertices), so at `threshold_at`·T they are hard-thresholded to the budget and the last steps
-//!   stay on that support.
-//! * `md` — [`entropic_step`]: exponentiated gradient on each layer's weight magnitudes, signs
-//!   fixed at initialization, on the $\ell_1$ sphere of the initial norm $R_l$; step
-//!   $\eta_l = $ `convex_lr` $\cdot n_l / R_l$, so that at a point of uniform magnitudes
-//!   $R_l/n_l$ the first-order change $-\eta_l |x_i| g_i$ equals SGD's $-$`convex_lr`$\,g_i$.
-//!   *Inherits*: the mirror-descent regret bound $O(R\,G_\infty\sqrt{\ln n / T})$ per layer for
-//!   convex losses, and multiplicative updates that drive unhelpful weights geometrically towards
-//!   zero. *Loses*: convexity (the bound is about regret, not about a ticket); signs can never
-//!   change; no weight reaches exactly zero, so at `threshold_at`·T the iterate is
-//!   hard-thresholded and multiplicative updates keep the zeros.
-//! * `greedy` — [`grow`]: forward greedy selection. `grow_rounds` rounds evenly spaced in
-//!   $[0, t_1)$ each add the coordinates with the largest $|\partial L/\partial w_i|$ outside the
-//!   support (the first from the dense initialization, keeping the initial values; later ones
-//!   enter at zero, as in FCFGS), up to the fraction $r/R$ of the budget; the support is trained
-//!   by masked SGD in between. *Inherits*: the selection rule of OMP/FCFGS and each round's
-//!   first-order gain guarantee (the chosen coordinates have the largest linearized decrease).
-//!   *Loses*: the full corrective refit (training between rounds is approximate) and with it the
-//!   $O(1/k)$ rate.
+#![doc = include_str!("../../../theory/network-trainers.md")]
 
 use serde_json::json;
 use tch::Tensor;
@@ -236,7 +203,12 @@ impl Dynamics for Magnitude {
                 if self.mask.contains(i) {
                     self.reentered += 1;
                 }
-                if self.last_values.as_ref().is_some_and(|l| l[i] != v[i]) {
+                // Exact comparison: any update at all counts.
+                if self
+                    .last_values
+                    .as_ref()
+                    .is_some_and(|l| l[i].to_bits() != v[i].to_bits())
+                {
                     self.pruned_updated += 1;
                 }
             }

@@ -1,0 +1,169 @@
+//! The method zoo on LeNet-300-100 / Fashion-MNIST: test accuracy against the percentage of
+//! weights remaining for every `lottery prune` method at 50–99% sparsity, with IMP and the
+//! dense network as references; mean ± standard deviation over seeds.
+//!
+//! `scripts/with-torch cargo run --release --features torch --bin methods [-- --paper]
+//! [--jobs N]` writes `results/methods/{methods.csv, methods.svg, .png, config.json, runs/}`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use lottery::experiments::{methods as me, ExperimentArgs};
+use lottery::nn::imp::Env;
+use lottery::plot::{figure, mean_std, write_csv, Panel, Series};
+use lottery::run::RunConfig;
+
+#[derive(Parser)]
+#[command(about = "Every pruning method of the zoo on LeNet-300-100 / Fashion-MNIST")]
+struct Args {
+    #[command(flatten)]
+    common: ExperimentArgs,
+    /// Dataset directory (default: the Debian package's).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Worker processes (default 2).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Internal: run one job file in this process and print its run directory.
+    #[arg(long, hide = true)]
+    job: Option<PathBuf>,
+}
+
+const PANELS: [(&str, &[&str]); 3] = [
+    (
+        "Pruning at initialization",
+        &["snip", "grasp", "synflow", "magnitude-init", "random"],
+    ),
+    (
+        "Pruning during training",
+        &["dpf", "gradual", "continuous", "early-bird", "supermask"],
+    ),
+    (
+        "Convex methods as trainers",
+        &["iht", "sfw", "md", "greedy"],
+    ),
+];
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let common = args.common;
+    let env = |dir: PathBuf| Env {
+        runs: dir.join("runs"),
+        data_dir: args.data_dir.clone(),
+        device: tch::Device::cuda_if_available(),
+        progress: false,
+    };
+    if let Some(job) = &args.job {
+        tch::set_num_threads(1);
+        let rc = RunConfig::from_toml(&std::fs::read_to_string(job)?, None)?;
+        let dir = me::run_job(&rc, &env(common.out.join("methods")))?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    let dir = common.prepare("methods")?;
+    let mut cfg = if common.paper {
+        me::Config::paper_size()
+    } else {
+        me::Config::default_size()
+    };
+    cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
+    if let Some(j) = args.jobs {
+        cfg.jobs = j;
+    }
+    let start = std::time::Instant::now();
+    let runs = cfg.runs()?;
+    let mut worker_args: Vec<std::ffi::OsString> = vec!["--out".into(), common.out.clone().into()];
+    if let Some(d) = &args.data_dir {
+        worker_args.extend(["--data-dir".into(), d.clone().into()]);
+    }
+    let dirs = me::run_all(
+        &runs,
+        &std::env::current_exe()?,
+        &dir,
+        &worker_args,
+        cfg.jobs,
+    )?;
+    let rows = me::collect(&runs, &dirs)?;
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                r.seed.to_string(),
+                format!("{:.4}", r.sparsity),
+                format!("{:.6}", r.remaining),
+                format!("{:.4}", r.final_accuracy),
+                format!("{:.4}", r.best_accuracy),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.join("methods.csv"),
+        &[
+            "method",
+            "seed",
+            "sparsity",
+            "remaining",
+            "final_test_accuracy",
+            "best_test_accuracy",
+        ],
+        &table,
+    )?;
+    // Mean ± std over seeds of the final test accuracy, per method and sparsity level.
+    let curve = |method: &str| -> Series {
+        let mut keys: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| (r.remaining * 1e4).round() / 1e4)
+            .collect();
+        keys.sort_by(f64::total_cmp);
+        keys.dedup();
+        let mut pts = Vec::new();
+        let mut errs = Vec::new();
+        for k in keys.into_iter().rev() {
+            let acc: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.method == method && ((r.remaining * 1e4).round() / 1e4) == k)
+                .map(|r| r.final_accuracy)
+                .collect();
+            let (m, s) = mean_std(&acc);
+            pts.push((100.0 * k, m));
+            errs.push(s);
+        }
+        let mut s = Series::line(method, pts);
+        s.err = Some(errs);
+        s
+    };
+    let dense: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.method == "dense")
+        .map(|r| r.final_accuracy)
+        .collect();
+    let dense = mean_std(&dense).0;
+    let panels: Vec<Panel> = PANELS
+        .iter()
+        .map(|(title, methods)| {
+            let mut series: Vec<Series> = methods.iter().map(|m| curve(m)).collect();
+            series.push(curve("imp"));
+            series.push(Series::bound("dense", vec![(0.5, dense), (100.0, dense)]));
+            Panel {
+                title: (*title).into(),
+                x_label: "% of weights remaining".into(),
+                y_label: "final test accuracy".into(),
+                log_x: true,
+                log_y: false,
+                series,
+                cells: vec![],
+            }
+        })
+        .collect();
+    figure(&dir.join("methods"), &panels, 3)?;
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    eprintln!(
+        "methods: {} runs in {:.0}s",
+        runs.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("{}", dir.display());
+    Ok(())
+}
