@@ -547,3 +547,95 @@ fn bad_method_input_is_one_line_and_exit_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn supermask_criteria_and_actions_set_the_weights_they_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--dataset",
+        "teacher",
+        "--iterations",
+        "60",
+        "--set",
+        "eval_every=60",
+    ];
+    for (criterion, kept_action, pruned) in [
+        ("large_final", "signed_constant", "freeze"),
+        ("movement", "reshuffle", "zero"),
+        ("magnitude_increase", "reinit", "zero"),
+        ("large_init", "rewind", "freeze"),
+        ("random", "rewind", "zero"),
+    ] {
+        let sets = [
+            format!("supermask_criterion={criterion}"),
+            format!("supermask_kept={kept_action}"),
+            format!("supermask_pruned={pruned}"),
+        ];
+        let mut args = common.to_vec();
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        let dir = prune(tmp.path(), "supermask", "0.8", &args);
+        let s = read_summary(&dir);
+        assert_eq!(kept(&s), exact_layerwise(0.8), "{criterion}");
+        assert!(
+            dir.join("search/final.safetensors").exists(),
+            "dense search phase"
+        );
+        let init = load_sorted(dir.join("init.safetensors"));
+        let start = load_sorted(dir.join("start.safetensors"));
+        let fin = load_sorted(dir.join("final.safetensors"));
+        let get = |v: &[(String, tch::Tensor)], n: &str| {
+            values(&v.iter().find(|(m, _)| m == n).unwrap().1)
+        };
+        for (name, m) in mask_bits(dir.join("mask.safetensors")) {
+            let (i, st, f) = (get(&init, &name), get(&start, &name), get(&fin, &name));
+            let kept_start: Vec<f64> = st
+                .iter()
+                .zip(&m)
+                .filter(|(_, b)| **b == 1)
+                .map(|(v, _)| *v)
+                .collect();
+            let kept_init: Vec<f64> = i
+                .iter()
+                .zip(&m)
+                .filter(|(_, b)| **b == 1)
+                .map(|(v, _)| *v)
+                .collect();
+            for ((a, b), bit) in i.iter().zip(&f).zip(&m) {
+                if *bit == 0 {
+                    match pruned {
+                        "freeze" => assert_eq!(a, b, "{name}: a frozen weight moved"),
+                        _ => assert_eq!(*b, 0.0, "{name}: a pruned weight is not zero"),
+                    }
+                }
+            }
+            match kept_action {
+                "signed_constant" => {
+                    let c = kept_start[0].abs();
+                    assert!(kept_start.iter().all(|v| v.abs() == c));
+                    assert!(kept_start
+                        .iter()
+                        .zip(&kept_init)
+                        .all(|(a, b)| a.signum() == b.signum()));
+                }
+                "reshuffle" => {
+                    let (mut a, mut b) = (kept_start.clone(), kept_init.clone());
+                    assert_ne!(a, b);
+                    a.sort_by(f64::total_cmp);
+                    b.sort_by(f64::total_cmp);
+                    assert_eq!(a, b);
+                }
+                "reinit" => {
+                    let same = kept_start
+                        .iter()
+                        .zip(&kept_init)
+                        .filter(|(a, b)| a == b)
+                        .count();
+                    assert_eq!(same, 0, "{name}: reinit kept initial values");
+                }
+                _ => assert_eq!(kept_start, kept_init),
+            }
+        }
+    }
+}

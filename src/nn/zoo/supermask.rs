@@ -88,20 +88,20 @@ impl Learned {
         let mut c = vec![50.0; n];
         tch::no_grad(|| {
             for unit in units {
-                let total: i64 = unit.iter().map(|&g| self.scores[g].numel() as i64).sum();
+                let flat: Vec<Tensor> = unit
+                    .iter()
+                    .map(|&g| self.scores[g].flatten(0, -1))
+                    .collect();
+                let all = Tensor::cat(&flat, 0);
                 let density = |shift: f64| {
-                    unit.iter()
-                        .map(|&g| {
-                            (&self.scores[g] + shift)
-                                .sigmoid()
-                                .sum(tch::Kind::Double)
-                                .double_value(&[])
-                        })
-                        .sum::<f64>()
-                        / total as f64
+                    (&all + shift)
+                        .sigmoid()
+                        .mean(tch::Kind::Double)
+                        .double_value(&[])
                 };
+                // 30 halvings of [-60, 60]: |c - c*| < 1.2e-7.
                 let (mut lo, mut hi) = (-60.0, 60.0);
-                for _ in 0..40 {
+                for _ in 0..30 {
                     let mid = 0.5 * (lo + hi);
                     if density(mid) < 1.0 - self.goal {
                         lo = mid;
