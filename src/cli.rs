@@ -1,4 +1,7 @@
-//! The `lottery` command line: `lottery solve` runs any solver on `.npy` inputs.
+//! The `lottery` command line: `lottery solve` runs any solver on `.npy` inputs; with the
+//! feature `torch`, `lottery imp | train | branch` run iterative magnitude pruning and its
+//! baselines ([`crate::nn::imp`]), `lottery prune <method>` the method zoo
+//! ([`crate::nn::zoo`]) and `lottery lmc` linear mode connectivity ([`crate::nn::zoo::lmc`]).
 //!
 //! ```text
 //! lottery solve --solver <iht|niht|htp|cosamp|omp|fcfgs|forward|fwr|foba|fw|afw|pfw|md>

@@ -605,6 +605,29 @@ pub fn run_branch(
     Ok(dir)
 }
 
+/// The network of a run, built from its config (seeded), holding the run's initialization:
+/// `run_dir/init.safetensors`, written on first use and read back on every later one, so that
+/// every level, method phase or copy can rewind to it. Returns the store, the network and that
+/// file's path.
+pub(crate) fn network_of(
+    cfg: &RunConfig,
+    data: &Data,
+    device: Device,
+    run_dir: &Path,
+) -> Result<(VarStore, Network, PathBuf)> {
+    let (arch, init) = arch_of(cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(device);
+    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let init_path = run_dir.join("init.safetensors");
+    if init_path.exists() {
+        train::assign(&vs, &train::load_tensors(&init_path)?)?;
+    } else {
+        train::save_tensors(&init_path, &train::named_vars(&vs))?;
+    }
+    Ok((vs, net, init_path))
+}
+
 /// Run (or resume) IMP for `cfg.levels` levels; returns the run directory.
 pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     cfg.validate()?;
@@ -612,20 +635,10 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     let _lock = RunLock::acquire(&run_dir)?;
     crate::io::write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
     let data = train::load_data(cfg, env.data_dir.as_deref(), env.device)?;
-    let (arch, init) = arch_of(cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(env.device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let (vs, net, init_path) = network_of(cfg, &data, env.device, &run_dir)?;
     let params = train::prunable(&vs, &net);
     let n_train = data.train.1.size()[0] as usize;
     let iterations = cfg.total_iterations(n_train);
-    // The initialization, saved once so that every level can rewind to it.
-    let init_path = run_dir.join("init.safetensors");
-    if init_path.exists() {
-        train::assign(&vs, &train::load_tensors(&init_path)?)?;
-    } else {
-        train::save_tensors(&init_path, &train::named_vars(&vs))?;
-    }
     let rewind_k: Option<usize> = cfg.rewind.parse().ok();
     let mut mask = Mask::full(&params.group_sizes());
     for level in 0..=cfg.levels {

@@ -172,6 +172,41 @@ impl Optimizer {
         out
     }
 
+    /// The state and the step count as tensors named `<prefix>m.<i>`, `<prefix>v.<i>` and
+    /// `<prefix>steps` (for a checkpoint holding other tensors too).
+    pub fn named_state(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let mut s: Vec<(String, Tensor)> = self
+            .state()
+            .into_iter()
+            .map(|(k, t)| (format!("{prefix}{k}"), t))
+            .collect();
+        s.push((format!("{prefix}steps"), Tensor::from(self.steps)));
+        s
+    }
+
+    /// Restore [`Optimizer::named_state`] from `named` (other tensors are ignored).
+    pub fn load_named_state(
+        &mut self,
+        named: &[(String, Tensor)],
+        prefix: &str,
+    ) -> crate::Result<()> {
+        let steps_name = format!("{prefix}steps");
+        let steps = named
+            .iter()
+            .find(|(n, _)| *n == steps_name)
+            .map(|(_, t)| t.int64_value(&[]))
+            .unwrap_or(0);
+        let own: Vec<(String, Tensor)> = named
+            .iter()
+            .filter(|(n, _)| *n != steps_name)
+            .filter_map(|(n, t)| {
+                n.strip_prefix(prefix)
+                    .map(|k| (k.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        self.load_state(&own, steps)
+    }
+
     /// Restore the state written by [`Optimizer::state`] (and the step count).
     pub fn load_state(&mut self, named: &[(String, Tensor)], steps: i64) -> crate::Result<()> {
         self.steps = steps;

@@ -402,23 +402,11 @@ impl Dynamics for FixedMask {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.opt.state();
-        s.push(("steps".into(), Tensor::from(self.opt.steps)));
-        s
+        self.opt.named_state("opt.")
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        let steps = named
-            .iter()
-            .find(|(n, _)| n == "steps")
-            .map(|(_, t)| t.int64_value(&[]))
-            .unwrap_or(0);
-        let opt: Vec<(String, Tensor)> = named
-            .iter()
-            .filter(|(n, _)| n != "steps")
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect();
-        self.opt.load_state(&opt, steps)
+        self.opt.load_named_state(named, "opt.")
     }
 }
 

@@ -125,31 +125,15 @@ impl Dynamics for Continuous {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = indexed("scores", &self.scores);
-        for (p, o) in [("w", &self.opt_w), ("s", &self.opt_s)] {
-            s.extend(o.state().into_iter().map(|(k, t)| (format!("{p}.{k}"), t)));
-        }
-        s.push(("steps".into(), Tensor::from(self.opt_s.steps)));
+        s.extend(self.opt_w.named_state("w."));
+        s.extend(self.opt_s.named_state("s."));
         s
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
         load_indexed(named, "scores", &mut self.scores)?;
-        let steps = named
-            .iter()
-            .find(|(n, _)| n == "steps")
-            .map(|(_, t)| t.int64_value(&[]))
-            .unwrap_or(0);
-        for (p, o) in [("w.", &mut self.opt_w), ("s.", &mut self.opt_s)] {
-            let part: Vec<(String, Tensor)> = named
-                .iter()
-                .filter_map(|(n, t)| {
-                    n.strip_prefix(p)
-                        .map(|k| (k.to_string(), t.shallow_clone()))
-                })
-                .collect();
-            o.load_state(&part, steps)?;
-        }
-        Ok(())
+        self.opt_w.load_named_state(named, "w.")?;
+        self.opt_s.load_named_state(named, "s.")
     }
 
     fn trace(&self) -> serde_json::Value {

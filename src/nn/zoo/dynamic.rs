@@ -203,11 +203,11 @@ impl Dynamics for Magnitude {
                 if self.mask.contains(i) {
                     self.reentered += 1;
                 }
-                // Exact comparison: any update at all counts.
+                // Any change at all counts (but -0 and +0 are the same value).
                 if self
                     .last_values
                     .as_ref()
-                    .is_some_and(|l| l[i].to_bits() != v[i].to_bits())
+                    .is_some_and(|l| (l[i] - v[i]).abs() > 0.0)
                 {
                     self.pruned_updated += 1;
                 }
@@ -226,13 +226,7 @@ impl Dynamics for Magnitude {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = mask_state(&self.mask);
-        s.extend(
-            self.opt
-                .state()
-                .into_iter()
-                .map(|(k, t)| (format!("opt.{k}"), t)),
-        );
-        s.push(("steps".into(), Tensor::from(self.opt.steps)));
+        s.extend(self.opt.named_state("opt."));
         if let Some(d) = &self.dense {
             s.extend(indexed("dense", d));
         }
@@ -244,19 +238,7 @@ impl Dynamics for Magnitude {
             self.stale = m.count() < m.len();
             self.mask = m;
         }
-        let steps = named
-            .iter()
-            .find(|(n, _)| n == "steps")
-            .map(|(_, t)| t.int64_value(&[]))
-            .unwrap_or(0);
-        let opt: Vec<(String, Tensor)> = named
-            .iter()
-            .filter_map(|(n, t)| {
-                n.strip_prefix("opt.")
-                    .map(|k| (k.to_string(), t.shallow_clone()))
-            })
-            .collect();
-        self.opt.load_state(&opt, steps)?;
+        self.opt.load_named_state(named, "opt.")?;
         if let Some(d) = &mut self.dense {
             load_indexed(named, "dense", d)?;
         }
@@ -330,7 +312,7 @@ impl Thresholded {
         }
     }
 
-    /// Threshold at the scheduled iteration (and at the end, should training stop earlier).
+    /// Threshold at the scheduled iteration; true when it did.
     fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
         if done == self.at && !self.fixed {
             self.mask = threshold(x, &Largest, &self.budget)?;
@@ -339,86 +321,59 @@ impl Thresholded {
         }
         Ok(false)
     }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        mask_state(&self.mask)
-    }
-
-    fn load(&mut self, named: &[(String, Tensor)], trace: &serde_json::Value) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
-            self.mask = m;
-        }
-        self.fixed = trace["thresholded"].as_bool().unwrap_or(false);
-        Ok(())
-    }
 }
 
-/// Stochastic Frank-Wolfe over a product of $k$-sparse polytopes.
+/// The step of a [`Projected`] trainer.
 #[derive(Debug)]
-pub struct Sfw {
-    taus: Vec<f64>,
-    gamma: f64,
+pub enum ConvexStep {
+    /// Stochastic Frank-Wolfe over a product of $k$-sparse polytopes: per-layer radii, step.
+    FrankWolfe {
+        /// $\tau_l$.
+        taus: Vec<f64>,
+        /// $\gamma$.
+        gamma: f64,
+    },
+    /// Entropic mirror descent on each layer's magnitudes, signs fixed.
+    Mirror {
+        /// $\ell_1$ radius $R_l$ of each layer's sphere.
+        radii: Vec<f64>,
+        /// $n_l / R_l$ (times the learning rate: the step $\eta_l$).
+        scale: Vec<f64>,
+    },
+}
+
+/// Frank-Wolfe or mirror descent, hard-thresholded to the budget at `threshold_at`.
+#[derive(Debug)]
+pub struct Projected {
+    step: ConvexStep,
     th: Thresholded,
 }
 
-impl Dynamics for Sfw {
-    fn update(&mut self, x: &mut Params, _lr: f64, _it: usize) -> Result<()> {
-        let g = gradients(x);
-        let (v, _) = sparse_polytope_vertex_grouped(&g, &self.taus, &Largest, &self.th.budget)?;
-        x.scale(1.0 - self.gamma);
-        x.axpy(self.gamma, &v);
-        if self.th.fixed {
-            x.apply_mask(&self.th.mask);
-        }
-        Ok(())
-    }
-
-    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
-        self.th.after(done, x)?;
-        Ok(Flow::Continue)
-    }
-
-    fn mask(&self) -> Mask {
-        self.th.mask.clone()
-    }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.th.state()
-    }
-
-    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.th.load(named, &serde_json::Value::Null)
-    }
-
-    fn trace(&self) -> serde_json::Value {
-        json!({ "thresholded": self.th.fixed, "tau": self.taus })
-    }
-
-    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
-        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
-        Ok(())
-    }
-}
-
-/// Entropic mirror descent on each layer's magnitudes, signs fixed.
-#[derive(Debug)]
-pub struct Md {
-    radii: Vec<f64>,
-    scale: Vec<f64>,
-    th: Thresholded,
-}
-
-impl Dynamics for Md {
+impl Dynamics for Projected {
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
         let g = gradients(x);
-        let etas: Vec<f64> = self.scale.iter().map(|s| s * lr).collect();
-        entropic_step(x, &g, &etas, &self.radii);
+        match &self.step {
+            ConvexStep::FrankWolfe { taus, gamma } => {
+                let (v, _) = sparse_polytope_vertex_grouped(&g, taus, &Largest, &self.th.budget)?;
+                x.scale(1.0 - gamma);
+                x.axpy(*gamma, &v);
+                if self.th.fixed {
+                    x.apply_mask(&self.th.mask);
+                }
+            }
+            ConvexStep::Mirror { radii, scale } => {
+                let etas: Vec<f64> = scale.iter().map(|s| s * lr).collect();
+                entropic_step(x, &g, &etas, radii);
+            }
+        }
         Ok(())
     }
 
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
         if self.th.after(done, x)? {
-            self.radii = x.group_l1();
+            if let ConvexStep::Mirror { radii, .. } = &mut self.step {
+                *radii = x.group_l1();
+            }
         }
         Ok(Flow::Continue)
     }
@@ -428,21 +383,33 @@ impl Dynamics for Md {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.th.state()
+        mask_state(&self.th.mask)
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.th.load(named, &serde_json::Value::Null)
+        if let Some(m) = mask_from_state(named, &self.th.mask.group_sizes())? {
+            self.th.mask = m;
+        }
+        Ok(())
     }
 
     fn trace(&self) -> serde_json::Value {
-        json!({ "thresholded": self.th.fixed, "radii": self.radii })
+        match &self.step {
+            ConvexStep::FrankWolfe { taus, .. } => {
+                json!({ "thresholded": self.th.fixed, "tau": taus })
+            }
+            ConvexStep::Mirror { radii, .. } => {
+                json!({ "thresholded": self.th.fixed, "radii": radii })
+            }
+        }
     }
 
     fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
         self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
-        if let Some(r) = trace["radii"].as_array() {
-            self.radii = r.iter().filter_map(|v| v.as_f64()).collect();
+        if let (ConvexStep::Mirror { radii, .. }, Some(r)) =
+            (&mut self.step, trace["radii"].as_array())
+        {
+            *radii = r.iter().filter_map(|v| v.as_f64()).collect();
         }
         Ok(())
     }
@@ -508,12 +475,7 @@ impl Dynamics for Greedy {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = mask_state(&self.mask);
-        s.extend(
-            self.opt
-                .state()
-                .into_iter()
-                .map(|(k, t)| (format!("opt.{k}"), t)),
-        );
+        s.extend(self.opt.named_state("opt."));
         s
     }
 
@@ -521,14 +483,7 @@ impl Dynamics for Greedy {
         if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
             self.mask = m;
         }
-        let opt: Vec<(String, Tensor)> = named
-            .iter()
-            .filter_map(|(n, t)| {
-                n.strip_prefix("opt.")
-                    .map(|k| (k.to_string(), t.shallow_clone()))
-            })
-            .collect();
-        self.opt.load_state(&opt, 0)
+        self.opt.load_named_state(named, "opt.")
     }
 
     fn trace(&self) -> serde_json::Value {
@@ -587,9 +542,11 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                     .map(|t| cfg.fw_radius * t.std(true).double_value(&[]))
                     .collect()
             });
-            Box::new(Sfw {
-                taus,
-                gamma: cfg.fw_step,
+            Box::new(Projected {
+                step: ConvexStep::FrankWolfe {
+                    taus,
+                    gamma: cfg.fw_step,
+                },
                 th: Thresholded::new(ctx),
             })
         }
@@ -602,9 +559,8 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 .zip(&radii)
                 .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
                 .collect();
-            Box::new(Md {
-                radii,
-                scale,
+            Box::new(Projected {
+                step: ConvexStep::Mirror { radii, scale },
                 th: Thresholded::new(ctx),
             })
         }

@@ -136,17 +136,8 @@ pub fn run_lmc(
         crate::io::write_atomic(&config, cfg.to_toml().as_bytes())?;
     }
     let data = train::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
-    let (arch, init) = imp::arch_of(&cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(env.device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let (vs, net, init_path) = imp::network_of(&cfg, &data, env.device, &run_dir)?;
     let x = train::prunable(&vs, &net);
-    let init_path = run_dir.join("init.safetensors");
-    if init_path.exists() {
-        train::assign(&vs, &train::load_tensors(&init_path)?)?;
-    } else {
-        train::save_tensors(&init_path, &train::named_vars(&vs))?;
-    }
     let iterations = cfg.total_iterations(imp::train_size(&data));
     if let Some(&k) = ks.iter().find(|&&k| k > iterations) {
         return Err(Error::param(

@@ -365,17 +365,8 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     } else {
         train::load_data(cfg, env.data_dir.as_deref(), env.device)?
     };
-    let (arch, init) = imp::arch_of(cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(env.device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let (vs, net, _) = imp::network_of(cfg, &data, env.device, &run_dir)?;
     let x = train::prunable(&vs, &net);
-    let init_path = run_dir.join("init.safetensors");
-    if init_path.exists() {
-        train::assign(&vs, &train::load_tensors(&init_path)?)?;
-    } else {
-        train::save_tensors(&init_path, &train::named_vars(&vs))?;
-    }
     let iterations = if data_free {
         0
     } else {

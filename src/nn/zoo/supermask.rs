@@ -183,31 +183,13 @@ impl Dynamics for Learned {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = indexed("scores", &self.scores);
-        s.extend(
-            self.opt
-                .state()
-                .into_iter()
-                .map(|(k, t)| (format!("opt.{k}"), t)),
-        );
-        s.push(("steps".into(), Tensor::from(self.opt.steps)));
+        s.extend(self.opt.named_state("opt."));
         s
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
         load_indexed(named, "scores", &mut self.scores)?;
-        let steps = named
-            .iter()
-            .find(|(n, _)| n == "steps")
-            .map(|(_, t)| t.int64_value(&[]))
-            .unwrap_or(0);
-        let opt: Vec<(String, Tensor)> = named
-            .iter()
-            .filter_map(|(n, t)| {
-                n.strip_prefix("opt.")
-                    .map(|k| (k.to_string(), t.shallow_clone()))
-            })
-            .collect();
-        self.opt.load_state(&opt, steps)
+        self.opt.load_named_state(named, "opt.")
     }
 
     fn trace(&self) -> serde_json::Value {
