@@ -60,8 +60,12 @@ fn main() -> anyhow::Result<()> {
         ],
         &table,
     )?;
-    let mut networks: Vec<String> = rows.iter().map(|r| r.network.clone()).collect();
-    networks.dedup();
+    let mut networks: Vec<String> = Vec::new();
+    for r in &rows {
+        if !networks.contains(&r.network) {
+            networks.push(r.network.clone());
+        }
+    }
     let series = |test: bool| -> Vec<Series> {
         networks
             .iter()
@@ -92,16 +96,14 @@ fn main() -> anyhow::Result<()> {
             .collect()
     };
     let panel = |test: bool| Panel {
-        title: format!(
-            "{} instability (max error on the path − mean endpoint error)",
-            if test { "Test" } else { "Train" }
-        ),
+        title: format!("{} instability", if test { "Test" } else { "Train" }),
         x_label: "rewind iteration k (0 plotted at 1)".into(),
-        y_label: "instability (% error)".into(),
+        y_label: "max error on the path − mean endpoint error (%)".into(),
         log_x: true,
         log_y: false,
         series: series(test),
         cells: vec![],
+        legend_lower: false,
     };
     figure(&dir.join("instability"), &[panel(true), panel(false)], 2)?;
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;

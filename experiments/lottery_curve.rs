@@ -105,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             log_y: false,
             series: series(&|r| r.early_stop_accuracy),
             cells: vec![],
+            legend_lower: false,
         },
         Panel {
             title: "Early-stop iteration (min. validation loss)".into(),
@@ -114,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             log_y: false,
             series: series(&|r| r.early_stop_iteration as f64),
             cells: vec![],
+            legend_lower: false,
         },
     ];
     figure(&dir.join("lottery_curve"), &panels, 2)?;

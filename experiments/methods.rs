@@ -154,6 +154,7 @@ fn main() -> anyhow::Result<()> {
                 log_y: false,
                 series,
                 cells: vec![],
+                legend_lower: true,
             }
         })
         .collect();

@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                         .collect(),
                 )],
                 cells: rects,
+                legend_lower: false,
             }
         })
         .collect();

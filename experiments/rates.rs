@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
                 bound("FW 2/(t+2)", "2 C_f/(t+2)"),
             ],
             cells: vec![],
+            legend_lower: false,
         },
         Panel {
             title: "Entropic mirror descent (ℓ1 ball, doubling)".into(),
@@ -84,6 +85,7 @@ fn main() -> anyhow::Result<()> {
                 bound("entropic MD", "τ L∞ √(2 ln 2d / T)"),
             ],
             cells: vec![],
+            legend_lower: false,
         },
         Panel {
             title: "FCFGS against w̄ = x*".into(),
@@ -93,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             log_y: true,
             series: vec![measured("FCFGS"), bound("FCFGS", "2β‖w̄‖₁²/k")],
             cells: vec![],
+            legend_lower: false,
         },
     ];
     figure(&dir.join("rates"), &panels, 3)?;

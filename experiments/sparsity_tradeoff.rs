@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         log_y: true,
         series,
         cells: vec![],
+        legend_lower: false,
     };
     figure(&dir.join("tradeoff"), &[panel], 1)?;
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;

@@ -113,6 +113,8 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Heat map cells $(x_0, x_1, y_0, y_1, v)$ with $0 \le v \le 1$, drawn under the curves.
     pub cells: Vec<(f64, f64, f64, f64, f64)>,
+    /// Legend in the lower right corner instead of the upper right.
+    pub legend_lower: bool,
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -285,7 +287,11 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font(("sans-serif", 12))
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(if p.legend_lower {
+                        SeriesLabelPosition::LowerRight
+                    } else {
+                        SeriesLabelPosition::UpperRight
+                    })
                     .draw()
                     .map_err(|e| err(e.to_string()))?;
             }

@@ -28,7 +28,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Default size (about 10 minutes on 2 CPU cores): k ∈ {0, 25, 50, 100, 250, 500, 1000},
+    /// Default size (22 minutes measured on 2 CPU cores shared with other runs): k ∈ {0, 25, 50, 100, 250, 500, 1000},
     /// 3000 iterations, 2 seeds, the IMP ticket at level 4 (6.3% of fc weights), 11 points.
     pub fn default_size() -> Self {
         Config {

@@ -74,64 +74,70 @@ pub struct RunConfig {
     pub seed: u64,
     /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
     pub method: String,
-    /// Fraction of the prunable weights a `prune` method removes (0 = the method's own rule).
+    /// Fraction of the prunable weights a `prune` method removes (`lottery prune` default 0.8).
     pub sparsity: f64,
     /// Schedules of gradual methods (DPF, gradual magnitude, greedy growth): the sparsity ramp
-    /// starts at this fraction of training …
+    /// starts at this fraction of training (0.1) …
     pub schedule_start: f64,
-    /// … and reaches its target at this fraction.
+    /// … and reaches its target at this fraction (0.6).
     pub schedule_end: f64,
-    /// DPF: recompute the magnitude mask every this many iterations.
+    /// DPF: recompute the magnitude mask every this many iterations (16).
     pub dpf_every: usize,
-    /// Gradual magnitude pruning: prune every this many iterations (Zhu–Gupta's $\Delta t$).
+    /// Gradual magnitude pruning: prune every this many iterations (Zhu–Gupta's $\Delta t$; 100).
     pub gradual_every: usize,
-    /// Gradual magnitude pruning with straight-through gradients to pruned weights.
+    /// Gradual magnitude pruning with straight-through gradients to pruned weights (false).
     pub straight_through: bool,
     /// Supermask: `learned`, `large_final`, `large_init`, `magnitude_increase`, `movement`,
-    /// `random`.
+    /// `random` (`learned`).
     pub supermask_criterion: String,
-    /// Supermask: kept weights are `rewind`, `reinit`, `reshuffle` or `signed_constant`.
+    /// Supermask: kept weights are `rewind` (default), `reinit`, `reshuffle` or
+    /// `signed_constant`.
     pub supermask_kept: String,
-    /// Supermask: pruned weights are `zero` or `freeze` (kept at their initial values).
+    /// Supermask: pruned weights are `zero` (default) or `freeze` (kept at their initial values).
     pub supermask_pruned: String,
-    /// Learning rate (Adam) of supermask and continuous-sparsification scores.
+    /// Learning rate (Adam) of supermask and continuous-sparsification scores (0.1).
     pub score_lr: f64,
-    /// Continuous sparsification: rounds (the last one draws the ticket).
+    /// Continuous sparsification: rounds (the last one draws the ticket; 3).
     pub cs_rounds: usize,
-    /// Continuous sparsification: final temperature $\beta$ of each round.
+    /// Continuous sparsification: final temperature $\beta$ of each round (200).
     pub cs_beta: f64,
-    /// Continuous sparsification: $\lambda$ of the penalty $\lambda\sum_i\sigma(\beta s_i)$.
+    /// Continuous sparsification: $\lambda$ of the penalty $\lambda\sum_i\sigma(\beta s_i)$ (1e-6).
     pub cs_lambda: f64,
-    /// Continuous sparsification: initial score $s_0$.
+    /// Continuous sparsification: initial score $s_0$ (0.5).
     pub cs_init: f64,
     /// Early-bird: compare masks every this many iterations (0 = one epoch).
     pub eb_every: usize,
-    /// Early-bird: number of recent masks compared.
+    /// Early-bird: number of recent masks compared (5).
     pub eb_window: usize,
-    /// Early-bird: draw the ticket when every distance is at most this.
+    /// Early-bird: draw the ticket when every distance is at most this (0.1).
     pub eb_threshold: f64,
-    /// Early-bird: `unstructured` (weight magnitudes) or `channel` (batch-norm scales).
+    /// Early-bird: `unstructured` (weight magnitudes; default) or `channel` (batch-norm scales).
     pub eb_variant: String,
-    /// Early-bird, channel variant: $\ell_1$ penalty on batch-norm scales (network slimming).
+    /// Early-bird, channel variant: $\ell_1$ penalty on batch-norm scales (network slimming;
+    /// 1e-4).
     pub eb_lambda: f64,
-    /// SynFlow: pruning rounds on the exponential schedule.
+    /// SynFlow: pruning rounds on the exponential schedule (100).
     pub synflow_rounds: usize,
-    /// SNIP / GraSP: training samples in the scoring batch.
+    /// SNIP / GraSP: training samples in the scoring batch (256).
     pub pai_samples: usize,
-    /// GraSP: softmax temperature.
+    /// GraSP: softmax temperature (200).
     pub grasp_temperature: f64,
     /// Step size of the convex trainers (IHT, forward greedy; Frank-Wolfe and mirror descent
-    /// scale it, see their docs).
+    /// scale it, see their docs; 0.1).
     pub convex_lr: f64,
-    /// Stochastic Frank-Wolfe: step $\gamma$.
+    /// Stochastic Frank-Wolfe: step $\gamma$ (0.001).
     pub fw_step: f64,
+    /// Stochastic Frank-Wolfe: weight $\rho$ of the new stochastic gradient in the averaged
+    /// direction $d \leftarrow (1-\rho)d + \rho g$ that the vertex is computed from (Mokhtari,
+    /// Hassani & Karbasi 2018; 1 = no averaging; 0.1).
+    pub fw_averaging: f64,
     /// Stochastic Frank-Wolfe: vertex magnitude $\tau_l$ as a multiple of layer $l$'s initial
-    /// standard deviation.
+    /// standard deviation (5).
     pub fw_radius: f64,
     /// Frank-Wolfe / mirror descent: hard-threshold the iterate to the budget at this fraction of
-    /// training and continue on that support.
+    /// training and continue on that support (0.9).
     pub threshold_at: f64,
-    /// Forward greedy: growth rounds.
+    /// Forward greedy: growth rounds (10).
     pub grow_rounds: usize,
 }
 
@@ -230,7 +236,8 @@ impl RunConfig {
             pai_samples: 256,
             grasp_temperature: 200.0,
             convex_lr: 0.1,
-            fw_step: 0.02,
+            fw_step: 0.001,
+            fw_averaging: 0.1,
             fw_radius: 5.0,
             threshold_at: 0.9,
             grow_rounds: 10,
@@ -419,6 +426,12 @@ impl RunConfig {
             if !(v.is_finite() && v > 0.0) {
                 return bad(name, format!("{v} must be > 0"));
             }
+        }
+        if !(self.fw_averaging > 0.0 && self.fw_averaging <= 1.0) {
+            return bad(
+                "fw_averaging",
+                format!("{} is not in (0, 1]", self.fw_averaging),
+            );
         }
         if !(self.fw_step > 0.0 && self.fw_step <= 1.0) {
             return bad("fw_step", format!("{} is not in (0, 1]", self.fw_step));

@@ -332,6 +332,11 @@ pub enum ConvexStep {
         taus: Vec<f64>,
         /// $\gamma$.
         gamma: f64,
+        /// Weight $\rho$ of the new gradient in the averaged direction
+        /// $d \leftarrow (1-\rho) d + \rho g$ (1 = the plain stochastic gradient).
+        rho: f64,
+        /// The averaged gradient $d$ (empty before the first step).
+        avg: Vec<Tensor>,
     },
     /// Entropic mirror descent on each layer's magnitudes, signs fixed.
     Mirror {
@@ -352,10 +357,28 @@ pub struct Projected {
 impl Dynamics for Projected {
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
         let g = gradients(x);
-        match &self.step {
-            ConvexStep::FrankWolfe { taus, gamma } => {
-                let (v, _) = sparse_polytope_vertex_grouped(&g, taus, &Largest, &self.th.budget)?;
-                x.scale(1.0 - gamma);
+        match &mut self.step {
+            ConvexStep::FrankWolfe {
+                taus,
+                gamma,
+                rho,
+                avg,
+            } => {
+                tch::no_grad(|| {
+                    if avg.is_empty() {
+                        *avg = g.tensors.iter().map(|t| t.detach().copy()).collect();
+                    } else {
+                        for (d, gi) in avg.iter_mut().zip(&g.tensors) {
+                            let _ = d.f_lerp_(gi, *rho).expect("shapes agree");
+                        }
+                    }
+                });
+                let d = Params::new(
+                    g.names.clone(),
+                    avg.iter().map(Tensor::shallow_clone).collect(),
+                );
+                let (v, _) = sparse_polytope_vertex_grouped(&d, taus, &Largest, &self.th.budget)?;
+                x.scale(1.0 - *gamma);
                 x.axpy(*gamma, &v);
                 if self.th.fixed {
                     x.apply_mask(&self.th.mask);
@@ -383,12 +406,29 @@ impl Dynamics for Projected {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        mask_state(&self.th.mask)
+        let mut s = mask_state(&self.th.mask);
+        if let ConvexStep::FrankWolfe { avg, .. } = &self.step {
+            s.extend(indexed("avg", avg));
+        }
+        s
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
         if let Some(m) = mask_from_state(named, &self.th.mask.group_sizes())? {
             self.th.mask = m;
+        }
+        if let ConvexStep::FrankWolfe { avg, .. } = &mut self.step {
+            let saved: Vec<Tensor> = (0..)
+                .map_while(|i| {
+                    named
+                        .iter()
+                        .find(|(n, _)| *n == format!("avg.{i}"))
+                        .map(|(_, t)| t.detach().copy())
+                })
+                .collect();
+            if !saved.is_empty() {
+                *avg = saved;
+            }
         }
         Ok(())
     }
@@ -546,6 +586,8 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 step: ConvexStep::FrankWolfe {
                     taus,
                     gamma: cfg.fw_step,
+                    rho: cfg.fw_averaging,
+                    avg: Vec::new(),
                 },
                 th: Thresholded::new(ctx),
             })
