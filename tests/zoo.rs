@@ -639,3 +639,85 @@ fn supermask_criteria_and_actions_set_the_weights_they_name() {
         }
     }
 }
+
+/// Each kind of method state (DPF's dense weights, optimizer and mask history; the supermask's
+/// scores and seeded draws; mirror descent's spheres; early-bird's mask queue) survives a
+/// SIGKILL: the restarted run ends identical to one left alone.
+#[test]
+fn killed_and_restarted_methods_end_identical_to_uninterrupted_ones() {
+    use std::time::{Duration, Instant};
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (method, extra) in [
+        ("dpf", vec![]),
+        ("supermask", vec![]),
+        ("md", vec!["--set", "threshold_at=0.5"]),
+        (
+            "early-bird",
+            vec!["--set", "eb_every=50", "--set", "eb_threshold=0.05"],
+        ),
+    ] {
+        let mut args = vec![
+            "prune",
+            method,
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "teacher",
+            "--sparsity",
+            "0.8",
+            "--iterations",
+            "600",
+            "--set",
+            "eval_every=100",
+        ];
+        args.extend(extra);
+        let reference = lottery_ok(a.path(), &args);
+        let name = reference.file_name().unwrap().to_owned();
+        let phase = if method == "early-bird" {
+            b.path().join(&name).join("search")
+        } else {
+            b.path().join(&name)
+        };
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lottery"))
+            .args(&args)
+            .args(["--device", "cpu", "--runs"])
+            .arg(b.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !phase.join("checkpoint.json").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "{method}: no checkpoint"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{method}: ended too soon"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!b.path().join(&name).join("summary.json").exists());
+        let resumed = lottery_ok(b.path(), &args);
+        for f in ["mask.safetensors", "final.safetensors"] {
+            let (x, y) = (load_sorted(reference.join(f)), load_sorted(resumed.join(f)));
+            assert_eq!(x.len(), y.len());
+            for ((n, tx), (_, ty)) in x.iter().zip(&y) {
+                assert!(
+                    tx.equal(ty),
+                    "{method}: {f} {n} differs after kill and resume"
+                );
+            }
+        }
+        for f in ["metrics.csv", "summary.json"] {
+            assert_eq!(
+                std::fs::read_to_string(reference.join(f)).unwrap(),
+                std::fs::read_to_string(resumed.join(f)).unwrap(),
+                "{method}: {f}"
+            );
+        }
+    }
+}

@@ -227,6 +227,9 @@ impl Dynamics for Magnitude {
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = mask_state(&self.mask);
         s.extend(self.opt.named_state("opt."));
+        if let Some(l) = &self.last_values {
+            s.push(("last".into(), Tensor::from_slice(l)));
+        }
         if let Some(d) = &self.dense {
             s.extend(indexed("dense", d));
         }
@@ -239,6 +242,12 @@ impl Dynamics for Magnitude {
             self.mask = m;
         }
         self.opt.load_named_state(named, "opt.")?;
+        if let Some((_, t)) = named.iter().find(|(n, _)| n == "last") {
+            self.last_values = Some(
+                Vec::<f64>::try_from(&t.to_kind(tch::Kind::Double))
+                    .map_err(|e| crate::Error::param("checkpoint", e.to_string()))?,
+            );
+        }
         if let Some(d) = &mut self.dense {
             load_indexed(named, "dense", d)?;
         }
