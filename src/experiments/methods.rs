@@ -42,7 +42,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Default size (about 25 minutes on 2 CPU cores): 14 methods × 6 sparsities × 2 seeds,
+    /// Default size (32 minutes measured on 2 CPU cores shared with a CI run): 14 methods × 6
+    /// sparsities × 2 seeds,
     /// 3000 iterations per training (3.3 epochs at batch 60), every method with one **global**
     /// budget (the methods allocate sparsity across layers by their own scores — a layerwise
     /// 99% would leave the output layer 10 weights whatever the method); continuous
