@@ -108,3 +108,15 @@ pub fn write_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
         .map_err(|e| Error::param("output", e.to_string()))?;
     write_atomic(path, &buf)
 }
+
+/// Read a JSON file into `T`; a missing file or malformed JSON is an error naming the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    serde_json::from_str(&text).map_err(|e| crate::Error::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}

@@ -68,15 +68,7 @@ pub struct Row {
 }
 
 fn read_lmc(dir: &std::path::Path, k: usize) -> Result<LmcSummary> {
-    let path = dir.join(format!("k_{k}")).join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })
+    crate::io::read_json(&dir.join(format!("k_{k}")).join("summary.json"))
 }
 
 /// Run (or resume) every sweep; rows for all of them.

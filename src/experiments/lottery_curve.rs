@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nn::imp::{run_branch, run_imp, Env, Summary};
 use crate::run::{level_dir, RunConfig};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Sizes of the experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,15 +76,7 @@ pub struct Row {
 }
 
 fn read_summary(dir: &Path) -> Result<Summary> {
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Format {
-        path,
-        reason: e.to_string(),
-    })
+    crate::io::read_json(&dir.join("summary.json"))
 }
 
 fn row(method: &str, seed: u64, s: &Summary) -> Row {

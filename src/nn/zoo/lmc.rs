@@ -208,12 +208,7 @@ pub fn run_lmc(
         let kdir = base.join(format!("k_{k}"));
         let done = kdir.join("summary.json");
         if done.exists() {
-            let text = std::fs::read_to_string(&done).map_err(io_err(&done))?;
-            let s: LmcSummary = serde_json::from_str(&text).map_err(|e| Error::Format {
-                path: done.clone(),
-                reason: e.to_string(),
-            })?;
-            rows.push(s);
+            rows.push(crate::io::read_json::<LmcSummary>(&done)?);
             continue;
         }
         let mut finals = Vec::new();

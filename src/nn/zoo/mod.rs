@@ -306,16 +306,7 @@ pub fn finished(dir: &Path) -> Result<Option<Summary>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Format {
-            path,
-            reason: e.to_string(),
-        })
+    crate::io::read_json(&path).map(Some)
 }
 
 /// Methods that need no data.
