@@ -5,9 +5,8 @@
 //! writes `results/instability/{instability.csv, instability.svg, .png, config.json, runs/}`.
 
 use clap::Parser;
-use lottery::experiments::{instability as ins, ExperimentArgs};
-use lottery::nn::imp::Env;
-use lottery::plot::{figure, mean_std, write_csv, Panel, Series};
+use lottery_experiments::plot::{figure, mean_std, Panel, Series};
+use lottery_experiments::{instability as ins, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Linear-mode-connectivity instability against the rewind iteration")]
@@ -23,43 +22,12 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("instability")?;
-    let mut cfg = if common.paper {
-        ins::Config::paper_size()
-    } else {
-        ins::Config::default_size()
-    };
+    let mut cfg = common.size(ins::Config::paper_size, ins::Config::default_size);
     cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
-    let env = Env {
-        runs: dir.join("runs"),
-        data_dir: args.data_dir,
-        device: tch::Device::cuda_if_available(),
-        progress: false,
-    };
+    let env = ExperimentArgs::env(&dir, args.data_dir);
     let start = std::time::Instant::now();
     let rows = ins::run(&cfg, &env)?;
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.network.clone(),
-                r.seed.to_string(),
-                r.k.to_string(),
-                format!("{:.6}", r.instability_test),
-                format!("{:.6}", r.instability_train),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("instability.csv"),
-        &[
-            "network",
-            "seed",
-            "k",
-            "instability_test",
-            "instability_train",
-        ],
-        &table,
-    )?;
+    write_rows(&dir.join("instability.csv"), &rows)?;
     let mut networks: Vec<String> = Vec::new();
     for r in &rows {
         if !networks.contains(&r.network) {
@@ -106,7 +74,7 @@ fn main() -> anyhow::Result<()> {
         legend_lower: false,
     };
     figure(&dir.join("instability"), &[panel(true), panel(false)], 2)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "instability: {} points in {:.0}s",
         rows.len(),

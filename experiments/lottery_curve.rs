@@ -6,9 +6,8 @@
 //! writes `results/lottery_curve/{curve.csv, lottery_curve.svg, .png, config.json, runs/}`.
 
 use clap::Parser;
-use lottery::experiments::{lottery_curve as lc, ExperimentArgs};
-use lottery::nn::imp::Env;
-use lottery::plot::{figure, mean_std, write_csv, Panel, Series};
+use lottery_experiments::plot::{figure, mean_std, Panel, Series};
+use lottery_experiments::{lottery_curve as lc, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(
@@ -26,47 +25,12 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("lottery_curve")?;
-    let mut cfg = if common.paper {
-        lc::Config::paper_size()
-    } else {
-        lc::Config::default_size()
-    };
+    let mut cfg = common.size(lc::Config::paper_size, lc::Config::default_size);
     cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
-    let env = Env {
-        runs: dir.join("runs"),
-        data_dir: args.data_dir,
-        device: tch::Device::cuda_if_available(),
-        progress: false,
-    };
+    let env = ExperimentArgs::env(&dir, args.data_dir);
     let start = std::time::Instant::now();
     let rows = lc::run(&cfg, &env)?;
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                r.seed.to_string(),
-                r.level.to_string(),
-                format!("{:.6}", r.remaining),
-                format!("{:.4}", r.final_accuracy),
-                r.early_stop_iteration.to_string(),
-                format!("{:.4}", r.early_stop_accuracy),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("curve.csv"),
-        &[
-            "method",
-            "seed",
-            "level",
-            "remaining",
-            "final_test_accuracy",
-            "early_stop_iteration",
-            "early_stop_test_accuracy",
-        ],
-        &table,
-    )?;
+    write_rows(&dir.join("curve.csv"), &rows)?;
     let methods = ["IMP (rewind to init)", "random reinit", "random pruning"];
     let series = |value: &dyn Fn(&lc::Row) -> f64| -> Vec<Series> {
         methods
@@ -119,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         },
     ];
     figure(&dir.join("lottery_curve"), &panels, 2)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "lottery_curve: {} trainings in {:.0}s",
         rows.len(),

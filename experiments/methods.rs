@@ -8,10 +8,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lottery::experiments::{methods as me, ExperimentArgs};
-use lottery::nn::imp::Env;
-use lottery::plot::{figure, mean_std, write_csv, Panel, Series};
 use lottery::run::RunConfig;
+use lottery_experiments::plot::{figure, mean_std, Panel, Series};
+use lottery_experiments::{methods as me, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Every pruning method of the zoo on LeNet-300-100 / Fashion-MNIST")]
@@ -47,12 +46,7 @@ const PANELS: [(&str, &[&str]); 3] = [
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
-    let env = |dir: PathBuf| Env {
-        runs: dir.join("runs"),
-        data_dir: args.data_dir.clone(),
-        device: tch::Device::cuda_if_available(),
-        progress: false,
-    };
+    let env = |dir: PathBuf| ExperimentArgs::env(&dir, args.data_dir.clone());
     if let Some(job) = &args.job {
         tch::set_num_threads(1);
         let rc = RunConfig::from_toml(&std::fs::read_to_string(job)?, None)?;
@@ -61,11 +55,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = common.prepare("methods")?;
-    let mut cfg = if common.paper {
-        me::Config::paper_size()
-    } else {
-        me::Config::default_size()
-    };
+    let mut cfg = common.size(me::Config::paper_size, me::Config::default_size);
     cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
     if let Some(j) = args.jobs {
         cfg.jobs = j;
@@ -84,31 +74,7 @@ fn main() -> anyhow::Result<()> {
         cfg.jobs,
     )?;
     let rows = me::collect(&runs, &dirs)?;
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                r.seed.to_string(),
-                format!("{:.4}", r.sparsity),
-                format!("{:.6}", r.remaining),
-                format!("{:.4}", r.final_accuracy),
-                format!("{:.4}", r.best_accuracy),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("methods.csv"),
-        &[
-            "method",
-            "seed",
-            "sparsity",
-            "remaining",
-            "final_test_accuracy",
-            "best_test_accuracy",
-        ],
-        &table,
-    )?;
+    write_rows(&dir.join("methods.csv"), &rows)?;
     // Mean ± std over seeds of the final test accuracy, per method and sparsity level.
     let curve = |method: &str| -> Series {
         let mut keys: Vec<f64> = rows
@@ -159,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     figure(&dir.join("methods"), &panels, 3)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "methods: {} runs in {:.0}s",
         runs.len(),

@@ -5,8 +5,8 @@
 //! writes `results/phase_transition/{cells.csv, phase_transition.svg, .png, config.json}`.
 
 use clap::Parser;
-use lottery::experiments::{phase_transition as pt, ExperimentArgs};
-use lottery::plot::{figure, write_csv, Panel, Series};
+use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::{phase_transition as pt, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(
@@ -19,34 +19,12 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse().common;
-    let mut cfg = if args.paper {
-        pt::Config::paper_size()
-    } else {
-        pt::Config::default_size()
-    };
+    let mut cfg = args.size(pt::Config::paper_size, pt::Config::default_size);
     cfg.seed = args.seed;
     let dir = args.prepare("phase_transition")?;
     let start = std::time::Instant::now();
     let cells = pt::run(&cfg)?;
-    let rows: Vec<Vec<String>> = cells
-        .iter()
-        .map(|c| {
-            vec![
-                c.algorithm.clone(),
-                format!("{:.4}", c.delta),
-                format!("{:.4}", c.rho),
-                c.n.to_string(),
-                c.k.to_string(),
-                c.successes.to_string(),
-                c.trials.to_string(),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("cells.csv"),
-        &["algorithm", "delta", "rho", "n", "k", "successes", "trials"],
-        &rows,
-    )?;
+    write_rows(&dir.join("cells.csv"), &cells)?;
     let curve = pt::l1_curve(200);
     let half = |v: &[f64], i: usize| {
         let lo = if i == 0 {
@@ -95,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     figure(&dir.join("phase_transition"), &panels, 3)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "phase_transition: {} cells in {:.1}s",
         cells.len(),

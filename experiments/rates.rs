@@ -5,8 +5,8 @@
 //! writes `results/rates/{rates.csv, rates.svg, rates.png, config.json}`.
 
 use clap::Parser;
-use lottery::experiments::{rates, ExperimentArgs};
-use lottery::plot::{figure, write_csv, Panel, Series};
+use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::{rates, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Measured f(x_t) − f* against the Frank-Wolfe, mirror-descent and FCFGS bounds")]
@@ -17,30 +17,11 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse().common;
-    let mut cfg = if args.paper {
-        rates::Config::paper_size()
-    } else {
-        rates::Config::default_size()
-    };
+    let mut cfg = args.size(rates::Config::paper_size, rates::Config::default_size);
     cfg.seed = args.seed;
     let dir = args.prepare("rates")?;
     let rows = rates::run(&cfg)?;
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                r.t.to_string(),
-                format!("{:e}", r.measured),
-                r.bound.map(|b| format!("{b:e}")).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("rates.csv"),
-        &["method", "t", "measured", "bound"],
-        &table,
-    )?;
+    write_rows(&dir.join("rates.csv"), &rows)?;
     let pick = |m: &str| rows.iter().filter(|r| r.method == m).collect::<Vec<_>>();
     let measured = |m: &str| {
         Series::line(
@@ -99,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         },
     ];
     figure(&dir.join("rates"), &panels, 3)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     println!("{}", dir.display());
     Ok(())
 }

@@ -5,8 +5,8 @@
 //! writes `results/sparsity_tradeoff/{tradeoff.csv, tradeoff.svg, tradeoff.png, config.json}`.
 
 use clap::Parser;
-use lottery::experiments::{tradeoff, ExperimentArgs};
-use lottery::plot::{figure, write_csv, Panel, Series};
+use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::{tradeoff, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Objective against support size for greedy, IHT and Maurey sparsification")]
@@ -17,30 +17,11 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse().common;
-    let mut cfg = if args.paper {
-        tradeoff::Config::paper_size()
-    } else {
-        tradeoff::Config::default_size()
-    };
+    let mut cfg = args.size(tradeoff::Config::paper_size, tradeoff::Config::default_size);
     cfg.instance.seed = args.seed;
     let dir = args.prepare("sparsity_tradeoff")?;
     let rows = tradeoff::run(&cfg)?;
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                r.nnz.to_string(),
-                format!("{:e}", r.objective),
-                format!("{:e}", r.std),
-            ]
-        })
-        .collect();
-    write_csv(
-        &dir.join("tradeoff.csv"),
-        &["method", "nnz", "objective", "std"],
-        &table,
-    )?;
+    write_rows(&dir.join("tradeoff.csv"), &rows)?;
     let mut methods: Vec<String> = rows.iter().map(|r| r.method.clone()).collect();
     methods.dedup();
     let series = methods
@@ -69,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         legend_lower: false,
     };
     figure(&dir.join("tradeoff"), &[panel], 1)?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     println!("{}", dir.display());
     Ok(())
 }

@@ -74,3 +74,21 @@ pub fn ensure_finite<'a>(values: impl IntoIterator<Item = &'a f64>, what: &str) 
         Err(Error::NonFinite(what.to_string()))
     }
 }
+
+/// Fails unless `v` is finite and positive.
+pub fn check_positive(name: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::param(name, format!("{v} must be finite and > 0")))
+    }
+}
+
+/// Fails unless $1 \le k \le d$.
+pub fn check_sparsity(k: usize, d: usize) -> Result<()> {
+    if k == 0 || k > d {
+        Err(Error::Budget { k, len: d })
+    } else {
+        Ok(())
+    }
+}

@@ -1,9 +1,21 @@
 //! File formats: `.npy` matrices and vectors (numpy's format, so researchers script against
-//! this crate from Python), and atomic writes.
+//! this crate from Python), CSV tables and JSON, and atomic writes.
 //!
 //! Every reader validates what it reads and names the file in its error; every writer writes
 //! to a temporary file in the destination's directory and renames it into place, so an
 //! interrupted or failed write never leaves a half-written file and never clobbers the old one.
+//!
+//! ```
+//! use lottery::io::{read_vector, write_vector};
+//! use ndarray::array;
+//! let path = std::env::temp_dir().join(format!("lottery-doc-{}.npy", std::process::id()));
+//! write_vector(&path, &array![1.0, -2.5, 0.0]).unwrap();
+//! assert_eq!(read_vector(&path).unwrap(), array![1.0, -2.5, 0.0]);
+//! std::fs::write(&path, b"not an npy file").unwrap();
+//! let err = read_vector(&path).unwrap_err().to_string();
+//! assert!(err.contains("lottery-doc-") && err.lines().count() == 1); // names the file, one line
+//! std::fs::remove_file(&path).unwrap();
+//! ```
 
 use std::fs;
 use std::io::Write;
@@ -119,4 +131,28 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+fn csv_err(e: impl std::fmt::Display) -> Error {
+    Error::param("csv", e.to_string())
+}
+
+/// Write serializable records (one row each, fields in `header`'s order) as a CSV table,
+/// atomically; the header is written even when there is no row.
+pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(header).map_err(csv_err)?;
+    for r in rows {
+        w.serialize(r).map_err(csv_err)?;
+    }
+    write_atomic(path, &w.into_inner().map_err(csv_err)?)
+}
+
+/// Write a value as pretty JSON, atomically.
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::param("json", format!("{}: {e}", path.display())))?;
+    write_atomic(path, text.as_bytes())
 }

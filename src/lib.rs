@@ -4,20 +4,38 @@
 //! coordinate, then **select** a support under a budget. This crate is layered around that
 //! idea:
 //!
+//! ```text
+//!                 ┌──────────────────────── binaries ─────────────────────────┐
+//!                 │ src/bin/lottery (CLI)    experiments/ (figures, tables)   │
+//!                 └───────────────────────────────┬───────────────────────────┘
+//!   nn [torch]    params · models · optim · data → target · dynamics · rundir · perturb
+//!                 → phase (the one training loop) → imp · branch · zoo (methods, convex trainers)
+//!   run · data    typed settings, presets, run names, lock  ·  datasets, batch order, teacher
+//!   solver        step.rs (shared steps) · iht · greedy · frank_wolfe · mirror · maurey
+//!   problem       least squares, logistic, planted instances
+//!   space         SparseVector, Objective
+//!   select        Scores, Budget, Rule, Mask
+//!   io · error    .npy, CSV, JSON, atomic writes · one error type
+//! ```
+//!
+//! Each layer imports only the layers below it (`tests/layers.rs` checks the import graph;
+//! `notes/architecture.md` says where a new solver, method, dataset or model goes).
+//!
 //! | layer | module | what it holds |
 //! |---|---|---|
 //! | select | [`select`] | [`Scores`](select::Scores), [`Budget`](select::Budget), [`Rule`](select::Rule)s, bit-packed [`Mask`](select::Mask)s |
-//! | space | [`space`] | [`SparseVector`](space::SparseVector) and [`Objective`](space::Objective): what a solver needs of a vector and a loss |
+//! | space | [`space`] | [`SparseVector`](space::SparseVector) and [`Objective`](space::Objective): what a step needs of a vector and a loss |
 //! | problems | [`problem`] | least squares and logistic loss with their constants; planted instances |
-//! | solvers | [`solver`] | IHT, NIHT, HTP, CoSaMP; OMP, FCFGS, forward, FWR, FoBa, Maurey; Frank-Wolfe (vanilla, away, pairwise) over sparse domains; mirror descent |
-//! | io | [`io`] | `.npy` in and out, atomic writes |
-//! | plot | [`plot`] | CSV and SVG/PNG figures for the experiments |
-//! | cli | [`cli`] | `lottery solve` |
+//! | solvers | [`solver`] | [`solver::step`] — the steps shared with the network trainers; IHT, NIHT, HTP, CoSaMP; OMP, FCFGS, forward, FWR, FoBa, Maurey; Frank-Wolfe (vanilla, away, pairwise) over sparse domains; mirror descent |
+//! | data | [`data`] | IDX, CIFAR-10, Fashion-MNIST, planted teacher, batch order |
+//! | run | [`run`] | typed run settings ([`run::kinds`]), presets, run names, lock |
+//! | nn | `nn` (feature `torch`) | networks whose prunable weights are a `SparseVector`; IMP, the method zoo, runs on disk |
+//! | io | [`io`] | `.npy` in and out, CSV, JSON, atomic writes |
 //!
 //! IHT is "gradient step, then select by magnitude"; forward greedy selection is "select by
 //! gradient, then refit"; a Frank-Wolfe step over the $k$-sparse polytope is "select the top-$k$
 //! of the gradient". Each is written once against [`space::SparseVector`], so the network side
-//! (feature `torch`, in progress) reuses the same rules and steps.
+//! (feature `torch`) reuses the same rules and steps.
 //!
 //! Every guarantee the solvers come with is stated in `theory/` (included in each solver's
 //! documentation) and checked by a property test in `tests/`.
@@ -35,22 +53,19 @@
 
 extern crate blas_src;
 
-pub mod cli;
 pub mod data;
 mod error;
-pub mod experiments;
 pub mod io;
 pub mod linalg;
 #[cfg(feature = "torch")]
 pub mod nn;
-pub mod plot;
 pub mod problem;
 pub mod run;
 pub mod select;
 pub mod solver;
 pub mod space;
 
-pub use error::{ensure_finite, Error, Result};
+pub use error::{check_positive, check_sparsity, ensure_finite, Error, Result};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

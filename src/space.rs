@@ -1,15 +1,25 @@
 //! The few vector operations that solvers need, implemented for ndarray vectors here and for a
 //! network's masked parameters in the tch bridge.
 //!
-//! A solver written against [`SparseVector`] and [`Objective`] runs unchanged on an
+//! A step written against [`SparseVector`] and [`Objective`] runs unchanged on an
 //! `Array1<f64>` least-squares problem and on a network: the iterate is "whatever can be scored,
 //! masked and updated", the objective is "whatever returns a value and a gradient in the same
-//! space". The selection logic ([`crate::select`]) never sees the backend.
+//! space". The selection logic ([`crate::select`]) never sees the backend; the steps themselves
+//! live in [`crate::solver::step`].
+//!
+//! ```
+//! use lottery::space::SparseVector;
+//! use ndarray::array;
+//! let mut x = array![3.0_f64, -4.0, 0.0];
+//! assert_eq!(x.group_sizes(), vec![3]);
+//! assert_eq!(x.norm_sq(), 25.0);
+//! SparseVector::signum(&mut x); // (ndarray has an inherent `signum` that returns a copy)
+//! assert_eq!(x, array![1.0, -1.0, 0.0]);
+//! ```
 
 use ndarray::Array1;
 
-use crate::select::{Budget, Mask, Rule, Scores};
-use crate::Result;
+use crate::select::{Mask, Scores};
 
 /// A point of a parameter space, split into groups, that can be scored, masked and updated.
 pub trait SparseVector: Clone {
@@ -60,25 +70,6 @@ pub trait SparseVector: Clone {
     fn mul_exp_signed(&mut self, alphas: &[f64], gradient: &Self);
 }
 
-/// One entropic mirror-descent step on the product of scaled, sign-fixed $\ell_1$ spheres
-/// $\{x : \mathrm{sign}(x) = \sigma,\ \|x_g\|_1 = r_g\}$: with $u = |x|$ on group $g$,
-/// $u \leftarrow r_g\, u \odot e^{-\eta_g \sigma\odot\nabla f} / \|u \odot e^{-\eta_g \sigma\odot\nabla f}\|_1$.
-///
-/// On a nonnegative vector with one group and $r = 1$ this is the exponentiated-gradient step on
-/// the simplex ([`crate::solver::mirror`]); on a network it is the entropic trainer of
-/// `lottery prune md`, one sphere per layer.
-pub fn entropic_step<V: SparseVector>(x: &mut V, gradient: &V, etas: &[f64], radii: &[f64]) {
-    let minus: Vec<f64> = etas.iter().map(|e| -e).collect();
-    x.mul_exp_signed(&minus, gradient);
-    let scale: Vec<f64> = x
-        .group_l1()
-        .iter()
-        .zip(radii)
-        .map(|(n, r)| if *n > 0.0 { r / n } else { 0.0 })
-        .collect();
-    x.scale_groups(&scale);
-}
-
 /// A differentiable objective on a space `V`.
 pub trait Objective<V> {
     /// $f(x)$.
@@ -91,60 +82,6 @@ pub trait Objective<V> {
     fn value_and_gradient(&self, x: &V) -> (f64, V) {
         (self.value(x), self.gradient(x))
     }
-}
-
-/// Hard thresholding through a rule: keep the support `rule` selects from `x`'s own values,
-/// zero the rest, and return the support. With [`crate::select::Largest`] and
-/// `Budget::TopK(s)` this is $H_s$.
-pub fn threshold<V: SparseVector, R: Rule>(x: &mut V, rule: &R, budget: &Budget) -> Result<Mask> {
-    let mask = rule.select(&x.to_scores(), budget)?;
-    x.apply_mask(&mask);
-    Ok(mask)
-}
-
-/// One projected-gradient (IHT) step: $x \leftarrow \mathrm{select}(x - \eta g)$.
-///
-/// Shared by [`crate::solver::iht`] and the network trainers; returns the new support.
-pub fn gradient_threshold_step<V: SparseVector, R: Rule>(
-    x: &mut V,
-    gradient: &V,
-    step: f64,
-    rule: &R,
-    budget: &Budget,
-) -> Result<Mask> {
-    x.axpy(-step, gradient);
-    threshold(x, rule, budget)
-}
-
-/// The vertex of the $k$-sparse polytope $\{\|x\|_\infty \le \tau, \|x\|_1 \le k\tau\}$ that
-/// minimizes $\langle g, s\rangle$: $s = -\tau\,\mathrm{sign}(g)$ on the $k$ largest $|g_i|$.
-/// With $k = 1$ it is the $\ell_1$-ball vertex, i.e. greedy selection by gradient.
-pub fn sparse_polytope_vertex<V: SparseVector, R: Rule>(
-    gradient: &V,
-    tau: f64,
-    rule: &R,
-    budget: &Budget,
-) -> Result<(V, Mask)> {
-    let taus = vec![tau; gradient.group_sizes().len()];
-    sparse_polytope_vertex_grouped(gradient, &taus, rule, budget)
-}
-
-/// [`sparse_polytope_vertex`] on a product of polytopes, one per group with its own $\tau_g$
-/// (with a global budget the vertex is that of the polytope whose coordinates are scaled by
-/// $\tau_g$): $s = -\tau_g\,\mathrm{sign}(g)$ on the selected coordinates.
-pub fn sparse_polytope_vertex_grouped<V: SparseVector, R: Rule>(
-    gradient: &V,
-    taus: &[f64],
-    rule: &R,
-    budget: &Budget,
-) -> Result<(V, Mask)> {
-    let mask = rule.select(&gradient.to_scores(), budget)?;
-    let mut s = gradient.clone();
-    s.signum();
-    s.apply_mask(&mask);
-    let minus: Vec<f64> = taus.iter().map(|t| -t).collect();
-    s.scale_groups(&minus);
-    Ok((s, mask))
 }
 
 macro_rules! impl_sparse_vector_for_array1 {

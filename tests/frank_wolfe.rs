@@ -42,7 +42,7 @@ proptest! {
         if let Domain::KSparse { k, .. } = domain { prop_assume!(k <= d); }
         let (p, _, _) = gaussian_ls(n, d, 2.min(d), noise, seed);
         let (f_lower, _) = fstar_bounds(&p, domain);
-        let c_f = p.curvature(&domain);
+        let c_f = domain.curvature(&p);
         let step = if line_search { StepRule::LineSearch } else { StepRule::OpenLoop };
         let (_, recs) = iterates(&fw(Variant::Vanilla, step, 300, domain), &p);
         for r in recs.iter().skip(1) {

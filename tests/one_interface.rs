@@ -1,5 +1,5 @@
 //! One interface, proven: the same selection rule and the same IHT code (`Iht::run_on`, i.e.
-//! `space::gradient_threshold_step`) run on a least-squares problem held as ndarray and on that
+//! `solver::step::gradient_threshold_step`) run on a least-squares problem held as ndarray and on that
 //! problem as a one-layer linear network in tch (loss and gradient by autograd), and give the
 //! same iterates and masks to float tolerance.
 #![cfg(feature = "torch")]
@@ -89,7 +89,7 @@ fn iht_on_ndarray_and_on_a_tch_linear_layer_agree() {
 #[test]
 fn entropic_and_frank_wolfe_steps_agree_across_backends() {
     use lottery::select::{Budget, Largest};
-    use lottery::space::{entropic_step, sparse_polytope_vertex_grouped};
+    use lottery::solver::step::{entropic_step, sparse_polytope_vertex_grouped};
     let d = 40;
     let x0: Vec<f64> = (0..d)
         .map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0 + 0.05)

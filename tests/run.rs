@@ -1,6 +1,6 @@
 //! Run configuration and directories: presets, overrides, unknown keys, the pinned hash, locks.
 
-use lottery::run::{RunConfig, RunLock, PRESETS};
+use lottery::run::{Rewind, RunConfig, RunLock, PRESETS};
 
 #[test]
 fn every_preset_is_valid() {
@@ -63,8 +63,8 @@ fn overrides_and_bad_input() {
     c.set("dataset", "teacher").unwrap();
     c.set("lr_drop_iterations", "[100, 200]").unwrap();
     assert_eq!(
-        (c.rewind.as_str(), c.lr_drop_iterations.clone()),
-        ("500", vec![100, 200])
+        (c.rewind, c.lr_drop_iterations.clone()),
+        (Rewind::Iteration(500), vec![100, 200])
     );
     for (k, v) in [
         ("colour", "blue"),

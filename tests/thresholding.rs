@@ -7,7 +7,8 @@ use common::*;
 use lottery::problem::{Design, LeastSquares, Logistic, SmoothProblem};
 use lottery::select::{Budget, Largest};
 use lottery::solver::iht::{Htp, Iht, ThresholdParams};
-use lottery::space::{threshold, Objective};
+use lottery::solver::step::threshold;
+use lottery::space::Objective;
 use ndarray::{Array1, Array2};
 use proptest::prelude::*;
 

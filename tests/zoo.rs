@@ -64,7 +64,7 @@ fn every_method_meets_its_sparsity_exactly_on_the_planted_teacher() {
         "pai_samples=64",
     ];
     let total: u64 = LENET.iter().sum();
-    for method in lottery::run::config::METHODS {
+    for method in lottery::run::Method::NAMES[2..].iter().copied() {
         let dir = prune(tmp.path(), method, "0.9", &common);
         for f in [
             "config.toml",
@@ -116,8 +116,8 @@ fn every_method_meets_its_sparsity_exactly_on_the_planted_teacher() {
 #[test]
 fn zhu_gupta_ramp_is_cubic_from_zero_to_the_target() {
     let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
-    cfg.schedule_start = 0.1;
-    cfg.schedule_end = 0.6;
+    cfg.schedule.schedule_start = 0.1;
+    cfg.schedule.schedule_end = 0.6;
     let r = Ramp::of(&cfg, 1000);
     assert_eq!((r.start, r.end), (100, 600));
     assert_eq!(r.sparsity(0.9, 50), 0.0);
@@ -358,7 +358,7 @@ fn early_bird_channel_variant_removes_whole_channels() {
 
 #[test]
 fn linear_mode_connectivity_is_zero_on_one_copy_and_positive_across_inits() {
-    use lottery::nn::imp::arch_of;
+    use lottery::nn::phase::arch_of;
     let tmp = tempfile::tempdir().unwrap();
     let train = |seed: &str| {
         let dir = lottery_ok(
@@ -379,7 +379,7 @@ fn linear_mode_connectivity_is_zero_on_one_copy_and_positive_across_inits() {
     };
     let (a, b) = (train("0"), train("1"));
     let cfg = RunConfig::preset("lenet300-lth").unwrap();
-    let data = lottery::nn::train::load_data(&cfg, None, tch::Device::Cpu).unwrap();
+    let data = lottery::nn::data::load_data(&cfg, None, tch::Device::Cpu).unwrap();
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let (arch, init) = arch_of(&cfg).unwrap();
     let net = lottery::nn::models::Network::new(&vs, arch, data.shape, data.classes, init).unwrap();

@@ -79,7 +79,7 @@ impl Teacher {
 impl TeacherParams {
     /// Draw the teacher, then label `n_train + n_test` Gaussian inputs by its argmax.
     pub fn generate(&self) -> Result<(Dataset, Dataset, Teacher)> {
-        crate::solver::check_positive("density", self.density)?;
+        crate::check_positive("density", self.density)?;
         if self.density > 1.0 {
             return Err(crate::Error::param("density", "must be at most 1"));
         }

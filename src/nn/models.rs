@@ -12,61 +12,12 @@
 //! `weight`s (biases and batch norm never); the output layer's weight is listed separately so a
 //! preset can exclude it.
 
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use crate::{Error, Result};
+use crate::Result;
 
-/// Model names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    /// LeNet-300-100.
-    Lenet300,
-    /// Conv-2.
-    Conv2,
-    /// Conv-4.
-    Conv4,
-    /// Conv-6.
-    Conv6,
-    /// ResNet-20 (CIFAR).
-    Resnet20,
-    /// VGG-16 (CIFAR).
-    Vgg16,
-}
-
-impl std::str::FromStr for Arch {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "lenet300" => Arch::Lenet300,
-            "conv2" => Arch::Conv2,
-            "conv4" => Arch::Conv4,
-            "conv6" => Arch::Conv6,
-            "resnet20" => Arch::Resnet20,
-            "vgg16" => Arch::Vgg16,
-            other => {
-                return Err(Error::param(
-                    "model",
-                    format!(
-                        "unknown model `{other}` (lenet300, conv2, conv4, conv6, resnet20, vgg16)"
-                    ),
-                ))
-            }
-        })
-    }
-}
-
-/// Weight initialization of conv and linear weights (biases start at zero).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Init {
-    /// Glorot (Xavier) normal: $\sigma^2 = 2/(\text{fan}_{in} + \text{fan}_{out})$ — the LTH paper.
-    Glorot,
-    /// Kaiming (He) normal, fan-in, ReLU gain: $\sigma^2 = 2/\text{fan}_{in}$ — open_lth.
-    Kaiming,
-}
+pub use crate::run::kinds::{Arch, Init};
 
 /// A network: its variables and its forward pass.
 #[derive(Debug)]

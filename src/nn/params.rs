@@ -4,10 +4,13 @@
 //! Every operation runs under `tch::no_grad` on the tensors' own device; scores are copied to
 //! the host as f64 for the selection rules.
 
-use tch::{Kind, Tensor};
+use tch::{nn::VarStore, Kind, Tensor};
+
+use super::models::Network;
 
 use crate::select::{Mask, Scores};
 use crate::space::SparseVector;
+use crate::{Error, Result};
 
 /// Named tensors treated as one vector.
 #[derive(Debug)]
@@ -33,17 +36,34 @@ impl Params {
         }
     }
 
-    /// Mask tensor of group `g` (0/1, same kind and device as the parameter).
+    /// Mask tensor of group `g` (0/1, same shape, kind and device as the parameter).
     pub fn mask_tensor(&self, mask: &Mask, g: usize) -> Tensor {
         let t = &self.tensors[g];
-        Tensor::from_slice(&mask.group_bytes(g))
+        mask_group_u8(mask, g, &t.size())
             .to_kind(t.kind())
             .to_device(t.device())
-            .view(t.size().as_slice())
     }
 }
 
 impl Params {
+    /// The mask tensors of every group ([`Params::mask_tensor`]).
+    pub fn mask_tensors(&self, mask: &Mask) -> Vec<Tensor> {
+        (0..self.names.len())
+            .map(|g| self.mask_tensor(mask, g))
+            .collect()
+    }
+
+    /// The gradients of the tensors as a [`Params`] (shared storage).
+    pub fn gradients(&self) -> Params {
+        Params::new(
+            self.names.clone(),
+            self.tensors
+                .iter()
+                .map(|t| t.grad().shallow_clone())
+                .collect(),
+        )
+    }
+
     /// Overwrite the tensors with `values` (flat, in group order), as from
     /// [`SparseVector::to_scores`].
     pub fn set_values(&mut self, values: &[f64]) {
@@ -120,9 +140,7 @@ impl SparseVector for Params {
     }
 
     fn apply_mask(&mut self, mask: &Mask) {
-        let masks: Vec<Tensor> = (0..self.tensors.len())
-            .map(|g| self.mask_tensor(mask, g))
-            .collect();
+        let masks = self.mask_tensors(mask);
         tch::no_grad(|| {
             for (t, m) in self.tensors.iter_mut().zip(&masks) {
                 let _ = t.f_mul_(m).expect("mask shape");
@@ -163,4 +181,67 @@ impl SparseVector for Params {
             }
         });
     }
+}
+
+/// The one conversion from a mask to a tensor: group `g` of `mask` as u8 0/1 of `shape`
+/// (`&[-1]` for flat). [`Params::mask_tensor`], `mask.safetensors` and checkpoints use it.
+pub fn mask_group_u8(mask: &Mask, g: usize, shape: &[i64]) -> Tensor {
+    Tensor::from_slice(&mask.group_bytes(g)).view(shape)
+}
+
+/// The one conversion back: the tensors named `keys[g]` in `named` (nonzero = kept) as a mask
+/// with groups of `sizes`.
+pub fn mask_from_named(
+    named: &[(String, Tensor)],
+    keys: &[String],
+    sizes: &[usize],
+) -> Result<Mask> {
+    let mut bytes = Vec::with_capacity(sizes.iter().sum());
+    for key in keys {
+        let (_, t) = named
+            .iter()
+            .find(|(n, _)| n == key)
+            .ok_or_else(|| Error::param("mask", format!("no tensor `{key}`")))?;
+        let flat = t
+            .to_device(tch::Device::Cpu)
+            .flatten(0, -1)
+            .ne(0.0)
+            .to_kind(Kind::Uint8);
+        bytes.extend(Vec::<u8>::try_from(&flat).map_err(|e| Error::param("mask", e.to_string()))?);
+    }
+    Mask::from_bytes(&bytes, sizes)
+}
+
+/// Copy named tensors into the store's variables of the same names.
+pub fn assign(vs: &VarStore, named: &[(String, Tensor)]) -> Result<()> {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (n, t) in named {
+            let mut v = vars
+                .get(n)
+                .ok_or_else(|| Error::param("weights", format!("no variable `{n}` in the model")))?
+                .shallow_clone();
+            v.copy_(t);
+        }
+        Ok(())
+    })
+}
+
+/// All variables of the store, sorted by name.
+pub fn named_vars(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The network's prunable weights as one [`Params`] (shared storage).
+pub fn prunable(vs: &VarStore, net: &Network) -> Params {
+    let vars = vs.variables();
+    Params::new(
+        net.prunable.clone(),
+        net.prunable
+            .iter()
+            .map(|n| vars[n].shallow_clone())
+            .collect(),
+    )
 }

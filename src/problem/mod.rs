@@ -11,6 +11,18 @@
 //! $L$ is the smoothness constant ($\nabla f$ is $L$-Lipschitz), $\beta$ the coordinate
 //! smoothness ($f(x + t e_j) \le f(x) + t\,\partial_j f(x) + \beta t^2/2$) that the greedy bounds
 //! use.
+//!
+//! ```
+//! use lottery::problem::{LeastSquares, PlantedParams, SmoothProblem};
+//! use lottery::space::Objective;
+//! use ndarray::Array1;
+//! let inst = PlantedParams { n: 40, d: 60, k: 3, ..Default::default() }.generate().unwrap();
+//! let y2 = inst.y.dot(&inst.y);
+//! let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+//! // f(0) = ‖y‖²/(2n), and the coordinate constant never exceeds the full one: β ≤ L.
+//! assert!((p.value(&Array1::zeros(60)) - y2 / 80.0).abs() < 1e-12);
+//! assert!(p.coordinate_smoothness() <= p.smoothness() * (1.0 + 1e-12));
+//! ```
 
 mod design;
 mod generate;
@@ -162,19 +174,6 @@ impl LeastSquares {
             }
         }
         tau * tau * m / self.n_samples() as f64
-    }
-
-    /// Frank-Wolfe curvature constant of this quadratic on `domain`: exact on the $\ell_1$ ball
-    /// and the simplex ([`Self::curvature_l1`], [`Self::curvature_simplex`]); on the $k$-sparse
-    /// polytope and the $k$-support ball the bound $L\,\mathrm{diam}_2(D)^2$ (theory/frank_wolfe.md).
-    /// Exact values form the $d\times d$ Gram matrix: moderate $d$ only.
-    pub fn curvature(&self, domain: &crate::solver::frank_wolfe::Domain) -> f64 {
-        use crate::solver::frank_wolfe::{Domain, Lmo};
-        match *domain {
-            Domain::L1 { radius } => self.curvature_l1(radius),
-            Domain::Simplex => self.curvature_simplex(),
-            other => self.smoothness() * other.diameter_sq(),
-        }
     }
 
     /// $C_f$ on the probability simplex: exactly $\max_{i,j}\|a_i - a_j\|^2/n$.

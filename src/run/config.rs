@@ -4,23 +4,30 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::kinds::{
+    Arch, Criterion, Dataset, EbVariant, Init, Kept, Method, OptimizerName, Pruned, Rewind,
+    Strategy,
+};
 use crate::{Error, Result};
 
 /// Every setting of a training / IMP run. Defaults come from the preset.
+///
+/// Keys are flat in TOML and on the command line (`--set cs_rounds=5`); method knobs are
+/// grouped here by method (`cfg.cs.rounds`). Unknown keys are refused by
+/// [`RunConfig::from_toml`] and [`RunConfig::set`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Preset the defaults come from.
     pub preset: String,
     /// `lenet300`, `conv2`, `conv4`, `conv6`, `resnet20`, `vgg16`.
-    pub model: String,
+    pub model: Arch,
     /// `fashion-mnist`, `mnist`, `cifar10`, `teacher`, or `none` (data-free pruning at
     /// initialization).
-    pub dataset: String,
+    pub dataset: Dataset,
     /// `glorot` (LTH paper) or `kaiming` (open_lth).
-    pub init: String,
+    pub init: Init,
     /// `sgd` or `adam`.
-    pub optimizer: String,
+    pub optimizer: OptimizerName,
     /// Learning rate.
     pub lr: f64,
     /// SGD momentum.
@@ -50,7 +57,7 @@ pub struct RunConfig {
     /// IMP levels after the dense level 0.
     pub levels: usize,
     /// `layerwise` (each layer loses its rate) or `global` (one magnitude threshold).
-    pub strategy: String,
+    pub strategy: Strategy,
     /// Fraction of the remaining weights pruned per level in fully connected layers.
     pub rate_fc: f64,
     /// … in convolutional layers.
@@ -67,17 +74,43 @@ pub struct RunConfig {
     pub oneshot: f64,
     /// `init`, an iteration number `k` (late rewinding), `lr` (learning-rate rewinding) or
     /// `finetune`.
-    pub rewind: String,
+    pub rewind: Rewind,
     /// Learning rate of fine-tuning.
     pub finetune_lr: f64,
     /// Seed of initialization, data order and the validation split.
     pub seed: u64,
     /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
-    pub method: String,
+    pub method: Method,
     /// Fraction of the prunable weights a `prune` method removes (`lottery prune` default 0.8).
     pub sparsity: f64,
-    /// Schedules of gradual methods (DPF, gradual magnitude, greedy growth): the sparsity ramp
-    /// starts at this fraction of training (0.1) …
+    /// Gradual schedules (DPF, gradual magnitude pruning, greedy growth).
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// Supermask.
+    #[serde(flatten)]
+    pub supermask: SupermaskKnobs,
+    /// Learning rate (Adam) of supermask and continuous-sparsification scores (0.1).
+    pub score_lr: f64,
+    /// Continuous sparsification.
+    #[serde(flatten)]
+    pub cs: ContinuousKnobs,
+    /// Early-bird tickets.
+    #[serde(flatten)]
+    pub eb: EarlyBirdKnobs,
+    /// Pruning at initialization.
+    #[serde(flatten)]
+    pub pai: PaiKnobs,
+    /// The convex trainers.
+    #[serde(flatten)]
+    pub convex: ConvexKnobs,
+}
+
+/// Schedules of the gradual methods; keys `schedule_start`, `schedule_end`, `dpf_every`,
+/// `gradual_every`, `straight_through`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The sparsity ramp of DPF, gradual magnitude pruning and greedy growth starts at this
+    /// fraction of training (0.1) …
     pub schedule_start: f64,
     /// … and reaches its target at this fraction (0.6).
     pub schedule_end: f64,
@@ -87,41 +120,74 @@ pub struct RunConfig {
     pub gradual_every: usize,
     /// Gradual magnitude pruning with straight-through gradients to pruned weights (false).
     pub straight_through: bool,
-    /// Supermask: `learned`, `large_final`, `large_init`, `magnitude_increase`, `movement`,
-    /// `random` (`learned`).
-    pub supermask_criterion: String,
-    /// Supermask: kept weights are `rewind` (default), `reinit`, `reshuffle` or
-    /// `signed_constant`.
-    pub supermask_kept: String,
-    /// Supermask: pruned weights are `zero` (default) or `freeze` (kept at their initial values).
-    pub supermask_pruned: String,
-    /// Learning rate (Adam) of supermask and continuous-sparsification scores (0.1).
-    pub score_lr: f64,
-    /// Continuous sparsification: rounds (the last one draws the ticket; 3).
-    pub cs_rounds: usize,
-    /// Continuous sparsification: final temperature $\beta$ of each round (200).
-    pub cs_beta: f64,
-    /// Continuous sparsification: $\lambda$ of the penalty $\lambda\sum_i\sigma(\beta s_i)$ (1e-6).
-    pub cs_lambda: f64,
-    /// Continuous sparsification: initial score $s_0$ (0.5).
-    pub cs_init: f64,
-    /// Early-bird: compare masks every this many iterations (0 = one epoch).
-    pub eb_every: usize,
-    /// Early-bird: number of recent masks compared (5).
-    pub eb_window: usize,
-    /// Early-bird: draw the ticket when every distance is at most this (0.1).
-    pub eb_threshold: f64,
-    /// Early-bird: `unstructured` (weight magnitudes; default) or `channel` (batch-norm scales).
-    pub eb_variant: String,
-    /// Early-bird, channel variant: $\ell_1$ penalty on batch-norm scales (network slimming;
-    /// 1e-4).
-    pub eb_lambda: f64,
+}
+
+/// Supermask settings; keys `supermask_criterion`, `supermask_kept`, `supermask_pruned`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupermaskKnobs {
+    /// `learned`, `large_final`, `large_init`, `magnitude_increase`, `movement`, `random`
+    /// (`learned`).
+    #[serde(rename = "supermask_criterion")]
+    pub criterion: Criterion,
+    /// Kept weights are `rewind` (default), `reinit`, `reshuffle` or `signed_constant`.
+    #[serde(rename = "supermask_kept")]
+    pub kept: Kept,
+    /// Pruned weights are `zero` (default) or `freeze` (kept at their initial values).
+    #[serde(rename = "supermask_pruned")]
+    pub pruned: Pruned,
+}
+
+/// Continuous sparsification; keys `cs_rounds`, `cs_beta`, `cs_lambda`, `cs_init`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContinuousKnobs {
+    /// Rounds (the last one draws the ticket; 3).
+    #[serde(rename = "cs_rounds")]
+    pub rounds: usize,
+    /// Final temperature $\beta$ of each round (200).
+    #[serde(rename = "cs_beta")]
+    pub beta: f64,
+    /// $\lambda$ of the penalty $\lambda\sum_i\sigma(\beta s_i)$ (1e-6).
+    #[serde(rename = "cs_lambda")]
+    pub lambda: f64,
+    /// Initial score $s_0$ (0.5).
+    #[serde(rename = "cs_init")]
+    pub init: f64,
+}
+
+/// Early-bird tickets; keys `eb_every`, `eb_window`, `eb_threshold`, `eb_variant`, `eb_lambda`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyBirdKnobs {
+    /// Compare masks every this many iterations (0 = one epoch).
+    #[serde(rename = "eb_every")]
+    pub every: usize,
+    /// Number of recent masks compared (5).
+    #[serde(rename = "eb_window")]
+    pub window: usize,
+    /// Draw the ticket when every distance is at most this (0.1).
+    #[serde(rename = "eb_threshold")]
+    pub threshold: f64,
+    /// `unstructured` (weight magnitudes; default) or `channel` (batch-norm scales).
+    #[serde(rename = "eb_variant")]
+    pub variant: EbVariant,
+    /// Channel variant: $\ell_1$ penalty on batch-norm scales (network slimming; 1e-4).
+    #[serde(rename = "eb_lambda")]
+    pub lambda: f64,
+}
+
+/// Pruning at initialization; keys as the fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaiKnobs {
     /// SynFlow: pruning rounds on the exponential schedule (100).
     pub synflow_rounds: usize,
     /// SNIP / GraSP: training samples in the scoring batch (256).
     pub pai_samples: usize,
     /// GraSP: softmax temperature (200).
     pub grasp_temperature: f64,
+}
+
+/// The convex trainers; keys as the fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvexKnobs {
     /// Step size of the convex trainers (IHT, forward greedy; Frank-Wolfe and mirror descent
     /// scale it, see their docs; 0.1).
     pub convex_lr: f64,
@@ -141,144 +207,7 @@ pub struct RunConfig {
     pub grow_rounds: usize,
 }
 
-/// Methods of `lottery prune`.
-pub const METHODS: [&str; 14] = [
-    "dpf",
-    "supermask",
-    "snip",
-    "grasp",
-    "synflow",
-    "magnitude-init",
-    "random",
-    "continuous",
-    "early-bird",
-    "gradual",
-    "iht",
-    "sfw",
-    "md",
-    "greedy",
-];
-
-/// The presets by name.
-pub const PRESETS: [&str; 7] = [
-    "lenet300-lth",
-    "conv2-lth",
-    "conv4-lth",
-    "conv6-lth",
-    "lenet300-openlth",
-    "resnet20-openlth",
-    "vgg16-openlth",
-];
-
-const MODELS: [&str; 6] = ["lenet300", "conv2", "conv4", "conv6", "resnet20", "vgg16"];
-const DATASETS: [&str; 5] = ["fashion-mnist", "mnist", "cifar10", "teacher", "none"];
-
 impl RunConfig {
-    /// The settings of a named preset (Frankle & Carbin 2019 for `*-lth`, open_lth for
-    /// `*-openlth`; see ../shared/REFERENCES.md).
-    pub fn preset(name: &str) -> Result<Self> {
-        let lth = |model: &str, lr: f64, iterations: usize, rate_conv: f64| RunConfig {
-            preset: name.to_string(),
-            model: model.into(),
-            dataset: if model == "lenet300" {
-                "fashion-mnist"
-            } else {
-                "cifar10"
-            }
-            .into(),
-            init: "glorot".into(),
-            optimizer: "adam".into(),
-            lr,
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            batch: 60,
-            iterations,
-            epochs: 0,
-            lr_drop_epochs: vec![],
-            lr_drop_iterations: vec![],
-            lr_gamma: 0.1,
-            warmup: 0,
-            eval_every: 1000,
-            validation: 5000,
-            levels: 20,
-            strategy: "layerwise".into(),
-            rate_fc: 0.2,
-            rate_conv,
-            rate_output: 0.1,
-            rate_global: 0.2,
-            prune_output: true,
-            oneshot: 0.0,
-            rewind: "init".into(),
-            finetune_lr: lr * 0.1,
-            seed: 0,
-            method: "imp".into(),
-            sparsity: 0.0,
-            schedule_start: 0.1,
-            schedule_end: 0.6,
-            dpf_every: 16,
-            gradual_every: 100,
-            straight_through: false,
-            supermask_criterion: "learned".into(),
-            supermask_kept: "rewind".into(),
-            supermask_pruned: "zero".into(),
-            score_lr: 0.1,
-            cs_rounds: 3,
-            cs_beta: 200.0,
-            cs_lambda: 1e-6,
-            cs_init: 0.5,
-            eb_every: 0,
-            eb_window: 5,
-            eb_threshold: 0.1,
-            eb_variant: "unstructured".into(),
-            eb_lambda: 1e-4,
-            synflow_rounds: 100,
-            pai_samples: 256,
-            grasp_temperature: 200.0,
-            convex_lr: 0.1,
-            fw_step: 0.001,
-            fw_averaging: 0.1,
-            fw_radius: 5.0,
-            threshold_at: 0.9,
-            grow_rounds: 10,
-        };
-        let openlth = |model: &str,
-                       epochs: usize,
-                       drops: Vec<usize>,
-                       momentum: f64,
-                       wd: f64,
-                       prune_output: bool| RunConfig {
-            init: "kaiming".into(),
-            optimizer: "sgd".into(),
-            lr: 0.1,
-            momentum,
-            weight_decay: wd,
-            batch: 128,
-            iterations: 0,
-            epochs,
-            lr_drop_epochs: drops,
-            strategy: "global".into(),
-            prune_output,
-            finetune_lr: 0.001,
-            ..lth(model, 0.1, 0, 0.2)
-        };
-        Ok(match name {
-            "lenet300-lth" => lth("lenet300", 1.2e-3, 50_000, 0.1),
-            "conv2-lth" => lth("conv2", 2e-4, 20_000, 0.1),
-            "conv4-lth" => lth("conv4", 3e-4, 25_000, 0.1),
-            "conv6-lth" => lth("conv6", 3e-4, 30_000, 0.15),
-            "lenet300-openlth" => openlth("lenet300", 40, vec![], 0.0, 0.0, false),
-            "resnet20-openlth" => openlth("resnet20", 160, vec![80, 120], 0.9, 1e-4, true),
-            "vgg16-openlth" => openlth("vgg16", 160, vec![80, 120], 0.9, 1e-4, false),
-            other => {
-                return Err(Error::param(
-                    "preset",
-                    format!("unknown preset `{other}` (one of {})", PRESETS.join(", ")),
-                ))
-            }
-        })
-    }
-
     /// The preset, then the keys of a TOML document on top (its `preset` key, if any, picks the
     /// preset unless `preset` is given).
     pub fn from_toml(text: &str, preset: Option<&str>) -> Result<Self> {
@@ -338,40 +267,9 @@ impl RunConfig {
         self.validate()
     }
 
-    /// Check every field's range.
+    /// Check every field's range (enum-valued settings are checked when they are parsed).
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &'static str, why: String| Err(Error::param(name, why));
-        if !MODELS.contains(&self.model.as_str()) {
-            return bad(
-                "model",
-                format!("unknown model `{}` ({})", self.model, MODELS.join(", ")),
-            );
-        }
-        if !DATASETS.contains(&self.dataset.as_str()) {
-            return bad(
-                "dataset",
-                format!(
-                    "unknown dataset `{}` ({})",
-                    self.dataset,
-                    DATASETS.join(", ")
-                ),
-            );
-        }
-        if !["glorot", "kaiming"].contains(&self.init.as_str()) {
-            return bad("init", format!("`{}` is not glorot or kaiming", self.init));
-        }
-        if !["sgd", "adam"].contains(&self.optimizer.as_str()) {
-            return bad(
-                "optimizer",
-                format!("`{}` is not sgd or adam", self.optimizer),
-            );
-        }
-        if !["layerwise", "global"].contains(&self.strategy.as_str()) {
-            return bad(
-                "strategy",
-                format!("`{}` is not layerwise or global", self.strategy),
-            );
-        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("{} must be > 0", self.lr));
         }
@@ -392,113 +290,70 @@ impl RunConfig {
         if self.iterations == 0 && self.epochs == 0 {
             return bad("iterations", "set iterations or epochs".into());
         }
-        if !["imp", "lmc"].contains(&self.method.as_str())
-            && !METHODS.contains(&self.method.as_str())
-        {
-            return bad(
-                "method",
-                format!("unknown method `{}` ({})", self.method, METHODS.join(", ")),
-            );
-        }
         if !(0.0..1.0).contains(&self.sparsity) {
             return bad("sparsity", format!("{} is not in [0, 1)", self.sparsity));
         }
+        let (sched, cs, eb, pai, cx) =
+            (&self.schedule, &self.cs, &self.eb, &self.pai, &self.convex);
         for (name, r) in [
-            ("schedule_start", self.schedule_start),
-            ("schedule_end", self.schedule_end),
-            ("threshold_at", self.threshold_at),
-            ("eb_threshold", self.eb_threshold),
+            ("schedule_start", sched.schedule_start),
+            ("schedule_end", sched.schedule_end),
+            ("threshold_at", cx.threshold_at),
+            ("eb_threshold", eb.threshold),
         ] {
             if !(0.0..=1.0).contains(&r) {
                 return bad(name, format!("{r} is not in [0, 1]"));
             }
         }
-        if self.schedule_start > self.schedule_end {
+        if sched.schedule_start > sched.schedule_end {
             return bad("schedule_start", "must be <= schedule_end".into());
         }
         for (name, v) in [
             ("score_lr", self.score_lr),
-            ("cs_beta", self.cs_beta),
-            ("convex_lr", self.convex_lr),
-            ("fw_radius", self.fw_radius),
-            ("grasp_temperature", self.grasp_temperature),
+            ("cs_beta", cs.beta),
+            ("convex_lr", cx.convex_lr),
+            ("fw_radius", cx.fw_radius),
+            ("grasp_temperature", pai.grasp_temperature),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(name, format!("{v} must be > 0"));
             }
         }
-        if !(self.fw_averaging > 0.0 && self.fw_averaging <= 1.0) {
+        if !(cx.fw_averaging > 0.0 && cx.fw_averaging <= 1.0) {
             return bad(
                 "fw_averaging",
-                format!("{} is not in (0, 1]", self.fw_averaging),
+                format!("{} is not in (0, 1]", cx.fw_averaging),
             );
         }
-        if !(self.fw_step > 0.0 && self.fw_step <= 1.0) {
-            return bad("fw_step", format!("{} is not in (0, 1]", self.fw_step));
+        if !(cx.fw_step > 0.0 && cx.fw_step <= 1.0) {
+            return bad("fw_step", format!("{} is not in (0, 1]", cx.fw_step));
         }
-        for (name, v) in [("cs_lambda", self.cs_lambda), ("eb_lambda", self.eb_lambda)] {
+        for (name, v) in [("cs_lambda", cs.lambda), ("eb_lambda", eb.lambda)] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(name, format!("{v} must be >= 0"));
             }
         }
-        if !self.cs_init.is_finite() {
+        if !cs.init.is_finite() {
             return bad("cs_init", "must be finite".into());
         }
         for (name, v) in [
-            ("dpf_every", self.dpf_every),
-            ("gradual_every", self.gradual_every),
-            ("cs_rounds", self.cs_rounds),
-            ("eb_window", self.eb_window),
-            ("synflow_rounds", self.synflow_rounds),
-            ("pai_samples", self.pai_samples),
-            ("grow_rounds", self.grow_rounds),
+            ("dpf_every", sched.dpf_every),
+            ("gradual_every", sched.gradual_every),
+            ("cs_rounds", cs.rounds),
+            ("eb_window", eb.window),
+            ("synflow_rounds", pai.synflow_rounds),
+            ("pai_samples", pai.pai_samples),
+            ("grow_rounds", cx.grow_rounds),
         ] {
             if v == 0 {
                 return bad(name, "must be >= 1".into());
             }
         }
-        for (name, v, allowed) in [
-            (
-                "supermask_criterion",
-                &self.supermask_criterion,
-                &[
-                    "learned",
-                    "large_final",
-                    "large_init",
-                    "magnitude_increase",
-                    "movement",
-                    "random",
-                ][..],
-            ),
-            (
+        if self.supermask.kept == Kept::FlipSigns {
+            return bad(
                 "supermask_kept",
-                &self.supermask_kept,
-                &["rewind", "reinit", "reshuffle", "signed_constant"][..],
-            ),
-            (
-                "supermask_pruned",
-                &self.supermask_pruned,
-                &["zero", "freeze"][..],
-            ),
-            (
-                "eb_variant",
-                &self.eb_variant,
-                &["unstructured", "channel"][..],
-            ),
-        ] {
-            if !allowed.contains(&v.as_str()) {
-                return bad(name, format!("`{v}` is not one of {}", allowed.join(", ")));
-            }
-        }
-        match self.rewind.as_str() {
-            "init" | "lr" | "finetune" => {}
-            k if k.parse::<usize>().is_ok() => {}
-            other => {
-                return bad(
-                    "rewind",
-                    format!("`{other}` is not init, lr, finetune or an iteration"),
-                )
-            }
+                "`flip_signs` is not one of rewind, reinit, reshuffle, signed_constant".into(),
+            );
         }
         Ok(())
     }
@@ -529,7 +384,7 @@ impl RunConfig {
             h.update(v.as_bytes());
         }
         let digest = h.finalize();
-        let prefix = if self.method == "imp" {
+        let prefix = if self.method == Method::Imp {
             self.preset.clone()
         } else {
             format!("{}-{}", self.preset, self.method)

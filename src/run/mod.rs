@@ -1,12 +1,28 @@
-//! Runs: configurations (TOML, named presets, command-line overrides), hash-named run
-//! directories, atomic files and a per-run lock.
+//! Runs: typed configurations (TOML, named presets, command-line overrides), the run's name
+//! and a per-run lock. The files of a run directory are written by `nn::rundir` (feature
+//! `torch`).
 //!
 //! As in open_lth, a run's directory name is a hash of its **non-default** settings relative to
 //! its preset, so adding an option with a no-op default keeps every existing run name valid (a
-//! test pins a hash). Layout: `runs/<hash>/level_<L>/{config.toml, mask.safetensors,
-//! start.safetensors, final.safetensors, metrics.csv, summary.json}`.
+//! test pins a hash).
+//!
+//! ```
+//! use lottery::run::{Method, RunConfig};
+//! let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
+//! assert_eq!(cfg.hash().unwrap(), "lenet300-lth-a74947baea407f36");
+//! cfg.set("levels", "3").unwrap();
+//! cfg.set("iterations", "1000").unwrap();
+//! assert_eq!(cfg.hash().unwrap(), "lenet300-lth-08769446ca5e52aa");
+//! cfg.set("method", "early-bird").unwrap();
+//! assert_eq!(cfg.method, Method::EarlyBird);
+//! // Unknown keys and out-of-range values are one-line errors.
+//! assert!(cfg.set("colour", "blue").unwrap_err().to_string().contains("unknown key `colour`"));
+//! assert!(cfg.set("rate_fc", "1.5").is_err());
+//! ```
 
 pub mod config;
+pub mod kinds;
+pub mod presets;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -14,7 +30,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-pub use config::{RunConfig, PRESETS};
+pub use config::RunConfig;
+pub use kinds::{Method, Rewind};
+pub use presets::PRESETS;
 
 /// An exclusive lock on a run directory: a `lock` file holding the owner's pid, created with
 /// `O_EXCL`. A stale lock (its process no longer exists) is taken over; a live one is refused.
@@ -68,9 +86,4 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
-}
-
-/// `<runs>/<hash>/level_<level>/`.
-pub fn level_dir(run_dir: &Path, level: usize) -> PathBuf {
-    run_dir.join(format!("level_{level}"))
 }

@@ -17,6 +17,22 @@
 //! active set) and need a polytope: they refuse [`Domain::KSupport`]. They always use line
 //! search.
 //!
+//! ```
+//! use lottery::problem::{LeastSquares, PlantedParams};
+//! use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams};
+//! use lottery::solver::solve_quiet;
+//! let inst = PlantedParams { n: 60, d: 120, k: 4, ..Default::default() }.generate().unwrap();
+//! let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+//! let domain = Domain::L1 { radius: 3.0 };
+//! let fw = FrankWolfe::new(FwParams { max_iters: 50, ..Default::default() }, domain).unwrap();
+//! let sol = solve_quiet(&fw, &p).unwrap();
+//! // Projection-free: the iterate stays in the ℓ1 ball, with at most t + 1 atoms, and the
+//! // certificate (the FW gap, ≥ f(x) − f*) is reported.
+//! assert!(domain.contains(&sol.x, 1e-9));
+//! assert!(sol.info.support.len() <= sol.info.iterations + 1);
+//! assert!(sol.info.gap.unwrap() >= 0.0);
+//! ```
+//!
 //! # References
 //! - M. Jaggi. Revisiting Frank-Wolfe: projection-free sparse convex optimization. ICML 2013.
 //! - S. Lacoste-Julien, M. Jaggi. On the global linear convergence of Frank-Wolfe optimization
@@ -31,10 +47,11 @@
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+use super::step::sparse_polytope_vertex;
 use super::{Iterative, Record, Status, StepKind};
-use crate::problem::SmoothProblem;
+use crate::problem::{LeastSquares, SmoothProblem};
 use crate::select::{arg_max_abs, Budget, Largest, Rule};
-use crate::space::{sparse_polytope_vertex, SparseVector};
+use crate::space::SparseVector;
 use crate::{Error, Result};
 
 /// A sparse point of the domain: sorted indices and values.
@@ -116,6 +133,19 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// Frank-Wolfe curvature constant of the least-squares objective `p` on this domain: exact
+    /// on the $\ell_1$ ball and the simplex ([`LeastSquares::curvature_l1`],
+    /// [`LeastSquares::curvature_simplex`]); on the $k$-sparse polytope and the $k$-support ball
+    /// the bound $L\,\mathrm{diam}_2(D)^2$ (theory/frank_wolfe.md). Exact values form the
+    /// $d\times d$ Gram matrix: moderate $d$ only.
+    pub fn curvature(&self, p: &LeastSquares) -> f64 {
+        match *self {
+            Domain::L1 { radius } => p.curvature_l1(radius),
+            Domain::Simplex => p.curvature_simplex(),
+            other => p.smoothness() * other.diameter_sq(),
+        }
+    }
+
     /// Closed-form FW gap $\max_{s\in D}\langle x - s, g\rangle$.
     pub fn gap(&self, x: &Array1<f64>, g: &Array1<f64>) -> Result<f64> {
         Ok(x.dot(g) - self.vertex(g)?.dot(g))

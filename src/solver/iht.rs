@@ -22,10 +22,11 @@
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+use super::step::{gradient_threshold_step, threshold};
 use super::{check_positive, check_sparsity, support_of, Iterative, Record, Status};
 use crate::problem::SmoothProblem;
-use crate::select::{Budget, Largest, Rule};
-use crate::space::{gradient_threshold_step, threshold, SparseVector};
+use crate::select::{Budget, Largest, Mask, Rule};
+use crate::space::{Objective, SparseVector};
 use crate::{Error, Result};
 
 /// Parameters shared by the thresholding methods.
@@ -199,24 +200,36 @@ impl<R: Rule> Iht<R> {
         Ok(Iht { params, rule })
     }
 
+    /// One IHT step on any space, $x \leftarrow \mathrm{select}(x - \eta g)$ under `budget`
+    /// with this solver's rule ([`gradient_threshold_step`]); returns the support. The ndarray
+    /// solver calls it with `Budget::TopK(sparsity)`, the network trainer `lottery prune iht`
+    /// with the run's per-layer or pooled budget.
+    pub fn step_on<V: SparseVector>(
+        &self,
+        x: &mut V,
+        gradient: &V,
+        eta: f64,
+        budget: &Budget,
+    ) -> Result<Mask> {
+        gradient_threshold_step(x, gradient, eta, &self.rule, budget)
+    }
+
     /// The IHT iteration on any space: `iters` steps from `x0` with step `eta`, returning the
-    /// iterate and the support selected at each step. This is the code that both the ndarray
-    /// solver and the network trainers run.
-    pub fn run_on<V: SparseVector, O: crate::space::Objective<V>>(
+    /// iterate and the support selected at each step ([`Iht::step_on`] with
+    /// `Budget::TopK(sparsity)`).
+    pub fn run_on<V: SparseVector, O: Objective<V>>(
         &self,
         objective: &O,
         x0: V,
         eta: f64,
         iters: usize,
-    ) -> Result<(V, Vec<crate::select::Mask>)> {
+    ) -> Result<(V, Vec<Mask>)> {
         let mut x = x0;
         let mut masks = Vec::with_capacity(iters);
         let budget = Budget::TopK(self.params.sparsity);
         for _ in 0..iters {
             let g = objective.gradient(&x);
-            masks.push(gradient_threshold_step(
-                &mut x, &g, eta, &self.rule, &budget,
-            )?);
+            masks.push(self.step_on(&mut x, &g, eta, &budget)?);
         }
         Ok((x, masks))
     }
@@ -235,13 +248,8 @@ impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
 
     fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
         let old = s.x.clone();
-        let mask = gradient_threshold_step(
-            &mut s.x,
-            &s.g,
-            s.step,
-            &self.rule,
-            &Budget::TopK(self.params.sparsity),
-        )?;
+        let budget = Budget::TopK(self.params.sparsity);
+        let mask = self.step_on(&mut s.x, &s.g, s.step, &budget)?;
         s.support = mask.indices();
         Ok(finish(p, s, &old, self.params.tol))
     }

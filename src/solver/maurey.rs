@@ -5,6 +5,18 @@
 //! at most $k$-sparse estimate of $w$. The draw is [`crate::select::draw_proportional`], the
 //! same randomized selection rule exposed as [`crate::select::Proportional`].
 //!
+//! ```
+//! use lottery::solver::maurey::sparsify;
+//! use ndarray::array;
+//! let w = array![0.5, -0.25, 0.25, 0.0];
+//! let w_hat = sparsify(&w, 3, 7).unwrap();
+//! // At most k nonzeros, each ±‖w‖₁/k times its multiplicity, on w's support with w's signs.
+//! assert!(w_hat.iter().filter(|v| **v != 0.0).count() <= 3);
+//! assert_eq!(w_hat[3], 0.0);
+//! assert!(w_hat.iter().zip(&w).all(|(h, v)| h * v >= 0.0));
+//! assert!((w_hat.iter().map(|v| v.abs()).sum::<f64>() - 1.0).abs() < 1e-12);
+//! ```
+//!
 //! # Guarantee
 #![doc = include_str!("../../theory/maurey.md")]
 

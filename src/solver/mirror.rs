@@ -9,6 +9,19 @@
 //! $L_\infty \ge \sup_x \|\nabla f(x)\|_\infty$ (from
 //! [`SmoothProblem::gradient_inf_bound`] unless given).
 //!
+//! ```
+//! use lottery::problem::{LeastSquares, PlantedParams};
+//! use lottery::solver::mirror::{MirrorDescent, MirrorParams};
+//! use lottery::solver::solve_quiet;
+//! let inst = PlantedParams { n: 50, d: 20, k: 2, ..Default::default() }.generate().unwrap();
+//! let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+//! let md = MirrorDescent::new(MirrorParams { iters: 200, ..Default::default() }).unwrap();
+//! let sol = solve_quiet(&md, &p).unwrap();
+//! // The averaged iterate of entropic mirror descent lies on the simplex.
+//! assert!(sol.x.iter().all(|&v| v >= 0.0));
+//! assert!((sol.x.sum() - 1.0).abs() < 1e-9);
+//! ```
+//!
 //! # References
 //! - S. Bubeck. Convex optimization: algorithms and complexity. FnT ML 8(3–4), 2015, Thm. 4.2.
 //! - A. Ben-Tal, A. Nemirovski. Lectures on modern convex optimization. SIAM, 2001.
@@ -282,7 +295,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for MirrorDescent {
                 match self.params.domain {
                     // The step shared with the network trainer (`lottery prune md`).
                     MdDomain::Simplex => {
-                        crate::space::entropic_step(&mut s.x, &s.g, &[s.step], &[1.0])
+                        super::step::entropic_step(&mut s.x, &s.g, &[s.step], &[1.0])
                     }
                     MdDomain::L1 { radius } => {
                         for i in 0..d {

@@ -12,6 +12,9 @@
 //! | Maurey sparsification | [`maurey`] | `maurey.md` |
 //! | Frank-Wolfe, away-step, pairwise | [`frank_wolfe`] | `frank_wolfe.md`, `fw_sparsity.md`, `fw_linear.md` |
 //! | mirror descent | [`mirror`] | `mirror_descent.md` |
+//!
+//! The steps these solvers share with the network trainers (IHT step, $k$-sparse vertex,
+//! Frank-Wolfe combination, entropic step, greedy growth) are in [`step`].
 
 pub mod argmin_bridge;
 pub mod frank_wolfe;
@@ -19,6 +22,7 @@ pub mod greedy;
 pub mod iht;
 pub mod maurey;
 pub mod mirror;
+pub mod step;
 
 use ndarray::Array1;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -189,23 +193,4 @@ pub fn support_of(x: &Array1<f64>) -> Vec<usize> {
         .collect()
 }
 
-/// Fails unless `v` is finite and positive.
-pub fn check_positive(name: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(crate::Error::param(
-            name,
-            format!("{v} must be finite and > 0"),
-        ))
-    }
-}
-
-/// Fails unless $1 \le k \le d$.
-pub fn check_sparsity(k: usize, d: usize) -> Result<()> {
-    if k == 0 || k > d {
-        Err(crate::Error::Budget { k, len: d })
-    } else {
-        Ok(())
-    }
-}
+pub use crate::error::{check_positive, check_sparsity};

@@ -16,11 +16,12 @@
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use super::{finished, Ctx};
-use crate::nn::imp::Summary;
-use crate::nn::optim::{Optimizer, OptimizerKind};
+use super::Ctx;
+use crate::nn::dynamics::{indexed, load_indexed, Dynamics, LearnedScores};
+use crate::nn::optim::Optimizer;
 use crate::nn::params::Params;
-use crate::nn::train::{self, indexed, load_indexed, Dynamics};
+use crate::nn::phase;
+use crate::nn::rundir::{self, finished, Summary};
 use crate::select::{by_value, Largest, Mask, Scores};
 use crate::space::SparseVector;
 use crate::{Error, Result};
@@ -28,13 +29,10 @@ use crate::{Error, Result};
 /// One round of continuous sparsification.
 #[derive(Debug)]
 pub struct Continuous {
-    names: Vec<String>,
     weights: Vec<Tensor>,
     /// The scores $s$.
-    pub scores: Vec<Tensor>,
+    pub scores: LearnedScores,
     opt_w: Optimizer,
-    opt_s: Optimizer,
-    score_lr: f64,
     beta_final: f64,
     len: usize,
     lambda: f64,
@@ -44,24 +42,17 @@ pub struct Continuous {
 impl Continuous {
     /// A round of `len` iterations over `ctx`'s prunable weights, from `scores`.
     pub fn new(ctx: &Ctx, scores: Vec<Tensor>, len: usize) -> Self {
-        let scores: Vec<Tensor> = scores
-            .into_iter()
-            .map(|s| s.detach().copy().set_requires_grad(true))
-            .collect();
         Continuous {
-            names: ctx.x.names.clone(),
             weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
             opt_w: Optimizer::new(
-                train::optimizer_kind(ctx.cfg),
+                phase::optimizer_kind(ctx.cfg),
                 ctx.cfg.weight_decay,
                 &ctx.x.tensors,
             ),
-            opt_s: Optimizer::new(OptimizerKind::adam(), 0.0, &scores),
-            scores,
-            score_lr: ctx.cfg.score_lr,
-            beta_final: ctx.cfg.cs_beta,
+            scores: LearnedScores::new(ctx.x.names.clone(), scores, ctx.cfg.score_lr, "s."),
+            beta_final: ctx.cfg.cs.beta,
             len: len.max(1),
-            lambda: ctx.cfg.cs_lambda,
+            lambda: ctx.cfg.cs.lambda,
             t: 0,
         }
     }
@@ -73,11 +64,7 @@ impl Continuous {
 
     /// The scores on the host.
     pub fn score_values(&self) -> Scores {
-        Params::new(
-            self.names.clone(),
-            self.scores.iter().map(Tensor::shallow_clone).collect(),
-        )
-        .to_scores()
+        self.scores.values()
     }
 }
 
@@ -87,7 +74,7 @@ impl Dynamics for Continuous {
         Some(
             self.weights
                 .iter()
-                .zip(&self.scores)
+                .zip(&self.scores.tensors)
                 .map(|(w, s)| w * (s * beta).sigmoid())
                 .collect(),
         )
@@ -97,6 +84,7 @@ impl Dynamics for Continuous {
         let beta = self.beta();
         let total = self
             .scores
+            .tensors
             .iter()
             .map(|s| (s * beta).sigmoid().sum(Kind::Float))
             .reduce(|a, b| a + b)?;
@@ -104,14 +92,11 @@ impl Dynamics for Continuous {
     }
 
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
-        let none = (0..self.scores.len())
+        let none = (0..x.tensors.len())
             .map(|_| None)
             .collect::<Vec<Option<Tensor>>>();
         self.opt_w.step(&mut x.tensors, &none, lr);
-        self.opt_s.step(&mut self.scores, &none, self.score_lr);
-        for s in self.scores.iter_mut() {
-            s.zero_grad();
-        }
+        self.scores.step();
         self.t += 1;
         Ok(())
     }
@@ -124,16 +109,14 @@ impl Dynamics for Continuous {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = indexed("scores", &self.scores);
+        let mut s = self.scores.state();
         s.extend(self.opt_w.named_state("w."));
-        s.extend(self.opt_s.named_state("s."));
         s
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        load_indexed(named, "scores", &mut self.scores)?;
-        self.opt_w.load_named_state(named, "w.")?;
-        self.opt_s.load_named_state(named, "s.")
+        self.scores.load_state(named)?;
+        self.opt_w.load_named_state(named, "w.")
     }
 
     fn trace(&self) -> serde_json::Value {
@@ -154,15 +137,15 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         .x
         .tensors
         .iter()
-        .map(|w| w.full_like(cfg.cs_init).detach())
+        .map(|w| w.full_like(cfg.cs.init).detach())
         .collect();
     let mut natural = Vec::new();
     let mut ticket_scores = None;
-    for r in 0..cfg.cs_rounds {
+    for r in 0..cfg.cs.rounds {
         let dir = search.join(format!("round_{r}"));
         let saved = dir.join("scores.safetensors");
         if saved.exists() {
-            let named = train::load_tensors(&saved)?;
+            let named = rundir::load_tensors(&saved)?;
             load_indexed(&named, "scores", &mut scores)?;
             if let Some(s) = finished(&dir)? {
                 natural.push(s.remaining);
@@ -176,7 +159,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             ticket_scores = Some(end_scores);
             continue;
         }
-        if !dir.join("checkpoint.json").exists() {
+        if !rundir::has_checkpoint(&dir) {
             ctx.rewind_to_init()?;
         }
         let mut round = Continuous::new(
@@ -184,26 +167,25 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             scores.iter().map(Tensor::shallow_clone).collect(),
             ctx.iterations,
         );
-        let (summary, _) = ctx.level().train_with(
-            &mut round,
-            r,
-            cfg.lr,
-            ctx.iterations,
-            &train::Segment::default(),
-            &dir,
-        )?;
+        let (summary, _) =
+            ctx.train_with(&mut round, r, cfg.lr, &phase::Segment::default(), &dir)?;
         natural.push(summary.remaining);
         // The round's final scores decide the ticket; the next round starts from
         // min(beta_T s, s0).
-        let end: Vec<Tensor> = round.scores.iter().map(|s| s.detach().copy()).collect();
+        let end: Vec<Tensor> = round
+            .scores
+            .tensors
+            .iter()
+            .map(|s| s.detach().copy())
+            .collect();
         scores = tch::no_grad(|| {
             end.iter()
-                .map(|s| (s * cfg.cs_beta).clamp_max(cfg.cs_init))
+                .map(|s| (s * cfg.cs.beta).clamp_max(cfg.cs.init))
                 .collect()
         });
         let mut named = indexed("scores", &scores);
         named.extend(indexed("end", &end));
-        train::save_tensors(&saved, &named)?;
+        rundir::save_tensors(&saved, &named)?;
         ticket_scores = Some(end);
     }
     let end = ticket_scores.ok_or_else(|| Error::param("cs_rounds", "must be >= 1"))?;
@@ -211,12 +193,12 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let mask = ctx
         .target
         .select(&Largest, &by_value(&values)?, cfg.sparsity)?;
-    if !ctx.run_dir.join("checkpoint.json").exists() {
+    if !rundir::has_checkpoint(ctx.run_dir) {
         ctx.rewind_to_init()?;
     }
-    let summary = ctx.train_ticket(&mask, &train::Segment::default())?;
+    let summary = ctx.train_ticket(&mask, &phase::Segment::default())?;
     Ok((
         summary,
-        json!({ "rounds": cfg.cs_rounds, "natural_remaining_per_round": natural }),
+        json!({ "rounds": cfg.cs.rounds, "natural_remaining_per_round": natural }),
     ))
 }

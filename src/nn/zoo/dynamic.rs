@@ -1,5 +1,6 @@
-//! Methods whose mask moves during one training run: DPF, gradual magnitude pruning, and the
-//! convex layer's algorithms as network trainers.
+//! Magnitude pruning during one training run: DPF and gradual magnitude pruning. Both prune with
+//! the convex layer's hard-thresholding step [`crate::solver::step::threshold`] ($H_s$ with
+//! [`Largest`]); the convex trainers are in [`super::convex`].
 //!
 //! # Magnitude schedules
 //!
@@ -14,26 +15,28 @@
 //!   updated and re-enters when it outgrows a kept weight) — with the mask recomputed every
 //!   `dpf_every` (16) iterations, on the same ramp and then at $S$ until the end.
 //!
-//! # The convex methods as network trainers
-//!
-//! `iht`, `sfw`, `md` and `greedy` apply the convex layer's own step functions to the network
-//! (plain SGD at `convex_lr` for every other variable):
-//!
-#![doc = include_str!("../../../theory/network-trainers.md")]
+//! Stated as an IHT method: DPF keeps a dense iterate $w$ that takes SGD steps with the gradient
+//! taken at $x = H_{s_t}(w)$, and refreshes the support of $H$ only every `dpf_every` steps (in
+//! between, $x = w \odot m$ with the last support). With `dpf_every = 1`, a constant $s$ and
+//! the gradient taken at $w$ it would be IHT with the iterate kept dense; as run, it is IHT's
+//! projection applied to an error-feedback iterate, and it inherits none of IHT's guarantees
+//! (theory/network-trainers.md).
 
 use serde_json::json;
 use tch::Tensor;
 
-use super::{mask_from_state, mask_state, Ctx, Target};
-use crate::nn::imp::Summary;
+use super::Ctx;
+use crate::nn::dynamics::{indexed, load_indexed, Dynamics, Flow};
 use crate::nn::optim::{Optimizer, OptimizerKind};
 use crate::nn::params::Params;
-use crate::nn::train::{self, indexed, load_indexed, mask_tensors, Dynamics, Flow};
+use crate::nn::phase::{optimizer_kind, Segment};
+use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
+use crate::nn::target::Target;
+use crate::run::kinds::Method;
 use crate::run::RunConfig;
-use crate::select::{grow, Budget, Largest, Mask};
-use crate::space::{
-    entropic_step, gradient_threshold_step, sparse_polytope_vertex_grouped, threshold, SparseVector,
-};
+use crate::select::{Largest, Mask};
+use crate::solver::step::threshold;
+use crate::space::SparseVector;
 use crate::Result;
 
 /// The sparsity ramp of the gradual methods.
@@ -49,10 +52,10 @@ impl Ramp {
     /// From `schedule_start` and `schedule_end` of a run of `iterations`.
     pub fn of(cfg: &RunConfig, iterations: usize) -> Self {
         let at = |f: f64| ((f * iterations as f64).round() as usize).clamp(1, iterations.max(1));
-        let start = at(cfg.schedule_start);
+        let start = at(cfg.schedule.schedule_start);
         Ramp {
             start,
-            end: at(cfg.schedule_end).max(start),
+            end: at(cfg.schedule.schedule_end).max(start),
         }
     }
 
@@ -67,14 +70,6 @@ impl Ramp {
         let f = (t - self.start) as f64 / (self.end - self.start) as f64;
         target * (1.0 - (1.0 - f).powi(3))
     }
-}
-
-/// The prunable gradients as a [`Params`].
-fn gradients(x: &Params) -> Params {
-    Params::new(
-        x.names.clone(),
-        x.tensors.iter().map(|t| t.grad().shallow_clone()).collect(),
-    )
 }
 
 /// Gradual magnitude pruning and DPF.
@@ -176,7 +171,7 @@ impl Magnitude {
 impl Dynamics for Magnitude {
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
         if std::mem::take(&mut self.stale) {
-            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
+            self.masks = x.mask_tensors(&self.mask).into_iter().map(Some).collect();
         }
         match &mut self.dense {
             Some(d) => {
@@ -193,12 +188,19 @@ impl Dynamics for Magnitude {
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
         if self.due(done) {
             self.current = self.ramp.sparsity(self.goal, done);
-            let scores = self.source(x).to_scores();
-            let old = std::mem::replace(
-                &mut self.mask,
-                self.target.select(&Largest, &scores, self.current)?,
-            );
-            let v = scores.values();
+            let before = self.source(x).to_scores();
+            // x <- H(w): the network takes the dense weights (straight-through) or keeps its own,
+            // then the shared hard-thresholding step selects and applies the support.
+            if let Some(d) = &self.dense {
+                tch::no_grad(|| {
+                    for (t, w) in x.tensors.iter_mut().zip(d) {
+                        t.copy_(w);
+                    }
+                });
+            }
+            let budget = self.target.budget(self.current);
+            let old = std::mem::replace(&mut self.mask, threshold(x, &Largest, &budget)?);
+            let v = before.values();
             for i in (0..v.len()).filter(|&i| !old.contains(i)) {
                 if self.mask.contains(i) {
                     self.reentered += 1;
@@ -212,8 +214,7 @@ impl Dynamics for Magnitude {
                     self.pruned_updated += 1;
                 }
             }
-            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
-            self.project(x);
+            self.masks = x.mask_tensors(&self.mask).into_iter().map(Some).collect();
             // What the next pruning step compares against: the values after this one.
             self.last_values = Some(self.source(x).to_scores().values().to_vec());
         }
@@ -270,377 +271,24 @@ impl Dynamics for Magnitude {
     }
 }
 
-/// Hard-thresholded SGD: the IHT step on the network.
-#[derive(Debug)]
-pub struct Iht {
-    budget: Budget,
-    mask: Mask,
-}
-
-impl Dynamics for Iht {
-    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
-        let g = gradients(x);
-        self.mask = gradient_threshold_step(x, &g, lr, &Largest, &self.budget)?;
-        Ok(())
-    }
-
-    fn mask(&self) -> Mask {
-        self.mask.clone()
-    }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        mask_state(&self.mask)
-    }
-
-    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
-            self.mask = m;
-        }
-        Ok(())
-    }
-}
-
-/// What the Frank-Wolfe and mirror-descent trainers share: the budget, the iteration at which
-/// the iterate is thresholded, and the support after it.
-#[derive(Debug)]
-struct Thresholded {
-    budget: Budget,
-    at: usize,
-    mask: Mask,
-    fixed: bool,
-}
-
-impl Thresholded {
-    fn new(ctx: &Ctx) -> Self {
-        Thresholded {
-            budget: ctx.target.budget(ctx.cfg.sparsity),
-            at: ((ctx.cfg.threshold_at * ctx.iterations as f64).round() as usize)
-                .clamp(1, ctx.iterations.max(1)),
-            mask: Mask::full(&ctx.x.group_sizes()),
-            fixed: false,
-        }
-    }
-
-    /// Threshold at the scheduled iteration; true when it did.
-    fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
-        if done == self.at && !self.fixed {
-            self.mask = threshold(x, &Largest, &self.budget)?;
-            self.fixed = true;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-}
-
-/// The step of a [`Projected`] trainer.
-#[derive(Debug)]
-pub enum ConvexStep {
-    /// Stochastic Frank-Wolfe over a product of $k$-sparse polytopes: per-layer radii, step.
-    FrankWolfe {
-        /// $\tau_l$.
-        taus: Vec<f64>,
-        /// $\gamma$.
-        gamma: f64,
-        /// Weight $\rho$ of the new gradient in the averaged direction
-        /// $d \leftarrow (1-\rho) d + \rho g$ (1 = the plain stochastic gradient).
-        rho: f64,
-        /// The averaged gradient $d$ (empty before the first step).
-        avg: Vec<Tensor>,
-    },
-    /// Entropic mirror descent on each layer's magnitudes, signs fixed.
-    Mirror {
-        /// $\ell_1$ radius $R_l$ of each layer's sphere.
-        radii: Vec<f64>,
-        /// $n_l / R_l$ (times the learning rate: the step $\eta_l$).
-        scale: Vec<f64>,
-    },
-}
-
-/// Frank-Wolfe or mirror descent, hard-thresholded to the budget at `threshold_at`.
-#[derive(Debug)]
-pub struct Projected {
-    step: ConvexStep,
-    th: Thresholded,
-}
-
-impl Dynamics for Projected {
-    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
-        let g = gradients(x);
-        match &mut self.step {
-            ConvexStep::FrankWolfe {
-                taus,
-                gamma,
-                rho,
-                avg,
-            } => {
-                tch::no_grad(|| {
-                    if avg.is_empty() {
-                        *avg = g.tensors.iter().map(|t| t.detach().copy()).collect();
-                    } else {
-                        for (d, gi) in avg.iter_mut().zip(&g.tensors) {
-                            let _ = d.f_lerp_(gi, *rho).expect("shapes agree");
-                        }
-                    }
-                });
-                let d = Params::new(
-                    g.names.clone(),
-                    avg.iter().map(Tensor::shallow_clone).collect(),
-                );
-                let (v, _) = sparse_polytope_vertex_grouped(&d, taus, &Largest, &self.th.budget)?;
-                x.scale(1.0 - *gamma);
-                x.axpy(*gamma, &v);
-                if self.th.fixed {
-                    x.apply_mask(&self.th.mask);
-                }
-            }
-            ConvexStep::Mirror { radii, scale } => {
-                let etas: Vec<f64> = scale.iter().map(|s| s * lr).collect();
-                entropic_step(x, &g, &etas, radii);
-            }
-        }
-        Ok(())
-    }
-
-    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
-        if self.th.after(done, x)? {
-            if let ConvexStep::Mirror { radii, .. } = &mut self.step {
-                *radii = x.group_l1();
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    fn mask(&self) -> Mask {
-        self.th.mask.clone()
-    }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.th.mask);
-        if let ConvexStep::FrankWolfe { avg, .. } = &self.step {
-            s.extend(indexed("avg", avg));
-        }
-        s
-    }
-
-    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.th.mask.group_sizes())? {
-            self.th.mask = m;
-        }
-        if let ConvexStep::FrankWolfe { avg, .. } = &mut self.step {
-            let saved: Vec<Tensor> = (0..)
-                .map_while(|i| {
-                    named
-                        .iter()
-                        .find(|(n, _)| *n == format!("avg.{i}"))
-                        .map(|(_, t)| t.detach().copy())
-                })
-                .collect();
-            if !saved.is_empty() {
-                *avg = saved;
-            }
-        }
-        Ok(())
-    }
-
-    fn trace(&self) -> serde_json::Value {
-        match &self.step {
-            ConvexStep::FrankWolfe { taus, .. } => {
-                json!({ "thresholded": self.th.fixed, "tau": taus })
-            }
-            ConvexStep::Mirror { radii, .. } => {
-                json!({ "thresholded": self.th.fixed, "radii": radii })
-            }
-        }
-    }
-
-    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
-        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
-        if let (ConvexStep::Mirror { radii, .. }, Some(r)) =
-            (&mut self.step, trace["radii"].as_array())
-        {
-            *radii = r.iter().filter_map(|v| v.as_f64()).collect();
-        }
-        Ok(())
-    }
-}
-
-/// Forward greedy growth.
-#[derive(Debug)]
-pub struct Greedy {
-    budget: Budget,
-    at: Vec<usize>,
-    round: usize,
-    opt: Optimizer,
-    mask: Mask,
-    masks: Vec<Option<Tensor>>,
-}
-
-impl Greedy {
-    /// The budget of round `r` (0-based) of `rounds`: the fraction $(r+1)/R$ of the final counts
-    /// in the pool (layers outside the pool stay whole).
-    fn round_budget(&self, r: usize) -> Budget {
-        let f = (r + 1) as f64 / self.at.len() as f64;
-        let part = |k: usize| ((k as f64 * f).round() as usize).max(1);
-        match &self.budget {
-            Budget::Pooled { k, pool } => Budget::Pooled {
-                k: part(*k),
-                pool: pool.clone(),
-            },
-            Budget::PerGroupK(ks) => {
-                let full = self.mask.group_sizes();
-                Budget::PerGroupK(
-                    ks.iter()
-                        .zip(&full)
-                        .map(|(&k, &n)| if k == n { n } else { part(k) })
-                        .collect(),
-                )
-            }
-            other => other.clone(),
-        }
-    }
-}
-
-impl Dynamics for Greedy {
-    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        if self.round > 0 && self.masks.iter().any(Option::is_none) {
-            // Restored from a checkpoint.
-            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
-        }
-        if self.round < self.at.len() && it >= self.at[self.round] {
-            let g = gradients(x).to_scores();
-            self.mask = grow(&g, &self.mask, &self.round_budget(self.round))?;
-            self.masks = mask_tensors(x, &self.mask).into_iter().map(Some).collect();
-            // The first support keeps its initial values; later coordinates enter at zero.
-            x.apply_mask(&self.mask);
-            self.round += 1;
-        }
-        self.opt.step(&mut x.tensors, &self.masks, lr);
-        Ok(())
-    }
-
-    fn mask(&self) -> Mask {
-        self.mask.clone()
-    }
-
-    fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.mask);
-        s.extend(self.opt.named_state("opt."));
-        s
-    }
-
-    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
-            self.mask = m;
-        }
-        self.opt.load_named_state(named, "opt.")
-    }
-
-    fn trace(&self) -> serde_json::Value {
-        json!({ "round": self.round, "rounds_at": self.at })
-    }
-
-    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
-        self.round = trace["round"].as_u64().unwrap_or(0) as usize;
-        Ok(())
-    }
-}
-
-/// Plain SGD at `convex_lr` for every variable: the step the convex analyses assume.
-pub fn convex_config(cfg: &RunConfig) -> RunConfig {
-    RunConfig {
-        optimizer: "sgd".into(),
-        momentum: 0.0,
-        nesterov: false,
-        lr: cfg.convex_lr,
-        ..cfg.clone()
-    }
-}
-
-/// Train with the method's dynamics from the initialization into the run directory.
+/// Train with DPF or gradual magnitude pruning from the initialization into the run directory.
 pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let cfg = ctx.cfg;
-    let convex = matches!(cfg.method.as_str(), "iht" | "sfw" | "md" | "greedy");
-    let trainer = if convex {
-        convex_config(cfg)
-    } else {
-        cfg.clone()
-    };
-    if !ctx.run_dir.join("checkpoint.json").exists() {
+    if !rundir::has_checkpoint(ctx.run_dir) {
         ctx.rewind_to_init()?;
     }
-    let kind = train::optimizer_kind(&trainer);
-    let budget = ctx.target.budget(cfg.sparsity);
-    let mut dynamics: Box<dyn Dynamics> = match cfg.method.as_str() {
-        "dpf" => Box::new(Magnitude::new(ctx, kind, true, cfg.dpf_every, true)),
-        "gradual" => Box::new(Magnitude::new(
+    let kind = optimizer_kind(cfg);
+    let mut dynamics = match cfg.method {
+        Method::Dpf => Magnitude::new(ctx, kind, true, cfg.schedule.dpf_every, true),
+        _ => Magnitude::new(
             ctx,
             kind,
-            cfg.straight_through,
-            cfg.gradual_every,
+            cfg.schedule.straight_through,
+            cfg.schedule.gradual_every,
             false,
-        )),
-        "iht" => Box::new(Iht {
-            budget,
-            mask: Mask::full(&ctx.x.group_sizes()),
-        }),
-        "sfw" => {
-            let taus = tch::no_grad(|| {
-                ctx.x
-                    .tensors
-                    .iter()
-                    .map(|t| cfg.fw_radius * t.std(true).double_value(&[]))
-                    .collect()
-            });
-            Box::new(Projected {
-                step: ConvexStep::FrankWolfe {
-                    taus,
-                    gamma: cfg.fw_step,
-                    rho: cfg.fw_averaging,
-                    avg: Vec::new(),
-                },
-                th: Thresholded::new(ctx),
-            })
-        }
-        "md" => {
-            let radii = ctx.x.group_l1();
-            let scale = ctx
-                .x
-                .group_sizes()
-                .iter()
-                .zip(&radii)
-                .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
-                .collect();
-            Box::new(Projected {
-                step: ConvexStep::Mirror { radii, scale },
-                th: Thresholded::new(ctx),
-            })
-        }
-        _ => {
-            let end = Ramp::of(cfg, ctx.iterations).end;
-            let rounds = cfg.grow_rounds;
-            Box::new(Greedy {
-                budget,
-                at: (0..rounds).map(|r| r * end / rounds).collect(),
-                round: 0,
-                opt: Optimizer::new(kind, trainer.weight_decay, &ctx.x.tensors),
-                mask: Mask::empty(&ctx.x.group_sizes()),
-                masks: (0..ctx.x.tensors.len())
-                    .map(|_| None)
-                    .collect::<Vec<Option<Tensor>>>(),
-            })
-        }
+        ),
     };
-    let level = crate::nn::imp::Level {
-        cfg: &trainer,
-        ..ctx.level()
-    };
-    let (summary, trained) = level.train_with(
-        dynamics.as_mut(),
-        0,
-        trainer.lr,
-        ctx.iterations,
-        &train::Segment::default(),
-        ctx.run_dir,
-    )?;
+    let (summary, trained) =
+        ctx.train_with(&mut dynamics, 0, cfg.lr, &Segment::default(), ctx.run_dir)?;
     Ok((summary, trained.trace))
 }

@@ -26,11 +26,14 @@ use std::collections::VecDeque;
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use super::{finished, mask_from_state, mask_state, Ctx, Target};
-use crate::nn::imp::{self, Summary};
+use super::Ctx;
+use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
 use crate::nn::optim::OptimizerKind;
-use crate::nn::params::Params;
-use crate::nn::train::{self, Dynamics, FixedMask, Flow};
+use crate::nn::params::{self, Params};
+use crate::nn::phase;
+use crate::nn::rundir::{self, finished, mask_from_state, mask_state, Summary};
+use crate::nn::target::Target;
+use crate::run::kinds::EbVariant;
 use crate::select::{Budget, Largest, Mask, Rule, Scores};
 use crate::space::SparseVector;
 use crate::{Error, Result};
@@ -79,7 +82,7 @@ impl Channels {
         }
         Ok(Channels {
             pairs,
-            lambda: ctx.cfg.eb_lambda,
+            lambda: ctx.cfg.eb.lambda,
         })
     }
 
@@ -142,12 +145,12 @@ impl EarlyBird {
     /// The search over `ctx` with optimizer `kind`.
     pub fn new(ctx: &Ctx, kind: OptimizerKind) -> Result<Self> {
         let cfg = ctx.cfg;
-        let channels = if cfg.eb_variant == "channel" {
+        let channels = if cfg.eb.variant == EbVariant::Channel {
             Some(Channels::of(ctx)?)
         } else {
             None
         };
-        let per_epoch = (imp::train_size(ctx.data) / cfg.batch).max(1);
+        let per_epoch = (ctx.data.train_len() / cfg.batch).max(1);
         let sizes = match &channels {
             Some(c) => c.scores().group_sizes(),
             None => ctx.x.group_sizes(),
@@ -157,13 +160,13 @@ impl EarlyBird {
             inner: FixedMask::new(kind, cfg.weight_decay, ctx.x, &full, vec![]),
             target: ctx.target.clone(),
             goal: cfg.sparsity,
-            every: if cfg.eb_every > 0 {
-                cfg.eb_every
+            every: if cfg.eb.every > 0 {
+                cfg.eb.every
             } else {
                 per_epoch
             },
-            window: cfg.eb_window,
-            threshold: cfg.eb_threshold,
+            window: cfg.eb.window,
+            threshold: cfg.eb.threshold,
             history: VecDeque::new(),
             distances: Vec::new(),
             drawn: None,
@@ -302,7 +305,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let cfg = ctx.cfg;
     let search = ctx.search_dir()?;
     let trace_path = search.join("early_bird.json");
-    let kind = train::optimizer_kind(cfg);
+    let kind = phase::optimizer_kind(cfg);
     let mut eb = EarlyBird::new(ctx, kind)?;
     let (trace, masks) = if finished(&search)?.is_some() && trace_path.exists() {
         let text = std::fs::read_to_string(&trace_path).map_err(|e| Error::Io {
@@ -313,14 +316,11 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             path: trace_path.clone(),
             reason: e.to_string(),
         })?;
-        train::assign(
-            ctx.vs,
-            &train::load_tensors(&search.join("final.safetensors"))?,
-        )?;
-        let mask = imp::load_mask(&search.join("ticket.safetensors"), ctx.x)?;
+        params::assign(ctx.vs, &rundir::load_tensors(&search.join(rundir::FINAL))?)?;
+        let mask = rundir::load_mask(&search.join("ticket.safetensors"), ctx.x)?;
         let rest = match &eb.channels {
             Some(c) => {
-                let ch = train::load_tensors(&search.join("channels.safetensors"))?;
+                let ch = rundir::load_tensors(&search.join("channels.safetensors"))?;
                 let bytes: Vec<u8> = ch
                     .iter()
                     .flat_map(|(_, t)| Vec::<u8>::try_from(t).unwrap_or_default())
@@ -332,22 +332,16 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         };
         (trace, (mask, rest))
     } else {
-        if !search.join("checkpoint.json").exists() {
+        if !rundir::has_checkpoint(&search) {
             ctx.rewind_to_init()?;
         }
-        let (_, trained) = ctx.level().train_with(
-            &mut eb,
-            0,
-            cfg.lr,
-            ctx.iterations,
-            &train::Segment::default(),
-            &search,
-        )?;
+        let (_, trained) =
+            ctx.train_with(&mut eb, 0, cfg.lr, &phase::Segment::default(), &search)?;
         let (mask, rest) = eb.ticket(ctx.x)?;
-        imp::save_mask(&search.join("ticket.safetensors"), ctx.x, &mask)?;
+        rundir::save_mask(&search.join("ticket.safetensors"), ctx.x, &mask)?;
         if eb.channels.is_some() {
             let chm = eb.history.back().cloned().unwrap_or(eb.draw(ctx.x)?);
-            train::save_tensors(&search.join("channels.safetensors"), &mask_state(&chm))?;
+            rundir::save_tensors(&search.join("channels.safetensors"), &mask_state(&chm))?;
         }
         let mut trace = trained.trace;
         trace["stopped_at"] = json!(trained.stopped_at);
@@ -359,7 +353,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         .as_u64()
         .map(|v| v as usize)
         .unwrap_or(ctx.iterations);
-    if !ctx.run_dir.join("checkpoint.json").exists() {
+    if !rundir::has_checkpoint(ctx.run_dir) {
         let mut x = ctx.x.shallow_clone();
         x.apply_mask(&mask);
         let vars = ctx.vs.variables();
@@ -370,12 +364,11 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         });
     }
     let mut fixed = FixedMask::new(kind, cfg.weight_decay, ctx.x, &mask, rest);
-    let (summary, _) = ctx.level().train_with(
+    let (summary, _) = ctx.train_with(
         &mut fixed,
         0,
         cfg.lr,
-        ctx.iterations,
-        &train::Segment {
+        &phase::Segment {
             start,
             snapshots: vec![],
         },

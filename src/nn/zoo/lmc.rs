@@ -22,9 +22,12 @@ use sha2::{Digest, Sha256};
 use tch::nn::VarStore;
 use tch::Tensor;
 
-use crate::nn::imp::{self, Env, Level};
+use crate::nn::data::{load_data, Data};
+use crate::nn::dynamics::FixedMask;
 use crate::nn::models::Network;
-use crate::nn::train::{self, Data};
+use crate::nn::params;
+use crate::nn::phase::{self, Env, Phase, Segment};
+use crate::nn::rundir::{self, finished};
 use crate::run::{RunConfig, RunLock};
 use crate::select::Mask;
 use crate::space::SparseVector;
@@ -83,9 +86,9 @@ pub fn interpolate(
                 Ok((name.clone(), ta.lerp(tb, alpha)))
             })
             .collect::<Result<_>>()?;
-        train::assign(vs, &mixed)?;
-        let (_, test_acc) = train::evaluate(net, &data.test);
-        let (_, train_acc) = train::evaluate(net, &train);
+        params::assign(vs, &mixed)?;
+        let (_, test_acc) = phase::evaluate(net, &data.test);
+        let (_, train_acc) = phase::evaluate(net, &train);
         path.push(PathPoint {
             alpha,
             test_error: 1.0 - test_acc,
@@ -119,7 +122,7 @@ pub fn run_lmc(
     points: usize,
 ) -> Result<PathBuf> {
     let cfg = RunConfig {
-        method: "lmc".into(),
+        method: crate::run::Method::Lmc,
         ..cfg.clone()
     };
     cfg.validate()?;
@@ -131,14 +134,11 @@ pub fn run_lmc(
     }
     let run_dir = env.runs.join(cfg.hash()?);
     let _lock = RunLock::acquire(&run_dir)?;
-    let config = run_dir.join("config.toml");
-    if !config.exists() {
-        crate::io::write_atomic(&config, cfg.to_toml().as_bytes())?;
-    }
-    let data = train::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
-    let (vs, net, init_path) = imp::network_of(&cfg, &data, env.device, &run_dir)?;
-    let x = train::prunable(&vs, &net);
-    let iterations = cfg.total_iterations(imp::train_size(&data));
+    rundir::write_config(&run_dir, &cfg, false)?;
+    let data = load_data(&cfg, env.data_dir.as_deref(), env.device)?;
+    let (vs, net, init_path) = phase::network_of(&cfg, &data, env.device, &run_dir)?;
+    let x = params::prunable(&vs, &net);
+    let iterations = cfg.total_iterations(data.train_len());
     if let Some(&k) = ks.iter().find(|&&k| k > iterations) {
         return Err(Error::param(
             "k",
@@ -153,18 +153,14 @@ pub fn run_lmc(
                 .take(6)
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            (run_dir.join(format!("mask-{sha}")), imp::load_mask(p, &x)?)
+            (
+                run_dir.join(format!("mask-{sha}")),
+                rundir::load_mask(p, &x)?,
+            )
         }
         None => (run_dir.clone(), Mask::full(&x.group_sizes())),
     };
-    let level = Level {
-        cfg: &cfg,
-        env,
-        net: &net,
-        vs: &vs,
-        data: &data,
-        params: &x,
-    };
+    let ctx = Phase::new(&cfg, env, &net, &vs, &data, &x, &run_dir, iterations);
     // The parent: one run to the largest k, saving the weights at every k.
     let parent = run_dir.join("parent");
     let snap = |k: usize| parent.join(format!("k_{k}.safetensors"));
@@ -175,38 +171,33 @@ pub fn run_lmc(
         .collect();
     if snapshots.iter().any(|(_, p)| !p.exists()) {
         std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        if !parent.join("checkpoint.json").exists() {
-            train::assign(&vs, &train::load_tensors(&init_path)?)?;
+        if !rundir::has_checkpoint(&parent) {
+            params::assign(&vs, &rundir::load_tensors(&init_path)?)?;
         }
         let kmax = snapshots.iter().map(|s| s.0).max().unwrap_or(0);
         let full = Mask::full(&x.group_sizes());
-        let mut fixed = train::FixedMask::new(
-            train::optimizer_kind(&cfg),
+        let mut fixed = FixedMask::new(
+            phase::optimizer_kind(&cfg),
             cfg.weight_decay,
             &x,
             &full,
             vec![],
         );
-        train::Loop {
-            cfg: &cfg,
-            net: &net,
-            vs: &vs,
-            data: &data,
-            base_lr: cfg.lr,
-            iterations: kmax,
-            segment: &train::Segment {
+        ctx.run_loop(
+            &mut fixed,
+            cfg.lr,
+            kmax,
+            &Segment {
                 start: 0,
                 snapshots: snapshots.clone(),
             },
-            dir: &parent,
-            show_progress: env.progress,
-        }
-        .train_with(&mut fixed)?;
+            &parent,
+        )?;
     }
     let mut rows = Vec::new();
     for &k in ks {
         let kdir = base.join(format!("k_{k}"));
-        let done = kdir.join("summary.json");
+        let done = kdir.join(rundir::SUMMARY);
         if done.exists() {
             rows.push(crate::io::read_json::<LmcSummary>(&done)?);
             continue;
@@ -214,49 +205,34 @@ pub fn run_lmc(
         let mut finals = Vec::new();
         for c in 0..2u64 {
             let cdir = kdir.join(format!("copy_{c}"));
-            if super::finished(&cdir)?.is_none() {
-                if !cdir.join("checkpoint.json").exists() {
+            if finished(&cdir)?.is_none() {
+                if !rundir::has_checkpoint(&cdir) {
                     let source = if k == 0 { init_path.clone() } else { snap(k) };
-                    train::assign(&vs, &train::load_tensors(&source)?)?;
+                    params::assign(&vs, &rundir::load_tensors(&source)?)?;
                 }
                 // A different data order per copy: the batcher is seeded by the run's seed.
                 let copy_cfg = RunConfig {
                     seed: cfg.seed.wrapping_add(1 + c),
                     ..cfg.clone()
                 };
-                Level {
-                    cfg: &copy_cfg,
-                    ..level
-                }
-                .train(
+                ctx.with_cfg(&copy_cfg).train(
                     &mask,
                     0,
                     cfg.lr,
-                    iterations,
-                    &train::Segment {
+                    &Segment {
                         start: k,
                         snapshots: vec![],
                     },
                     &cdir,
                 )?;
             }
-            finals.push(train::load_tensors(&cdir.join("final.safetensors"))?);
+            finals.push(rundir::load_tensors(&cdir.join(rundir::FINAL))?);
         }
         let path = interpolate(&net, &vs, &data, &finals[0], &finals[1], points)?;
-        let table: Vec<Vec<String>> = path
-            .iter()
-            .map(|p| {
-                vec![
-                    format!("{:.4}", p.alpha),
-                    format!("{:.6}", p.test_error),
-                    format!("{:.6}", p.train_error),
-                ]
-            })
-            .collect();
-        crate::plot::write_csv(
+        crate::io::write_csv_rows(
             &kdir.join("path.csv"),
             &["alpha", "test_error", "train_error"],
-            &table,
+            &path,
         )?;
         let s = LmcSummary {
             k,
@@ -264,20 +240,14 @@ pub fn run_lmc(
             instability_train: instability(&path, false),
             endpoint_test_errors: [path[0].test_error, path[path.len() - 1].test_error],
         };
-        imp::write_summary(&kdir, &s)?;
+        rundir::write_summary(&kdir, &s)?;
         rows.push(s);
     }
-    let table: Vec<Vec<String>> = rows
+    let table: Vec<(usize, f64, f64)> = rows
         .iter()
-        .map(|r| {
-            vec![
-                r.k.to_string(),
-                format!("{:.6}", r.instability_test),
-                format!("{:.6}", r.instability_train),
-            ]
-        })
+        .map(|r| (r.k, r.instability_test, r.instability_train))
         .collect();
-    crate::plot::write_csv(
+    crate::io::write_csv_rows(
         &base.join("instability.csv"),
         &["k", "instability_test", "instability_train"],
         &table,

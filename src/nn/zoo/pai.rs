@@ -19,12 +19,14 @@ use serde_json::json;
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
-use super::{Ctx, Target};
+use super::Ctx;
 use crate::data::Batcher;
-use crate::nn::imp::{self, Summary};
 use crate::nn::models::Network;
-use crate::nn::params::Params;
-use crate::nn::train;
+use crate::nn::params::{self, Params};
+use crate::nn::phase;
+use crate::nn::rundir::Summary;
+use crate::nn::target::Target;
+use crate::run::kinds::{Dataset, Method};
 use crate::select::{by_value, Largest, Mask, Random, Scores};
 use crate::space::SparseVector;
 use crate::Result;
@@ -37,7 +39,7 @@ pub fn scores_of(names: &[String], tensors: Vec<Tensor>) -> Scores {
 /// The scoring batch of SNIP and GraSP: `pai_samples` training samples drawn with the run's seed.
 fn scoring_batch(ctx: &Ctx) -> Result<(Tensor, Tensor)> {
     let n = ctx.data.train.1.size()[0] as usize;
-    let b = ctx.cfg.pai_samples.min(n);
+    let b = ctx.cfg.pai.pai_samples.min(n);
     let mut batcher = Batcher::new(n, b, ctx.cfg.seed ^ 0x5a1)?;
     let idx: Vec<i64> = batcher.next_batch().iter().map(|&i| i as i64).collect();
     let idx = Tensor::from_slice(&idx).to_device(ctx.vs.device());
@@ -65,7 +67,7 @@ pub fn snip_scores(ctx: &Ctx) -> Result<Scores> {
 /// GraSP: $\theta \odot Hg$ (Hessian-gradient product by double back-propagation).
 pub fn grasp_scores(ctx: &Ctx) -> Result<Scores> {
     let (xs, ys) = scoring_batch(ctx)?;
-    let t = ctx.cfg.grasp_temperature;
+    let t = ctx.cfg.pai.grasp_temperature;
     let loss = |()| (ctx.net.forward_t(&xs, true) / t).cross_entropy_for_logits(&ys);
     let g: Vec<Tensor> = Tensor::run_backward(&[loss(())], &ctx.x.tensors, false, false)
         .into_iter()
@@ -89,7 +91,7 @@ pub fn grasp_scores(ctx: &Ctx) -> Result<Scores> {
 /// per round, the fraction kept.
 pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
     let cfg = ctx.cfg;
-    let (arch, init) = imp::arch_of(cfg)?;
+    let (arch, init) = phase::arch_of(cfg)?;
     let mut vs2 = VarStore::new(ctx.vs.device());
     let net2 = Network::new(&vs2, arch, ctx.data.shape, ctx.data.classes, init)?;
     vs2.double();
@@ -99,15 +101,15 @@ pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
             v.copy_(&own[&name].abs().to_kind(Kind::Double));
         }
     });
-    let x2 = train::prunable(&vs2, &net2);
+    let x2 = params::prunable(&vs2, &net2);
     let abs: Vec<Tensor> = x2.tensors.iter().map(|t| t.detach().copy()).collect();
     let [c, h, w] = ctx.data.shape.map(|v| v as i64);
     let ones = Tensor::ones([1, c, h, w], (Kind::Double, ctx.vs.device()));
     let mut mask = Mask::full(&x2.group_sizes());
-    let mut kept = Vec::with_capacity(cfg.synflow_rounds);
-    let rounds = cfg.synflow_rounds;
+    let mut kept = Vec::with_capacity(cfg.pai.synflow_rounds);
+    let rounds = cfg.pai.synflow_rounds;
     for r in 1..=rounds {
-        let masks = train::mask_tensors(&x2, &mask);
+        let masks = x2.mask_tensors(&mask);
         tch::no_grad(|| {
             for ((t, a), m) in x2.tensors.iter().zip(&abs).zip(&masks) {
                 let mut t = t.shallow_clone();
@@ -141,17 +143,17 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         Some(m) => m,
         None => {
             ctx.rewind_to_init()?;
-            let m = match cfg.method.as_str() {
-                "magnitude-init" => target.select(&Largest, &ctx.x.to_scores(), s)?,
-                "random" => target.select(
+            let m = match cfg.method {
+                Method::MagnitudeInit => target.select(&Largest, &ctx.x.to_scores(), s)?,
+                Method::Random => target.select(
                     &Random {
                         seed: cfg.seed ^ 0x7a11,
                     },
                     &ctx.x.to_scores(),
                     s,
                 )?,
-                "snip" => target.select(&Largest, &snip_scores(ctx)?, s)?,
-                "grasp" => target.select(&Largest, &grasp_scores(ctx)?, s)?,
+                Method::Snip => target.select(&Largest, &snip_scores(ctx)?, s)?,
+                Method::Grasp => target.select(&Largest, &grasp_scores(ctx)?, s)?,
                 _ => {
                     let (m, kept) = synflow_mask(ctx, &target)?;
                     trace = json!({ "rounds": kept.len(), "kept_per_round": kept });
@@ -162,10 +164,10 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             m
         }
     };
-    let summary = if cfg.dataset == "none" {
+    let summary = if cfg.dataset == Dataset::None {
         ctx.write_untrained(&mask)?
     } else {
-        ctx.train_ticket(&mask, &train::Segment::default())?
+        ctx.train_ticket(&mask, &phase::Segment::default())?
     };
     Ok((summary, trace))
 }

@@ -17,31 +17,31 @@
 //! **Mask criteria × actions**: train the dense network (in `search/`), score each weight by
 //! `large_final` $|w_f|$, `large_init` $|w_i|$, `magnitude_increase` $|w_f| - |w_i|$,
 //! `movement` $|w_f - w_i|$ or `random`, keep the top of the budget; set the kept weights by
-//! `supermask_kept` (`rewind`, `reinit`, `reshuffle`, `signed_constant`, see [`super::perturb`])
+//! `supermask_kept` (`rewind`, `reinit`, `reshuffle`, `signed_constant`, see [`crate::nn::perturb`])
 //! and the pruned ones by `supermask_pruned` (`zero`, or `freeze` at their initial values:
 //! they take part in the forward pass but never move); then train.
 
 use serde_json::json;
 use tch::Tensor;
 
-use super::perturb::{fresh_init, perturb, Kept};
-use super::{Ctx, Target};
-use crate::nn::imp::Summary;
-use crate::nn::optim::{Optimizer, OptimizerKind};
+use super::Ctx;
+use crate::nn::dynamics::{Dynamics, FixedMask, LearnedScores};
 use crate::nn::params::Params;
-use crate::nn::train::{self, indexed, load_indexed, mask_tensors, Dynamics, FixedMask};
+use crate::nn::perturb::{fresh_init, perturb, Kept};
+use crate::nn::phase;
+use crate::nn::rundir::Summary;
+use crate::nn::target::Target;
+use crate::run::kinds::{Criterion, Pruned};
 use crate::select::{by_value, Largest, Mask, Random, Scores};
 use crate::space::SparseVector;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A learned Bernoulli mask over frozen weights.
 #[derive(Debug)]
 pub struct Learned {
     names: Vec<String>,
     weights: Vec<Tensor>,
-    scores: Vec<Tensor>,
-    opt: Optimizer,
-    lr: f64,
+    scores: LearnedScores,
     target: Target,
     goal: f64,
     seed: u64,
@@ -52,18 +52,11 @@ impl Learned {
     /// Scores at $\mathrm{logit}(1 - S)$ for the frozen prunable weights of `ctx`.
     pub fn new(ctx: &Ctx) -> Self {
         let s0 = ((1.0 - ctx.cfg.sparsity) / ctx.cfg.sparsity).ln();
-        let scores: Vec<Tensor> = ctx
-            .x
-            .tensors
-            .iter()
-            .map(|w| w.full_like(s0).detach().set_requires_grad(true))
-            .collect();
+        let scores: Vec<Tensor> = ctx.x.tensors.iter().map(|w| w.full_like(s0)).collect();
         Learned {
             names: ctx.x.names.clone(),
             weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
-            opt: Optimizer::new(OptimizerKind::adam(), 0.0, &scores),
-            scores,
-            lr: ctx.cfg.score_lr,
+            scores: LearnedScores::new(ctx.x.names.clone(), scores, ctx.cfg.score_lr, "opt."),
             target: ctx.target.clone(),
             goal: ctx.cfg.sparsity,
             seed: ctx.cfg.seed,
@@ -76,7 +69,7 @@ impl Learned {
     /// otherwise; bisection), so that training samples masks of the size the ticket will have.
     /// Layers outside the pool are never masked ($c = +50$).
     fn shifts(&self) -> Vec<f64> {
-        let n = self.scores.len();
+        let n = self.scores.tensors.len();
         let units: Vec<Vec<usize>> = if self.target.is_layerwise() {
             (0..n)
                 .filter(|&g| self.target.pooled(g))
@@ -90,7 +83,7 @@ impl Learned {
             for unit in units {
                 let flat: Vec<Tensor> = unit
                     .iter()
-                    .map(|&g| self.scores[g].flatten(0, -1))
+                    .map(|&g| self.scores.tensors[g].flatten(0, -1))
                     .collect();
                 let all = Tensor::cat(&flat, 0);
                 let density = |shift: f64| {
@@ -118,11 +111,7 @@ impl Learned {
     }
 
     fn score_values(&self) -> Scores {
-        Params::new(
-            self.names.clone(),
-            self.scores.iter().map(Tensor::shallow_clone).collect(),
-        )
-        .to_scores()
+        self.scores.values()
     }
 }
 
@@ -133,7 +122,7 @@ impl Dynamics for Learned {
             Some(
                 self.weights
                     .iter()
-                    .zip(&self.scores)
+                    .zip(&self.scores.tensors)
                     .zip(self.shifts())
                     .map(|((w, s), c)| {
                         let p = (s + c).sigmoid();
@@ -149,7 +138,7 @@ impl Dynamics for Learned {
                 self.weights.iter().map(Tensor::shallow_clone).collect(),
             );
             Some(
-                mask_tensors(&x, &mask)
+                x.mask_tensors(&mask)
                     .iter()
                     .zip(&self.weights)
                     .map(|(m, w)| w.detach() * m)
@@ -163,13 +152,7 @@ impl Dynamics for Learned {
     }
 
     fn update(&mut self, _x: &mut Params, _lr: f64, _it: usize) -> Result<()> {
-        let none = (0..self.scores.len())
-            .map(|_| None)
-            .collect::<Vec<Option<Tensor>>>();
-        self.opt.step(&mut self.scores, &none, self.lr);
-        for s in self.scores.iter_mut() {
-            s.zero_grad();
-        }
+        self.scores.step();
         self.t += 1;
         Ok(())
     }
@@ -182,14 +165,11 @@ impl Dynamics for Learned {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = indexed("scores", &self.scores);
-        s.extend(self.opt.named_state("opt."));
-        s
+        self.scores.state()
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        load_indexed(named, "scores", &mut self.scores)?;
-        self.opt.load_named_state(named, "opt.")
+        self.scores.load_state(named)
     }
 
     fn trace(&self) -> serde_json::Value {
@@ -203,14 +183,20 @@ impl Dynamics for Learned {
 }
 
 /// The criterion's scores from the initial and the trained weights.
-fn criterion_scores(criterion: &str, init: &Scores, fin: &Scores) -> Result<Scores> {
+fn criterion_scores(criterion: Criterion, init: &Scores, fin: &Scores) -> Result<Scores> {
     let sizes = init.group_sizes();
     let (a, b) = (init.values(), fin.values());
     let values: Vec<f64> = match criterion {
-        "large_final" => b.iter().map(|v| v.abs()).collect(),
-        "large_init" => a.iter().map(|v| v.abs()).collect(),
-        "magnitude_increase" => a.iter().zip(b).map(|(i, f)| f.abs() - i.abs()).collect(),
-        _ => a.iter().zip(b).map(|(i, f)| (f - i).abs()).collect(),
+        Criterion::LargeFinal => b.iter().map(|v| v.abs()).collect(),
+        Criterion::LargeInit => a.iter().map(|v| v.abs()).collect(),
+        Criterion::MagnitudeIncrease => a.iter().zip(b).map(|(i, f)| f.abs() - i.abs()).collect(),
+        Criterion::Movement => a.iter().zip(b).map(|(i, f)| (f - i).abs()).collect(),
+        Criterion::Learned | Criterion::Random => {
+            return Err(Error::param(
+                "supermask_criterion",
+                format!("`{criterion}` has no score of initial and final weights"),
+            ))
+        }
     };
     by_value(&Scores::from_parts(values, &sizes)?)
 }
@@ -218,17 +204,16 @@ fn criterion_scores(criterion: &str, init: &Scores, fin: &Scores) -> Result<Scor
 /// Run `lottery prune supermask`.
 pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let cfg = ctx.cfg;
-    if cfg.supermask_criterion == "learned" {
-        if !ctx.run_dir.join("checkpoint.json").exists() {
+    if cfg.supermask.criterion == Criterion::Learned {
+        if !crate::nn::rundir::has_checkpoint(ctx.run_dir) {
             ctx.rewind_to_init()?;
         }
         let mut learned = Learned::new(ctx);
-        let (summary, trained) = ctx.level().train_with(
+        let (summary, trained) = ctx.train_with(
             &mut learned,
             0,
             cfg.score_lr,
-            ctx.iterations,
-            &train::Segment::default(),
+            &phase::Segment::default(),
             ctx.run_dir,
         )?;
         return Ok((
@@ -244,7 +229,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let mask = match ctx.saved_mask()? {
         Some(m) => m,
         None => {
-            let m = if cfg.supermask_criterion == "random" {
+            let m = if cfg.supermask.criterion == Criterion::Random {
                 ctx.target.select(
                     &Random {
                         seed: cfg.seed ^ 0x5e7,
@@ -253,13 +238,13 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                     cfg.sparsity,
                 )?
             } else {
-                let s = criterion_scores(&cfg.supermask_criterion, &init, &fin)?;
+                let s = criterion_scores(cfg.supermask.criterion, &init, &fin)?;
                 ctx.target.select(&Largest, &s, cfg.sparsity)?
             };
-            let action: Kept = cfg.supermask_kept.parse()?;
+            let action = cfg.supermask.kept;
             let fresh = match action {
                 Kept::Reinit => {
-                    let (_, init_kind) = crate::nn::imp::arch_of(cfg)?;
+                    let (_, init_kind) = crate::nn::phase::arch_of(cfg)?;
                     Some(fresh_init(ctx.net, ctx.vs, init_kind, cfg.seed ^ 0xf7e5)?)
                 }
                 _ => None,
@@ -269,13 +254,13 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             m
         }
     };
-    let freeze = cfg.supermask_pruned == "freeze";
+    let freeze = cfg.supermask.pruned == Pruned::Freeze;
     if !freeze {
         let mut x = ctx.x.shallow_clone();
         x.apply_mask(&mask);
     }
     let mut fixed = FixedMask::new(
-        train::optimizer_kind(cfg),
+        phase::optimizer_kind(cfg),
         cfg.weight_decay,
         ctx.x,
         &mask,
@@ -284,20 +269,19 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     if freeze {
         fixed = fixed.frozen();
     }
-    let (summary, _) = ctx.level().train_with(
+    let (summary, _) = ctx.train_with(
         &mut fixed,
         0,
         cfg.lr,
-        ctx.iterations,
-        &train::Segment::default(),
+        &phase::Segment::default(),
         ctx.run_dir,
     )?;
     Ok((
         summary,
         json!({
-            "criterion": cfg.supermask_criterion,
-            "kept": cfg.supermask_kept,
-            "pruned": cfg.supermask_pruned,
+            "criterion": cfg.supermask.criterion,
+            "kept": cfg.supermask.kept,
+            "pruned": cfg.supermask.pruned,
             "dense_test_accuracy": dense.final_test_accuracy,
         }),
     ))

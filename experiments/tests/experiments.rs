@@ -1,7 +1,7 @@
 //! Experiments: results independent of the thread count; the ℓ1 phase-transition curve agrees
 //! with Donoho–Tanner's published weak threshold.
 
-use lottery::experiments::{phase_transition as pt, rates, tradeoff};
+use lottery_experiments::{phase_transition as pt, rates, tradeoff};
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
@@ -13,7 +13,7 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 
 #[test]
 fn phase_transition_is_independent_of_thread_count() {
-    lottery::experiments::blas_single_thread();
+    lottery_experiments::blas_single_thread();
     let cfg = pt::Config {
         d: 40,
         deltas: vec![0.3, 0.6],
@@ -37,7 +37,7 @@ fn phase_transition_is_independent_of_thread_count() {
 
 #[test]
 fn rates_and_tradeoff_are_independent_of_thread_count() {
-    lottery::experiments::blas_single_thread();
+    lottery_experiments::blas_single_thread();
     let cfg = rates::Config {
         n: 30,
         d: 50,

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::{Error, Result};
+use lottery::{Error, Result};
 
 const FONT_PATHS: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -45,20 +45,6 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / v.len() as f64;
     let s = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
     (m, s)
-}
-
-/// Write a CSV table atomically.
-pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fmt = |e: csv::Error| Error::param("csv", e.to_string());
-    w.write_record(header).map_err(fmt)?;
-    for r in rows {
-        w.write_record(r).map_err(fmt)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::param("csv", e.to_string()))?;
-    crate::io::write_atomic(path, &bytes)
 }
 
 /// One curve of a line plot.
@@ -343,7 +329,7 @@ pub fn figure(stem: &Path, panels: &[Panel], cols: usize) -> Result<()> {
         panels,
         cols,
     )?;
-    crate::io::write_atomic(&stem.with_extension("svg"), svg.as_bytes())?;
+    lottery::io::write_atomic(&stem.with_extension("svg"), svg.as_bytes())?;
     let png = stem.with_extension("png");
     let tmp = stem.with_extension("tmp.png");
     draw_all(

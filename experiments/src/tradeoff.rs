@@ -5,13 +5,13 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::problem::SmoothProblem;
-use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
-use crate::solver::greedy::{Fcfgs, Foba, ForwardGreedy, GreedyParams};
-use crate::solver::iht::{Iht, ThresholdParams};
-use crate::solver::{maurey, solve_quiet, solve_traced};
-use crate::space::Objective;
-use crate::Result;
+use lottery::problem::SmoothProblem;
+use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
+use lottery::solver::greedy::{Fcfgs, Foba, ForwardGreedy, GreedyParams};
+use lottery::solver::iht::{Iht, ThresholdParams};
+use lottery::solver::{maurey, solve_quiet, solve_traced};
+use lottery::space::Objective;
+use lottery::Result;
 
 /// Sizes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>> {
     let k_max = cfg.k_max.min(p.dim()).min(p.n_samples());
     let mut rows = Vec::new();
     // The best objective seen at each support size along a greedy path.
-    let path = |name: &str, trace: Vec<crate::solver::Record>| -> Vec<Row> {
+    let path = |name: &str, trace: Vec<lottery::solver::Record>| -> Vec<Row> {
         let mut best = std::collections::BTreeMap::<usize, f64>::new();
         for r in trace.iter().filter(|r| r.nnz >= 1 && r.nnz <= k_max) {
             let e = best.entry(r.nnz).or_insert(f64::INFINITY);

@@ -7,9 +7,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::imp::{run_branch, run_imp, Env, Summary};
-use crate::run::{level_dir, RunConfig};
-use crate::Result;
+use lottery::nn::branch::run_branch;
+use lottery::nn::imp::run_imp;
+use lottery::nn::phase::Env;
+use lottery::nn::rundir::level_dir;
+use lottery::nn::rundir::Summary;
+use lottery::run::kinds::BranchKind;
+use lottery::run::RunConfig;
+use lottery::Result;
 
 /// Sizes of the experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,15 +73,17 @@ pub struct Row {
     /// Fraction of prunable weights remaining.
     pub remaining: f64,
     /// Test accuracy at the end of training.
+    #[serde(rename = "final_test_accuracy")]
     pub final_accuracy: f64,
     /// Iteration of minimum validation loss.
     pub early_stop_iteration: usize,
     /// Test accuracy at that iteration.
+    #[serde(rename = "early_stop_test_accuracy")]
     pub early_stop_accuracy: f64,
 }
 
 fn read_summary(dir: &Path) -> Result<Summary> {
-    crate::io::read_json(&dir.join("summary.json"))
+    lottery::io::read_json(&dir.join("summary.json"))
 }
 
 fn row(method: &str, seed: u64, s: &Summary) -> Row {
@@ -115,8 +122,8 @@ pub fn run(cfg: &Config, env: &Env) -> Result<Vec<Row>> {
             ));
             if level > 0 {
                 for (kind, name) in [
-                    ("random-reinit", "random reinit"),
-                    ("random-prune", "random pruning"),
+                    (BranchKind::RandomReinit, "random reinit"),
+                    (BranchKind::RandomPrune, "random pruning"),
                 ] {
                     let dir = run_branch(kind, &run_dir, level, 0, &[], env)?;
                     rows.push(row(name, seed, &read_summary(&dir)?));

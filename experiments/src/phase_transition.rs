@@ -10,12 +10,12 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{LeastSquares, PlantedParams};
-use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
-use crate::solver::greedy::{GreedyParams, Omp};
-use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
-use crate::solver::solve_quiet;
-use crate::Result;
+use lottery::problem::{LeastSquares, PlantedParams};
+use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
+use lottery::solver::greedy::{GreedyParams, Omp};
+use lottery::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
+use lottery::solver::solve_quiet;
+use lottery::Result;
 
 /// Algorithms of the diagram.
 pub const ALGORITHMS: [&str; 6] = ["IHT", "NIHT", "HTP", "CoSaMP", "OMP", "l1 (FW)"];

@@ -12,6 +12,18 @@
 //! | [`Fwr`] | FCFGS to $k$ atoms, then replacement steps (add the best, drop the smallest) |
 //! | [`Foba`] | forward step, then backward removals while they cost at most $\nu$ of the forward gain |
 //!
+//! ```
+//! use lottery::problem::{LeastSquares, PlantedParams};
+//! use lottery::solver::greedy::{Fcfgs, GreedyParams};
+//! use lottery::solver::solve_traced;
+//! let inst = PlantedParams { n: 64, d: 200, k: 4, ..Default::default() }.generate().unwrap();
+//! let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();
+//! let (sol, trace) = solve_traced(&Fcfgs::new(GreedyParams::new(4)).unwrap(), &p).unwrap();
+//! // Noiseless planted instance: FCFGS selects the planted support, and every step decreases f.
+//! assert_eq!(sol.info.support, inst.support);
+//! assert!(trace.windows(2).all(|w| w[1].objective <= w[0].objective));
+//! ```
+//!
 //! # References
 //! - S. Shalev-Shwartz, N. Srebro, T. Zhang. Trading accuracy for sparsity in optimization problems
 //!   with sparsity constraints. SIAM J. Optim. 20(6), 2010.
@@ -20,18 +32,22 @@
 //!   IEEE TIT 57(7), 2011.
 //!
 //! # Guarantees
-#![doc = include_str!("../../theory/omp.md")]
-#![doc = include_str!("../../theory/fcfgs_rate.md")]
-#![doc = include_str!("../../theory/fcfgs_rsc.md")]
-#![doc = include_str!("../../theory/foba.md")]
+#![doc = include_str!("../../../theory/omp.md")]
+#![doc = include_str!("../../../theory/fcfgs_rate.md")]
+#![doc = include_str!("../../../theory/fcfgs_rsc.md")]
+#![doc = include_str!("../../../theory/foba.md")]
 
-use ndarray::{s, Array1, Array2, ShapeBuilder};
+use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+mod omp;
+
+pub use omp::{Omp, OmpState};
+
+use super::step::grow_scores;
 use super::{check_sparsity, Iterative, Record, Status};
-use crate::linalg::ProgressiveCholesky;
-use crate::problem::{LeastSquares, SmoothProblem};
-use crate::select::{arg_max_abs, grow, Budget, Mask, Scores};
+use crate::problem::SmoothProblem;
+use crate::select::{arg_max_abs, Budget, Mask, Scores};
 use crate::{Error, Result};
 
 /// Parameters of the greedy methods.
@@ -72,14 +88,14 @@ impl GreedyParams {
 }
 
 /// Index of the largest $|g_j|$ outside `support` (lowest index among ties): one step of
-/// [`crate::select::grow`], the selection the network trainer `lottery prune greedy` takes in
+/// [`super::step::grow`], the selection the network trainer `lottery prune greedy` takes in
 /// batches.
 fn best_outside(g: &Array1<f64>, support: &[usize]) -> Option<usize> {
     let current = Mask::from_indices(g.len(), support).ok()?;
     if support.len() >= g.len() {
         return None;
     }
-    let grown = grow(
+    let grown = grow_scores(
         &Scores::flat(g.to_vec()),
         &current,
         &Budget::TopK(support.len() + 1),
@@ -91,132 +107,6 @@ fn best_outside(g: &Array1<f64>, support: &[usize]) -> Option<usize> {
 
 fn nnz(x: &Array1<f64>) -> usize {
     x.iter().filter(|v| **v != 0.0).count()
-}
-
-/// Orthogonal matching pursuit for least squares, with a progressive Cholesky factor of
-/// $A_S^\top A_S$: each atom costs one pass over $A$ (the correlations $A^\top r$) plus $O(nk)$
-/// for the new Gram column and residual, and $O(k^2)$ for the triangular solves — never a
-/// refactorization.
-///
-/// Stops at $k$ atoms, when $\|r\|^2 \le \mathrm{tol}\cdot\|y\|^2$, or when the next atom is
-/// numerically dependent on the support.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Omp {
-    /// Parameters (`tol` is relative to $\|y\|^2$).
-    pub params: GreedyParams,
-}
-
-impl Omp {
-    /// OMP with validated parameters.
-    pub fn new(params: GreedyParams) -> Result<Self> {
-        params.validate()?;
-        Ok(Omp { params })
-    }
-}
-
-/// OMP's state.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OmpState {
-    /// Selected atoms in order of selection.
-    pub order: Vec<usize>,
-    chol: ProgressiveCholesky,
-    /// Selected columns $A_S$, contiguous ($n \times k$, column-major), so that the new Gram
-    /// column $A_S^\top a_j$ and the residual $y - A_S z$ are one gemv each.
-    cols: Array2<f64>,
-    /// Residual $y - A x$.
-    pub r: Array1<f64>,
-    /// Current iterate.
-    pub x: Array1<f64>,
-    /// $f(x)$.
-    pub f: f64,
-    y_norm_sq: f64,
-}
-
-impl Iterative<LeastSquares> for Omp {
-    type State = OmpState;
-
-    fn name(&self) -> &'static str {
-        "omp"
-    }
-
-    // OMP takes exactly one atom per iteration: its iteration cap is the sparsity.
-    #[allow(clippy::misnamed_getters)]
-    fn max_iters(&self) -> usize {
-        self.params.sparsity
-    }
-
-    fn init(&self, p: &LeastSquares) -> Result<OmpState> {
-        check_sparsity(self.params.sparsity, p.dim())?;
-        let r = p.response().clone();
-        let y_norm_sq = r.dot(&r);
-        Ok(OmpState {
-            order: Vec::with_capacity(self.params.sparsity),
-            chol: ProgressiveCholesky::new(),
-            cols: Array2::zeros((p.n_samples(), self.params.sparsity).f()),
-            f: p.value_of_residual(&r),
-            r,
-            x: Array1::zeros(p.dim()),
-            y_norm_sq,
-        })
-    }
-
-    fn step(&self, p: &LeastSquares, s: &mut OmpState) -> Result<Status> {
-        // One pass over A; the correlations of selected atoms are zeroed in place (they are
-        // ~0 already, by orthogonality of the residual).
-        let mut c = p.design().rmatvec(&s.r);
-        for &j in &s.order {
-            c[j] = 0.0;
-        }
-        let Some(j) = arg_max_abs(c.as_slice().expect("owned")).filter(|&j| c[j] != 0.0) else {
-            return Ok(Status::Converged);
-        };
-        let t = s.order.len();
-        let col = p.design().column(j);
-        let cross = s.cols.slice(s![.., ..t]).t().dot(&col);
-        if s.chol
-            .push(
-                cross.as_slice().expect("owned"),
-                col.dot(&col),
-                col.dot(p.response()),
-            )
-            .is_err()
-        {
-            return Ok(Status::Converged);
-        }
-        s.order.push(j);
-        s.cols.column_mut(t).assign(&col);
-        let z = Array1::from(s.chol.solve());
-        let mut r = p.response().clone();
-        r -= &s.cols.slice(s![.., ..=t]).dot(&z);
-        for (&i, &zi) in s.order.iter().zip(&z) {
-            s.x[i] = zi;
-        }
-        s.r = r;
-        s.f = p.value_of_residual(&s.r);
-        let done =
-            s.order.len() >= self.params.sparsity || s.r.dot(&s.r) <= self.params.tol * s.y_norm_sq;
-        Ok(if done {
-            Status::Converged
-        } else {
-            Status::Continue
-        })
-    }
-
-    fn iterate<'s>(&self, s: &'s OmpState) -> &'s Array1<f64> {
-        &s.x
-    }
-
-    fn record(&self, s: &OmpState) -> Record {
-        Record {
-            iter: 0,
-            objective: s.f,
-            gap: None,
-            nnz: s.order.len(),
-            kind: None,
-            gain: None,
-            step: None,
-        }
-    }
 }
 
 /// State of the generic greedy methods.
@@ -277,6 +167,28 @@ fn with(support: &[usize], j: usize) -> Vec<usize> {
     s
 }
 
+/// A forward step: the added coordinate, the grown support and the refit iterate.
+type Grown = (usize, Vec<usize>, Array1<f64>);
+
+/// The forward step FCFGS and FWR share: the best coordinate $j$ outside the support, the grown
+/// support $S \cup \{j\}$ and the refit on it; `None` when no coordinate is left or
+/// $|\nabla_j f| \le$ `tol` (converged).
+fn grow_and_refit<P: SmoothProblem + ?Sized>(
+    p: &P,
+    s: &GreedyState,
+    tol: f64,
+) -> Result<Option<Grown>> {
+    let Some(j) = best_outside(&s.g, &s.support) else {
+        return Ok(None);
+    };
+    if s.g[j].abs() <= tol {
+        return Ok(None);
+    }
+    let grown = with(&s.support, j);
+    let x = p.refit(&grown, &s.x)?;
+    Ok(Some((j, grown, x)))
+}
+
 fn without(support: &[usize], i: usize) -> Vec<usize> {
     support.iter().copied().filter(|&j| j != i).collect()
 }
@@ -324,14 +236,9 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Fcfgs {
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
         s.gain = 0.0;
-        let Some(j) = best_outside(&s.g, &s.support) else {
+        let Some((_, support, x)) = grow_and_refit(p, s, self.params.tol)? else {
             return Ok(Status::Converged);
         };
-        if s.g[j].abs() <= self.params.tol {
-            return Ok(Status::Converged);
-        }
-        let support = with(&s.support, j);
-        let x = p.refit(&support, &s.x)?;
         s.set(p, x, support);
         Ok(if s.support.len() >= self.params.sparsity {
             Status::Converged
@@ -416,14 +323,9 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Fwr {
 
     fn step(&self, p: &P, s: &mut GreedyState) -> Result<Status> {
         s.gain = 0.0;
-        let Some(j) = best_outside(&s.g, &s.support) else {
+        let Some((j, grown, x_grown)) = grow_and_refit(p, s, self.params.tol)? else {
             return Ok(Status::Converged);
         };
-        if s.g[j].abs() <= self.params.tol {
-            return Ok(Status::Converged);
-        }
-        let grown = with(&s.support, j);
-        let x_grown = p.refit(&grown, &s.x)?;
         if grown.len() <= self.params.sparsity {
             s.set(p, x_grown, grown);
             return Ok(Status::Continue);

@@ -6,10 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::imp::{run_imp, Env};
-use crate::nn::zoo::lmc::{run_lmc, LmcSummary};
-use crate::run::{level_dir, RunConfig};
-use crate::{Error, Result};
+use lottery::nn::imp::run_imp;
+use lottery::nn::phase::Env;
+use lottery::nn::rundir::level_dir;
+use lottery::nn::zoo::lmc::{run_lmc, LmcSummary};
+use lottery::run::RunConfig;
+use lottery::{Error, Result};
 
 /// Sizes of the experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,7 +70,7 @@ pub struct Row {
 }
 
 fn read_lmc(dir: &std::path::Path, k: usize) -> Result<LmcSummary> {
-    crate::io::read_json(&dir.join(format!("k_{k}")).join("summary.json"))
+    lottery::io::read_json(&dir.join(format!("k_{k}")).join("summary.json"))
 }
 
 /// Run (or resume) every sweep; rows for all of them.
@@ -87,7 +89,7 @@ pub fn run(cfg: &Config, env: &Env) -> Result<Vec<Row>> {
             imp.set("rate_output", "0.25")?;
             let run = run_imp(&imp, env)?;
             let level = level_dir(&run, cfg.sparse_level);
-            let s = crate::nn::zoo::finished(&level)?
+            let s = lottery::nn::rundir::finished(&level)?
                 .ok_or_else(|| Error::param("imp", "the ticket's level did not finish"))?;
             sweeps.push((
                 format!("IMP ticket ({:.1}% remaining)", 100.0 * s.remaining),

@@ -11,10 +11,14 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::imp::{run_imp, Env, Summary};
-use crate::nn::zoo::{finished, run_prune};
-use crate::run::{level_dir, RunConfig};
-use crate::{Error, Result};
+use lottery::nn::imp::run_imp;
+use lottery::nn::phase::Env;
+use lottery::nn::rundir::finished;
+use lottery::nn::rundir::level_dir;
+use lottery::nn::rundir::Summary;
+use lottery::nn::zoo::run_prune;
+use lottery::run::RunConfig;
+use lottery::{Error, Result};
 
 /// Sizes of the experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,7 +56,7 @@ impl Config {
     /// level).
     pub fn default_size() -> Self {
         Config {
-            methods: crate::run::config::METHODS
+            methods: lottery::run::Method::NAMES[2..]
                 .iter()
                 .map(|m| m.to_string())
                 .collect(),
@@ -134,8 +138,10 @@ pub struct Row {
     /// Fraction of prunable weights remaining.
     pub remaining: f64,
     /// Test accuracy at the end of training.
+    #[serde(rename = "final_test_accuracy")]
     pub final_accuracy: f64,
     /// Best test accuracy over the evaluations.
+    #[serde(rename = "best_test_accuracy")]
     pub best_accuracy: f64,
 }
 
@@ -152,7 +158,7 @@ fn row(method: &str, seed: u64, sparsity: f64, s: &Summary) -> Row {
 
 /// Run one configuration in this process (the worker's job): IMP or a pruning method.
 pub fn run_job(rc: &RunConfig, env: &Env) -> Result<PathBuf> {
-    if rc.method == "imp" {
+    if rc.method == lottery::run::Method::Imp {
         run_imp(rc, env)
     } else {
         run_prune(rc, env)
@@ -185,7 +191,7 @@ pub fn run_all(
     while next < runs.len() || !running.is_empty() {
         while running.len() < jobs.max(1) && next < runs.len() {
             let file = job_dir.join(format!("{next}.toml"));
-            crate::io::write_atomic(&file, runs[next].to_toml().as_bytes())?;
+            lottery::io::write_atomic(&file, runs[next].to_toml().as_bytes())?;
             let stdout = std::fs::File::create(file.with_extension("out")).map_err(io(&file))?;
             let stderr = std::fs::File::create(file.with_extension("err")).map_err(io(&file))?;
             let child = Command::new(exe)
@@ -239,7 +245,7 @@ pub fn run_all(
 pub fn collect(runs: &[RunConfig], dirs: &[PathBuf]) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (rc, dir) in runs.iter().zip(dirs) {
-        if rc.method == "imp" {
+        if rc.method == lottery::run::Method::Imp {
             for level in 0..=rc.levels {
                 let s = finished(&level_dir(dir, level))?.ok_or_else(|| {
                     Error::param("run", format!("{} level {level} unfinished", dir.display()))
@@ -250,7 +256,7 @@ pub fn collect(runs: &[RunConfig], dirs: &[PathBuf]) -> Result<Vec<Row>> {
         } else {
             let s = finished(dir)?
                 .ok_or_else(|| Error::param("run", format!("{} unfinished", dir.display())))?;
-            rows.push(row(&rc.method, rc.seed, rc.sparsity, &s));
+            rows.push(row(rc.method.as_str(), rc.seed, rc.sparsity, &s));
         }
     }
     Ok(rows)

@@ -1,6 +1,10 @@
-//! The logic of the experiment binaries in `experiments/` (which only parse flags and write
-//! files): cells are independent, seeded from their grid position, and run in parallel with
-//! rayon, so results do not depend on the thread count.
+//! # lottery-experiments — the figures and tables of `lottery`
+//!
+//! The logic of the experiment binaries in `experiments/*.rs` (which only parse flags and write
+//! files) and the plotting helpers ([`plot`]), kept out of the `lottery` library so that the
+//! library ships neither clap nor plotters. Cells are independent, seeded from their grid
+//! position, and run in parallel with rayon, so results do not depend on the thread count.
+#![warn(missing_docs)]
 
 #[cfg(feature = "torch")]
 pub mod instability;
@@ -9,12 +13,13 @@ pub mod lottery_curve;
 #[cfg(feature = "torch")]
 pub mod methods;
 pub mod phase_transition;
+pub mod plot;
 pub mod rates;
 pub mod tradeoff;
 
 use std::path::PathBuf;
 
-use crate::{Error, Result};
+use lottery::{Error, Result};
 
 extern "C" {
     fn openblas_set_num_threads(n: std::os::raw::c_int);
@@ -42,6 +47,26 @@ pub struct ExperimentArgs {
 }
 
 impl ExperimentArgs {
+    /// The paper-size configuration with `--paper`, else the default size.
+    pub fn size<C>(&self, paper: impl FnOnce() -> C, default: impl FnOnce() -> C) -> C {
+        if self.paper {
+            paper()
+        } else {
+            default()
+        }
+    }
+
+    /// Where the runs of a network experiment go (`<dir>/runs`), on CUDA when present.
+    #[cfg(feature = "torch")]
+    pub fn env(dir: &std::path::Path, data_dir: Option<PathBuf>) -> lottery::nn::phase::Env {
+        lottery::nn::phase::Env {
+            runs: dir.join("runs"),
+            data_dir,
+            device: tch::Device::cuda_if_available(),
+            progress: false,
+        }
+    }
+
     /// Set BLAS single-threaded (cells run in parallel instead) and create `<out>/<name>/`.
     pub fn prepare(&self, name: &str) -> Result<PathBuf> {
         blas_single_thread();
@@ -57,6 +82,24 @@ pub fn out_dir(root: &std::path::Path, name: &str) -> Result<PathBuf> {
         source: e,
     })?;
     Ok(dir)
+}
+
+/// Write an experiment's rows (any serializable record) as a CSV table with the field names
+/// as header, atomically; every number at full precision.
+pub fn write_rows<T: serde::Serialize>(path: &std::path::Path, rows: &[T]) -> Result<()> {
+    let mut w = csv_writer();
+    for r in rows {
+        w.serialize(r)
+            .map_err(|e| Error::param("csv", format!("{}: {e}", path.display())))?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::param("csv", format!("{}: {e}", path.display())))?;
+    lottery::io::write_atomic(path, &bytes)
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
 }
 
 /// A deterministic seed for cell `(a, b, c)` of an experiment with base seed `seed`

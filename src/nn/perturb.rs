@@ -18,59 +18,24 @@ use rand_chacha::ChaCha8Rng;
 use tch::nn::VarStore;
 
 use crate::nn::models::{Init, Network};
-use crate::nn::params::Params;
-use crate::nn::train;
+use crate::nn::params::{self, Params};
 use crate::select::Mask;
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
-/// An action on the kept weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kept {
-    /// Leave them.
-    Rewind,
-    /// Fresh initialization.
-    Reinit,
-    /// Permute within each layer.
-    Reshuffle,
-    /// Layer standard deviation with the weight's sign.
-    SignedConstant,
-    /// Random signs, magnitudes kept.
-    FlipSigns,
-}
-
-impl std::str::FromStr for Kept {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "rewind" => Kept::Rewind,
-            "reinit" => Kept::Reinit,
-            "reshuffle" | "shuffle" => Kept::Reshuffle,
-            "signed_constant" | "constant" => Kept::SignedConstant,
-            "flip_signs" | "signs" => Kept::FlipSigns,
-            other => {
-                return Err(Error::param(
-                    "action",
-                    format!(
-                        "`{other}` is not rewind, reinit, reshuffle, signed_constant or flip_signs"
-                    ),
-                ))
-            }
-        })
-    }
-}
+pub use crate::run::kinds::Kept;
 
 /// A fresh initialization of the prunable weights drawn with `seed`, leaving the network's
 /// weights as they were.
 pub fn fresh_init(net: &Network, vs: &VarStore, init: Init, seed: u64) -> Result<Params> {
-    let saved: Vec<(String, tch::Tensor)> = train::named_vars(vs)
+    let saved: Vec<(String, tch::Tensor)> = params::named_vars(vs)
         .into_iter()
         .map(|(n, t)| (n, t.detach().copy()))
         .collect();
     tch::manual_seed(seed as i64);
     net.reinitialize(vs, init);
-    let fresh = train::prunable(vs, net).clone();
-    train::assign(vs, &saved)?;
+    let fresh = params::prunable(vs, net).clone();
+    params::assign(vs, &saved)?;
     Ok(fresh)
 }
 

@@ -6,13 +6,13 @@ use ndarray::Array1;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{LeastSquares, SmoothProblem};
-use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
-use crate::solver::greedy::{Fcfgs, GreedyParams};
-use crate::solver::mirror::{MdDomain, MirrorDescent, MirrorParams};
-use crate::solver::{solve, solve_quiet};
-use crate::space::Objective;
-use crate::Result;
+use lottery::problem::{LeastSquares, SmoothProblem};
+use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
+use lottery::solver::greedy::{Fcfgs, GreedyParams};
+use lottery::solver::mirror::{MdDomain, MirrorDescent, MirrorParams};
+use lottery::solver::{solve, solve_quiet};
+use lottery::space::Objective;
+use lottery::Result;
 
 /// Instance and lengths.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub struct Row {
 pub fn instance(cfg: &Config) -> Result<(LeastSquares, Array1<f64>)> {
     use rand::{seq::SliceRandom, Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let inst = crate::problem::PlantedParams {
+    let inst = lottery::problem::PlantedParams {
         n: cfg.n,
         d: cfg.d,
         k: 0,

@@ -1,0 +1,145 @@
+//! The `lottery` command line: `lottery solve` runs any solver on `.npy` inputs ([`solve`]);
+//! with the feature `torch`, `lottery imp | train | branch` run iterative magnitude pruning and
+//! its baselines, `lottery prune <method>` the method zoo and `lottery lmc` linear mode
+//! connectivity ([`runs`]). Argument parsing and the JSON / exit-code contract live here;
+//! everything they run is in the library.
+//!
+//! Bad input of any kind prints one line on stderr and exits with status 2.
+
+#[cfg(feature = "torch")]
+mod runs;
+mod solve;
+
+use clap::{Parser, Subcommand};
+
+#[cfg(feature = "torch")]
+use runs::{run_branch_cli, run_config, BranchArgs, LmcArgs, PruneArgs, RunArgs};
+use solve::{run_solve, SolveArgs};
+
+fn main() {
+    std::process::exit(main_with_args(std::env::args_os()));
+}
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lottery",
+    version,
+    about = "Sparse optimization from convex problems to lottery tickets"
+)]
+pub struct Cli {
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a sparse solver on A.npy and y.npy; print one JSON object.
+    Solve(SolveArgs),
+    /// Iterative magnitude pruning with rewinding (feature `torch`); last stdout line: the run dir.
+    #[cfg(feature = "torch")]
+    Imp(RunArgs),
+    /// Train the dense network once (IMP level 0 only; feature `torch`).
+    #[cfg(feature = "torch")]
+    Train(RunArgs),
+    /// Baselines of a finished IMP level: random-reinit | random-prune | scratch |
+    /// perturb-shuffle | perturb-reinit | perturb-signs | perturb-constant | transfer
+    /// (feature `torch`).
+    #[cfg(feature = "torch")]
+    Branch(BranchArgs),
+    /// A pruning method of the zoo (feature `torch`): dpf, supermask, snip, grasp, synflow,
+    /// magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy; last stdout
+    /// line: the run dir.
+    #[cfg(feature = "torch")]
+    Prune(PruneArgs),
+    /// Linear mode connectivity: instability against the rewind iteration k (feature `torch`);
+    /// last stdout line: the directory holding instability.csv.
+    #[cfg(feature = "torch")]
+    Lmc(LmcArgs),
+}
+
+/// Parse the process arguments and run; returns the exit status (0, or 2 on any error, after
+/// printing one line on stderr).
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
+            }
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!("{}", line.trim());
+            return 2;
+        }
+    };
+    let result = match &cli.command {
+        Command::Solve(args) => run_solve(args),
+        #[cfg(feature = "torch")]
+        Command::Imp(args) => run_config(args, None)
+            .and_then(|(cfg, env)| lottery::nn::imp::run_imp(&cfg, &env))
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Branch(args) => {
+            run_branch_cli(args).map(|d| serde_json::Value::String(d.display().to_string()))
+        }
+        #[cfg(feature = "torch")]
+        Command::Prune(args) => run_config(&args.run, None)
+            .and_then(|(mut cfg, env)| {
+                cfg.set("method", &args.method)?;
+                cfg.set("sparsity", &format!("{:?}", args.sparsity.unwrap_or(0.8)))?;
+                lottery::nn::zoo::run_prune(&cfg, &env)
+            })
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Lmc(args) => run_config(&args.run, None)
+            .and_then(|(cfg, env)| {
+                lottery::nn::zoo::lmc::run_lmc(
+                    &cfg,
+                    &env,
+                    &args.k,
+                    args.mask.as_deref(),
+                    args.points,
+                )
+            })
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Train(args) => run_config(args, Some(0))
+            .and_then(|(cfg, env)| lottery::nn::imp::run_imp(&cfg, &env))
+            .map(|d| serde_json::Value::String(d.display().to_string())),
+    };
+    match result {
+        Ok(serde_json::Value::String(dir)) => {
+            println!("{dir}");
+            0
+        }
+        Ok(v) => {
+            println!("{v}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `lottery imp | train | branch | prune | lmc` (feature `torch`): run settings from a preset,
+//! a TOML file and flags, then the library's runs ([`lottery::nn::imp`], [`lottery::nn::branch`],
+//! [`lottery::nn::zoo`], [`lottery::nn::zoo::lmc`]).
+
+use std::path::PathBuf;
+
+use lottery::{Error, Result};
+
+/// Arguments of `lottery prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// The method.
+    pub method: String,
+    /// Fraction of the prunable weights removed, in (0, 1) (default 0.8; for early-bird's channel
+    /// variant, of the channels).
+    #[arg(long)]
+    pub sparsity: Option<f64>,
+    /// Run settings, as for `lottery imp`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `lottery lmc`.
+#[derive(Debug, clap::Args)]
+pub struct LmcArgs {
+    /// Rewind iterations k, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub k: Vec<usize>,
+    /// A ticket's mask.safetensors: interpolate the sparse copies.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Points on the interpolation path (>= 11).
+    #[arg(long, default_value_t = 11)]
+    pub points: usize,
+    /// Run settings, as for `lottery imp`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `lottery branch`.
+#[derive(Debug, clap::Args)]
+pub struct BranchArgs {
+    /// random-reinit | random-prune | scratch | perturb-shuffle | perturb-reinit |
+    /// perturb-signs | perturb-constant | transfer.
+    pub kind: String,
+    /// The run directory (`runs/<hash>`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Level whose mask the branch starts from (default: the last finished level).
+    #[arg(long)]
+    pub level: Option<usize>,
+    /// Seed of the random mask / initialization.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `transfer`: settings that differ from the run's (dataset, optimizer, lr, …), KEY=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Directory of the dataset files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// cpu | cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+fn device_of(name: Option<&str>) -> Result<tch::Device> {
+    use lottery::run::kinds::DeviceName;
+    Ok(match name.map(str::parse).transpose()? {
+        None => tch::Device::cuda_if_available(),
+        Some(DeviceName::Cpu) => tch::Device::Cpu,
+        Some(DeviceName::Cuda) if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        Some(DeviceName::Cuda) => {
+            return Err(Error::Unsupported(
+                "--device cuda: no CUDA device is available".into(),
+            ))
+        }
+    })
+}
+
+/// `KEY=VALUE` arguments of `--set`, trimmed.
+fn key_values(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| Error::param("set", format!("`{kv}` is not KEY=VALUE")))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+pub fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
+    let level = match args.level {
+        Some(l) => l,
+        None => (0..10_000)
+            .take_while(|l| {
+                lottery::nn::rundir::level_dir(&args.run, *l)
+                    .join(lottery::nn::rundir::SUMMARY)
+                    .exists()
+            })
+            .last()
+            .ok_or_else(|| {
+                Error::param(
+                    "run",
+                    format!("{} has no finished level", args.run.display()),
+                )
+            })?,
+    };
+    let env = lottery::nn::phase::Env {
+        runs: args.run.clone(),
+        data_dir: args.data_dir.clone(),
+        device: device_of(args.device.as_deref())?,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let kind: lottery::run::kinds::BranchKind = args.kind.parse()?;
+    let overrides = key_values(&args.set)?;
+    lottery::nn::branch::run_branch(kind, &args.run, level, args.seed, &overrides, &env)
+}
+
+/// Arguments of `lottery imp` and `lottery train`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Preset (lenet300-lth, conv2-lth, conv4-lth, conv6-lth, lenet300-openlth,
+    /// resnet20-openlth, vgg16-openlth).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// TOML file of settings on top of the preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// fashion-mnist | mnist | cifar10 | teacher.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Directory of the dataset files (not part of the run's hash).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// IMP levels after the dense level 0.
+    #[arg(long)]
+    pub levels: Option<usize>,
+    /// Training length per level in iterations.
+    #[arg(long, conflicts_with = "epochs")]
+    pub iterations: Option<usize>,
+    /// Training length per level in epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// init | ITER | lr | finetune.
+    #[arg(long)]
+    pub rewind: Option<String>,
+    /// layerwise | global.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// cpu | cuda (default: cuda when available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Root of the run directories.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Any other setting, KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+pub fn run_config(
+    args: &RunArgs,
+    levels_override: Option<usize>,
+) -> Result<(lottery::run::RunConfig, lottery::nn::phase::Env)> {
+    use lottery::run::RunConfig;
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            RunConfig::from_toml(&text, args.preset.as_deref())?
+        }
+        None => RunConfig::preset(args.preset.as_deref().ok_or_else(|| {
+            Error::param("preset", "--preset NAME or --config FILE is required")
+        })?)?,
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            pairs.push((k.to_string(), v));
+        }
+    };
+    put("dataset", args.dataset.clone());
+    put(
+        "levels",
+        levels_override.or(args.levels).map(|v| v.to_string()),
+    );
+    put("rewind", args.rewind.clone());
+    put("strategy", args.strategy.clone());
+    put("seed", args.seed.map(|v| v.to_string()));
+    if let Some(it) = args.iterations {
+        pairs.push(("iterations".into(), it.to_string()));
+    }
+    if let Some(ep) = args.epochs {
+        pairs.push(("iterations".into(), "0".into()));
+        pairs.push(("epochs".into(), ep.to_string()));
+    }
+    pairs.extend(key_values(&args.set)?);
+    for (k, v) in pairs {
+        cfg.set(&k, &v)?;
+    }
+    let device = device_of(args.device.as_deref())?;
+    let env = lottery::nn::phase::Env {
+        runs: args.runs.clone(),
+        data_dir: args.data_dir.clone(),
+        device,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    Ok((cfg, env))
+}

@@ -1,0 +1,130 @@
+//! Datasets as tensors on the training device: train / validation / test splits, normalized
+//! with the training statistics, and the empty dataset of data-free pruning.
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{self, Dataset, Split};
+use crate::run::kinds::{Arch, Dataset as DatasetName};
+use crate::run::RunConfig;
+use crate::select::Mask;
+use crate::{Error, Result};
+
+/// Train, validation and test sets as tensors on the device.
+#[derive(Debug)]
+pub struct Data {
+    /// Features ($N \times C \times H \times W$) and labels (length $N$).
+    pub train: (Tensor, Tensor),
+    /// Validation split (held out from the training set).
+    pub val: (Tensor, Tensor),
+    /// Test set.
+    pub test: (Tensor, Tensor),
+    /// $(C, H, W)$.
+    pub shape: [usize; 3],
+    /// Classes.
+    pub classes: usize,
+    /// The planted support, for the `teacher` dataset (one group per teacher layer).
+    pub planted: Option<Mask>,
+}
+
+impl Data {
+    /// Number of training samples.
+    pub fn train_len(&self) -> usize {
+        self.train.1.size()[0] as usize
+    }
+
+    /// An empty dataset with the input shape and classes of `cfg`'s model on its usual data
+    /// (`--dataset none`: data-free pruning at initialization).
+    pub fn none(cfg: &RunConfig) -> Data {
+        let shape = match cfg.model {
+            Arch::Lenet300 => [1, 28, 28],
+            _ => [3, 32, 32],
+        };
+        let empty = || {
+            (
+                Tensor::zeros([0, 1], (Kind::Float, Device::Cpu)),
+                Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
+            )
+        };
+        Data {
+            train: empty(),
+            val: empty(),
+            test: empty(),
+            shape,
+            classes: 10,
+            planted: None,
+        }
+    }
+}
+
+fn to_tensors(d: &Dataset, device: Device) -> (Tensor, Tensor) {
+    let [c, h, w] = d.shape.map(|v| v as i64);
+    let x = Tensor::from_slice(&d.x)
+        .view([d.len() as i64, c, h, w])
+        .to_device(device);
+    let y = Tensor::from_slice(&d.y)
+        .to_kind(Kind::Int64)
+        .to_device(device);
+    (x, y)
+}
+
+/// Load `cfg.dataset` (from `data_dir`, or its default location), hold out `cfg.validation`
+/// training samples (seeded by `cfg.seed`), normalize with the training statistics.
+pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Result<Data> {
+    let mut planted = None;
+    let dir_or = |default: &str| {
+        data_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    let (train, test) = match cfg.dataset {
+        DatasetName::FashionMnist | DatasetName::Mnist => {
+            let dir = dir_or(if cfg.dataset == DatasetName::Mnist {
+                "data/mnist"
+            } else {
+                data::FASHION_MNIST_DIR
+            });
+            (
+                data::load_mnist(&dir, Split::Train)?,
+                data::load_mnist(&dir, Split::Test)?,
+            )
+        }
+        DatasetName::Cifar10 => {
+            let dir = dir_or("data/cifar10");
+            (
+                data::cifar::read(&data::cifar::files(&dir, true))?,
+                data::cifar::read(&data::cifar::files(&dir, false))?,
+            )
+        }
+        DatasetName::Teacher => {
+            let (tr, te, teacher) = data::teacher::TeacherParams {
+                seed: cfg.seed,
+                ..Default::default()
+            }
+            .generate()?;
+            planted = Some(teacher.mask);
+            (tr, te)
+        }
+        DatasetName::None => {
+            return Err(Error::param(
+                "dataset",
+                "`none` has no data to load (only data-free pruning runs without data)",
+            ))
+        }
+    };
+    let (mut tr, mut va) = train.split_validation(cfg.validation.min(train.len() / 2), cfg.seed)?;
+    let mut te = test;
+    let (mean, std) = tr.channel_stats();
+    for d in [&mut tr, &mut va, &mut te] {
+        d.normalize(&mean, &std);
+    }
+    Ok(Data {
+        planted,
+        shape: tr.shape,
+        classes: tr.classes,
+        train: to_tensors(&tr, device),
+        val: to_tensors(&va, device),
+        test: to_tensors(&te, device),
+    })
+}

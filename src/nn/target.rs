@@ -1,0 +1,163 @@
+//! The sparsity budget of a run: which prunable tensors are pruned at all (the pool: every
+//! prunable tensor, less the output layer when the preset does not prune it) and how many
+//! weights survive — per layer (`layerwise`) or over the pool ([`Budget::Pooled`], `global`).
+//!
+//! `--sparsity S` keeps exactly $N - \mathrm{round}(SN)$ weights of a pool of $N$ (at least
+//! one); IMP's levels use [`Target::budget_of_remaining`], which prunes a rate of what a mask
+//! still keeps.
+
+use super::models::Network;
+use super::params::Params;
+use crate::run::kinds::Strategy;
+use crate::run::RunConfig;
+use crate::select::{Budget, Mask, Rule, Scores};
+use crate::space::SparseVector;
+use crate::Result;
+
+/// The sparsity budget of a method: which prunable tensors are in the pool and how many weights
+/// survive at a given sparsity.
+#[derive(Clone, Debug)]
+pub struct Target {
+    sizes: Vec<usize>,
+    pool: Vec<bool>,
+    layerwise: bool,
+}
+
+impl Target {
+    /// Pool: every prunable tensor, less the output layer when `cfg.prune_output` is false.
+    pub fn new(cfg: &RunConfig, net: &Network, x: &Params, layerwise: bool) -> Self {
+        Target {
+            sizes: x.group_sizes(),
+            pool: x
+                .names
+                .iter()
+                .map(|n| cfg.prune_output || *n != net.output)
+                .collect(),
+            layerwise,
+        }
+    }
+
+    /// With the run's strategy (`layerwise` or `global`).
+    pub fn of(cfg: &RunConfig, net: &Network, x: &Params) -> Self {
+        Self::new(cfg, net, x, cfg.strategy == Strategy::Layerwise)
+    }
+
+    /// Whether every pooled layer has its own budget.
+    pub fn is_layerwise(&self) -> bool {
+        self.layerwise
+    }
+
+    /// Whether group `g` is pruned at all.
+    pub fn pooled(&self, g: usize) -> bool {
+        self.pool[g]
+    }
+
+    /// Weights in the pool.
+    pub fn pool_size(&self) -> usize {
+        (0..self.sizes.len())
+            .filter(|&g| self.pool[g])
+            .map(|g| self.sizes[g])
+            .sum()
+    }
+
+    /// Kept in a pool of `n` at sparsity `s` (at least one).
+    fn kept(n: usize, s: f64) -> usize {
+        (n - ((s * n as f64).round() as usize).min(n)).max(1)
+    }
+
+    /// The budget at sparsity `s` (fraction removed).
+    pub fn budget(&self, s: f64) -> Budget {
+        if self.layerwise {
+            Budget::PerGroupK(
+                (0..self.sizes.len())
+                    .map(|g| {
+                        if self.pool[g] {
+                            Self::kept(self.sizes[g], s)
+                        } else {
+                            self.sizes[g]
+                        }
+                    })
+                    .collect(),
+            )
+        } else {
+            Budget::Pooled {
+                k: Self::kept(self.pool_size(), s),
+                pool: self.pool.clone(),
+            }
+        }
+    }
+
+    /// Select with `rule` at sparsity `s`.
+    pub fn select<R: Rule>(&self, rule: &R, scores: &Scores, s: f64) -> Result<Mask> {
+        rule.select(scores, &self.budget(s))
+    }
+
+    /// Fraction of the pool that `mask` removes.
+    pub fn sparsity_of(&self, mask: &Mask) -> f64 {
+        let kept: usize = (0..self.sizes.len())
+            .filter(|&g| self.pool[g])
+            .map(|g| mask.group_count(g))
+            .sum();
+        1.0 - kept as f64 / self.pool_size().max(1) as f64
+    }
+
+    /// A budget that keeps as many weights as `mask`: per pooled layer (layerwise) or over the
+    /// pool (global); layers outside the pool are kept whole.
+    pub fn budget_like(&self, mask: &Mask) -> Budget {
+        let counts: Vec<usize> = (0..self.sizes.len())
+            .map(|g| {
+                if self.pool[g] {
+                    mask.group_count(g)
+                } else {
+                    self.sizes[g]
+                }
+            })
+            .collect();
+        self.remaining_budget(counts)
+    }
+
+    /// IMP's next budget: prune the fraction `rates[g]` of the weights `mask` still keeps in
+    /// pooled layer `g` (layerwise), or `global_rate` of those kept in the pool (global).
+    /// Counts are rounded: kept = round(remaining × (1 − rate)).
+    pub fn budget_of_remaining(&self, mask: &Mask, rates: &[f64], global_rate: f64) -> Budget {
+        let keep = |n: usize, r: f64| (n as f64 * (1.0 - r)).round() as usize;
+        if self.layerwise {
+            Budget::PerGroupK(
+                (0..self.sizes.len())
+                    .map(|g| {
+                        let n = mask.group_count(g);
+                        if self.pool[g] {
+                            keep(n, rates[g])
+                        } else {
+                            n
+                        }
+                    })
+                    .collect(),
+            )
+        } else {
+            let pooled: usize = (0..self.sizes.len())
+                .filter(|&g| self.pool[g])
+                .map(|g| mask.group_count(g))
+                .sum();
+            Budget::Pooled {
+                k: keep(pooled, global_rate).max(1),
+                pool: self.pool.clone(),
+            }
+        }
+    }
+
+    fn remaining_budget(&self, counts: Vec<usize>) -> Budget {
+        if self.layerwise {
+            Budget::PerGroupK(counts)
+        } else {
+            Budget::Pooled {
+                k: (0..counts.len())
+                    .filter(|&g| self.pool[g])
+                    .map(|g| counts[g])
+                    .sum::<usize>()
+                    .max(1),
+                pool: self.pool.clone(),
+            }
+        }
+    }
+}

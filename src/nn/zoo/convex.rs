@@ -1,0 +1,397 @@
+//! The convex layer's algorithms as network trainers: `iht`, `sfw`, `md` and `greedy` apply the
+//! steps of [`crate::solver::step`] — the same functions the ndarray solvers call — to the
+//! network's prunable weights (plain SGD at `convex_lr` for every other variable):
+//!
+#![doc = include_str!("../../../theory/network-trainers.md")]
+
+use serde_json::json;
+use tch::Tensor;
+
+use super::dynamic::Ramp;
+use super::Ctx;
+use crate::nn::dynamics::{indexed, Dynamics, FixedMask, Flow};
+use crate::nn::params::Params;
+use crate::nn::phase::{optimizer_kind, Segment};
+use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
+use crate::run::kinds::{Method, OptimizerName};
+use crate::run::RunConfig;
+use crate::select::{Budget, Largest, Mask};
+use crate::solver::{
+    self,
+    step::{entropic_step, frank_wolfe_update, grow, sparse_polytope_vertex_grouped, threshold},
+};
+use crate::space::SparseVector;
+use crate::{Error, Result};
+
+/// Hard-thresholded SGD: the convex solver's own IHT step ([`solver::iht::Iht::step_on`]) at
+/// the run's budget, with the stochastic gradient.
+#[derive(Debug)]
+pub struct Iht {
+    iht: solver::iht::Iht,
+    budget: Budget,
+    mask: Mask,
+}
+
+impl Dynamics for Iht {
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        let g = x.gradients();
+        self.mask = self.iht.step_on(x, &g, lr, &self.budget)?;
+        Ok(())
+    }
+
+    fn mask(&self) -> Mask {
+        self.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        mask_state(&self.mask)
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+            self.mask = m;
+        }
+        Ok(())
+    }
+}
+
+/// What the Frank-Wolfe and mirror-descent trainers share: the budget, the iteration at which
+/// the iterate is thresholded, and the support after it.
+#[derive(Debug)]
+struct Thresholded {
+    budget: Budget,
+    at: usize,
+    mask: Mask,
+    fixed: bool,
+}
+
+impl Thresholded {
+    fn new(ctx: &Ctx) -> Self {
+        Thresholded {
+            budget: ctx.target.budget(ctx.cfg.sparsity),
+            at: ((ctx.cfg.convex.threshold_at * ctx.iterations as f64).round() as usize)
+                .clamp(1, ctx.iterations.max(1)),
+            mask: Mask::full(&ctx.x.group_sizes()),
+            fixed: false,
+        }
+    }
+
+    /// Threshold at the scheduled iteration; true when it did.
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
+        if done == self.at && !self.fixed {
+            self.mask = threshold(x, &Largest, &self.budget)?;
+            self.fixed = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// The step of a [`Projected`] trainer.
+#[derive(Debug)]
+pub enum ConvexStep {
+    /// Stochastic Frank-Wolfe over a product of $k$-sparse polytopes: per-layer radii, step.
+    FrankWolfe {
+        /// $\tau_l$.
+        taus: Vec<f64>,
+        /// $\gamma$.
+        gamma: f64,
+        /// Weight $\rho$ of the new gradient in the averaged direction
+        /// $d \leftarrow (1-\rho) d + \rho g$ (1 = the plain stochastic gradient).
+        rho: f64,
+        /// The averaged gradient $d$ (empty before the first step).
+        avg: Vec<Tensor>,
+    },
+    /// Entropic mirror descent on each layer's magnitudes, signs fixed.
+    Mirror {
+        /// $\ell_1$ radius $R_l$ of each layer's sphere.
+        radii: Vec<f64>,
+        /// $n_l / R_l$ (times the learning rate: the step $\eta_l$).
+        scale: Vec<f64>,
+    },
+}
+
+/// Frank-Wolfe or mirror descent, hard-thresholded to the budget at `threshold_at`.
+#[derive(Debug)]
+pub struct Projected {
+    step: ConvexStep,
+    th: Thresholded,
+}
+
+impl Dynamics for Projected {
+    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        let g = x.gradients();
+        match &mut self.step {
+            ConvexStep::FrankWolfe {
+                taus,
+                gamma,
+                rho,
+                avg,
+            } => {
+                tch::no_grad(|| {
+                    if avg.is_empty() {
+                        *avg = g.tensors.iter().map(|t| t.detach().copy()).collect();
+                    } else {
+                        for (d, gi) in avg.iter_mut().zip(&g.tensors) {
+                            let _ = d.f_lerp_(gi, *rho).expect("shapes agree");
+                        }
+                    }
+                });
+                let d = Params::new(
+                    g.names.clone(),
+                    avg.iter().map(Tensor::shallow_clone).collect(),
+                );
+                let (v, _) = sparse_polytope_vertex_grouped(&d, taus, &Largest, &self.th.budget)?;
+                frank_wolfe_update(x, &v, *gamma);
+                if self.th.fixed {
+                    x.apply_mask(&self.th.mask);
+                }
+            }
+            ConvexStep::Mirror { radii, scale } => {
+                let etas: Vec<f64> = scale.iter().map(|s| s * lr).collect();
+                entropic_step(x, &g, &etas, radii);
+            }
+        }
+        Ok(())
+    }
+
+    fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
+        if self.th.after(done, x)? {
+            if let ConvexStep::Mirror { radii, .. } = &mut self.step {
+                *radii = x.group_l1();
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn mask(&self) -> Mask {
+        self.th.mask.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.th.mask);
+        if let ConvexStep::FrankWolfe { avg, .. } = &self.step {
+            s.extend(indexed("avg", avg));
+        }
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.th.mask.group_sizes())? {
+            self.th.mask = m;
+        }
+        if let ConvexStep::FrankWolfe { avg, .. } = &mut self.step {
+            let saved: Vec<Tensor> = (0..)
+                .map_while(|i| {
+                    named
+                        .iter()
+                        .find(|(n, _)| *n == format!("avg.{i}"))
+                        .map(|(_, t)| t.detach().copy())
+                })
+                .collect();
+            if !saved.is_empty() {
+                *avg = saved;
+            }
+        }
+        Ok(())
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        match &self.step {
+            ConvexStep::FrankWolfe { taus, .. } => {
+                json!({ "thresholded": self.th.fixed, "tau": taus })
+            }
+            ConvexStep::Mirror { radii, .. } => {
+                json!({ "thresholded": self.th.fixed, "radii": radii })
+            }
+        }
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
+        if let (ConvexStep::Mirror { radii, .. }, Some(r)) =
+            (&mut self.step, trace["radii"].as_array())
+        {
+            *radii = r.iter().filter_map(|v| v.as_f64()).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Forward greedy growth: rounds of [`grow`] (the greedy solvers' selection, a batch at a
+/// time) between which the support is trained as a fixed mask.
+#[derive(Debug)]
+pub struct Greedy {
+    budget: Budget,
+    at: Vec<usize>,
+    round: usize,
+    fixed: FixedMask,
+    /// The mask tensors must be rebuilt (after a restore).
+    stale: Option<Mask>,
+}
+
+impl Greedy {
+    /// The budget of round `r` (0-based) of `rounds`: the fraction $(r+1)/R$ of the final counts
+    /// in the pool (layers outside the pool stay whole).
+    fn round_budget(&self, r: usize) -> Budget {
+        let f = (r + 1) as f64 / self.at.len() as f64;
+        let part = |k: usize| ((k as f64 * f).round() as usize).max(1);
+        match &self.budget {
+            Budget::Pooled { k, pool } => Budget::Pooled {
+                k: part(*k),
+                pool: pool.clone(),
+            },
+            Budget::PerGroupK(ks) => {
+                let full = self.fixed.mask().group_sizes();
+                Budget::PerGroupK(
+                    ks.iter()
+                        .zip(&full)
+                        .map(|(&k, &n)| if k == n { n } else { part(k) })
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+impl Dynamics for Greedy {
+    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
+        if let Some(m) = self.stale.take() {
+            // Restored from a checkpoint.
+            self.fixed.set_mask(x, m);
+        }
+        if self.round < self.at.len() && it >= self.at[self.round] {
+            let mask = grow(
+                &x.gradients(),
+                &self.fixed.mask(),
+                &self.round_budget(self.round),
+            )?;
+            // The first support keeps its initial values; later coordinates enter at zero.
+            x.apply_mask(&mask);
+            self.fixed.set_mask(x, mask);
+            self.round += 1;
+        }
+        self.fixed.update(x, lr, it)
+    }
+
+    fn mask(&self) -> Mask {
+        self.stale.clone().unwrap_or_else(|| self.fixed.mask())
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.mask());
+        s.extend(self.fixed.state());
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.fixed.mask().group_sizes())? {
+            self.stale = Some(m);
+        }
+        self.fixed.load_state(named)
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "round": self.round, "rounds_at": self.at })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        self.round = trace["round"].as_u64().unwrap_or(0) as usize;
+        Ok(())
+    }
+}
+
+/// Plain SGD at `convex_lr` for every variable: the step the convex analyses assume.
+pub fn convex_config(cfg: &RunConfig) -> RunConfig {
+    RunConfig {
+        optimizer: OptimizerName::Sgd,
+        momentum: 0.0,
+        nesterov: false,
+        lr: cfg.convex.convex_lr,
+        ..cfg.clone()
+    }
+}
+
+/// Train with the convex method's dynamics from the initialization into the run directory.
+pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
+    let cfg = ctx.cfg;
+    let trainer = convex_config(cfg);
+    if !rundir::has_checkpoint(ctx.run_dir) {
+        ctx.rewind_to_init()?;
+    }
+    let budget = ctx.target.budget(cfg.sparsity);
+    let mut dynamics: Box<dyn Dynamics> = match cfg.method {
+        Method::Iht => Box::new(Iht {
+            iht: solver::iht::Iht::new(solver::iht::ThresholdParams::new(
+                budget.total(&ctx.x.group_sizes())?.unwrap_or(1),
+            ))?,
+            budget,
+            mask: Mask::full(&ctx.x.group_sizes()),
+        }),
+        Method::Sfw => {
+            let taus = tch::no_grad(|| {
+                ctx.x
+                    .tensors
+                    .iter()
+                    .map(|t| cfg.convex.fw_radius * t.std(true).double_value(&[]))
+                    .collect()
+            });
+            Box::new(Projected {
+                step: ConvexStep::FrankWolfe {
+                    taus,
+                    gamma: cfg.convex.fw_step,
+                    rho: cfg.convex.fw_averaging,
+                    avg: Vec::new(),
+                },
+                th: Thresholded::new(ctx),
+            })
+        }
+        Method::Md => {
+            let radii = ctx.x.group_l1();
+            let scale = ctx
+                .x
+                .group_sizes()
+                .iter()
+                .zip(&radii)
+                .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
+                .collect();
+            Box::new(Projected {
+                step: ConvexStep::Mirror { radii, scale },
+                th: Thresholded::new(ctx),
+            })
+        }
+        Method::Greedy => {
+            let end = Ramp::of(cfg, ctx.iterations).end;
+            let rounds = cfg.convex.grow_rounds;
+            let empty = Mask::empty(&ctx.x.group_sizes());
+            Box::new(Greedy {
+                budget,
+                at: (0..rounds).map(|r| r * end / rounds).collect(),
+                round: 0,
+                fixed: FixedMask::new(
+                    optimizer_kind(&trainer),
+                    trainer.weight_decay,
+                    ctx.x,
+                    &empty,
+                    vec![],
+                ),
+                stale: None,
+            })
+        }
+        other => {
+            return Err(Error::param(
+                "method",
+                format!("`{other}` is not a convex trainer"),
+            ))
+        }
+    };
+    let (summary, trained) = ctx.with_cfg(&trainer).train_with(
+        dynamics.as_mut(),
+        0,
+        trainer.lr,
+        &Segment::default(),
+        ctx.run_dir,
+    )?;
+    Ok((summary, trained.trace))
+}

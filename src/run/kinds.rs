@@ -1,0 +1,370 @@
+//! The typed settings of a run: every setting with a fixed set of values is an enum that reads
+//! and writes the same plain string as before (so TOML files and pinned run hashes do not
+//! change), and every `match` on one is checked by the compiler. Each type lists its names
+//! (`NAMES`) and parses with a one-line error that lists them.
+//!
+//! ```
+//! use lottery::run::kinds::{Method, Rewind};
+//! let m: Method = "magnitude-init".parse().unwrap();
+//! assert_eq!(m, Method::MagnitudeInit);
+//! assert_eq!(m.as_str(), "magnitude-init");
+//! assert!(Method::NAMES.contains(&"early-bird"));
+//! assert_eq!("500".parse::<Rewind>().unwrap(), Rewind::Iteration(500));
+//! assert!("lr2".parse::<Rewind>().is_err());
+//! ```
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Error, Result};
+
+/// An enum of named values: `NAMES`, `as_str`, `FromStr` (one-line error), `Display`, and serde
+/// as the plain name.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, $key:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            /// The name as written in TOML and on the command line.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(Error::param(
+                        $key,
+                        format!("unknown {} `{other}` ({})", $key, Self::NAMES.join(", ")),
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "unknown {} `{s}` ({})",
+                        $key,
+                        Self::NAMES.join(", ")
+                    ))
+                })
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Model names.
+    Arch, "model", {
+        /// LeNet-300-100.
+        Lenet300 = "lenet300",
+        /// Conv-2.
+        Conv2 = "conv2",
+        /// Conv-4.
+        Conv4 = "conv4",
+        /// Conv-6.
+        Conv6 = "conv6",
+        /// ResNet-20 (CIFAR).
+        Resnet20 = "resnet20",
+        /// VGG-16 (CIFAR).
+        Vgg16 = "vgg16",
+    }
+);
+
+named_enum!(
+    /// Datasets.
+    Dataset, "dataset", {
+        /// Fashion-MNIST (Debian's `dataset-fashion-mnist`).
+        FashionMnist = "fashion-mnist",
+        /// MNIST (IDX files in `--data-dir`).
+        Mnist = "mnist",
+        /// CIFAR-10 (binary batches in `--data-dir`).
+        Cifar10 = "cifar10",
+        /// The planted sparse teacher.
+        Teacher = "teacher",
+        /// No data: data-free pruning at initialization.
+        None = "none",
+    }
+);
+
+named_enum!(
+    /// Weight initialization of conv and linear weights (biases start at zero).
+    Init, "init", {
+        /// Glorot (Xavier) normal: $\sigma^2 = 2/(\text{fan}_{in} + \text{fan}_{out})$ — the LTH paper.
+        Glorot = "glorot",
+        /// Kaiming (He) normal, fan-in, ReLU gain: $\sigma^2 = 2/\text{fan}_{in}$ — open_lth.
+        Kaiming = "kaiming",
+    }
+);
+
+named_enum!(
+    /// The optimizer of a run.
+    OptimizerName, "optimizer", {
+        /// SGD with `momentum`, `nesterov`.
+        Sgd = "sgd",
+        /// Adam.
+        Adam = "adam",
+    }
+);
+
+named_enum!(
+    /// How a sparsity budget is spread over the layers.
+    Strategy, "strategy", {
+        /// Every pooled layer loses the same fraction.
+        Layerwise = "layerwise",
+        /// One budget over the pool (one magnitude threshold).
+        Global = "global",
+    }
+);
+
+named_enum!(
+    /// What a run does: IMP, linear mode connectivity, or a method of `lottery prune`.
+    Method, "method", {
+        /// Iterative magnitude pruning (`lottery imp`).
+        Imp = "imp",
+        /// Linear mode connectivity (`lottery lmc`).
+        Lmc = "lmc",
+        /// Dynamic pruning with feedback.
+        Dpf = "dpf",
+        /// Learned supermask or mask criteria.
+        Supermask = "supermask",
+        /// SNIP at initialization.
+        Snip = "snip",
+        /// GraSP at initialization.
+        Grasp = "grasp",
+        /// SynFlow at initialization.
+        Synflow = "synflow",
+        /// Magnitude at initialization.
+        MagnitudeInit = "magnitude-init",
+        /// Random pruning at initialization.
+        Random = "random",
+        /// Continuous sparsification.
+        Continuous = "continuous",
+        /// Early-bird tickets.
+        EarlyBird = "early-bird",
+        /// Gradual magnitude pruning.
+        Gradual = "gradual",
+        /// The IHT step as a network trainer.
+        Iht = "iht",
+        /// Stochastic Frank-Wolfe over $k$-sparse polytopes.
+        Sfw = "sfw",
+        /// Entropic mirror descent.
+        Md = "md",
+        /// Forward greedy growth.
+        Greedy = "greedy",
+    }
+);
+
+impl Method {
+    /// The methods of `lottery prune` (all but `imp` and `lmc`).
+    pub fn is_prune(self) -> bool {
+        !matches!(self, Method::Imp | Method::Lmc)
+    }
+
+    /// Methods that need no data (they run with `--dataset none`).
+    pub fn is_data_free(self) -> bool {
+        matches!(
+            self,
+            Method::Synflow | Method::MagnitudeInit | Method::Random
+        )
+    }
+
+    /// The convex layer's steps as network trainers.
+    pub fn is_convex(self) -> bool {
+        matches!(
+            self,
+            Method::Iht | Method::Sfw | Method::Md | Method::Greedy
+        )
+    }
+}
+
+named_enum!(
+    /// Supermask criterion (Zhou et al. 2019), or a learned mask.
+    Criterion, "supermask_criterion", {
+        /// Learned Bernoulli mask over frozen weights.
+        Learned = "learned",
+        /// Large final weights.
+        LargeFinal = "large_final",
+        /// Large initial weights.
+        LargeInit = "large_init",
+        /// Magnitude increase $|w_f| - |w_i|$.
+        MagnitudeIncrease = "magnitude_increase",
+        /// Movement $|w_f - w_i|$.
+        Movement = "movement",
+        /// Random.
+        Random = "random",
+    }
+);
+
+named_enum!(
+    /// An action on kept weights (supermask actions and early-phase perturbations).
+    Kept, "action", {
+        /// Leave them.
+        Rewind = "rewind",
+        /// Fresh initialization.
+        Reinit = "reinit",
+        /// Permute within each layer.
+        Reshuffle = "reshuffle",
+        /// Layer standard deviation with the weight's sign.
+        SignedConstant = "signed_constant",
+        /// Random signs, magnitudes kept.
+        FlipSigns = "flip_signs",
+    }
+);
+
+named_enum!(
+    /// What happens to pruned weights under a supermask.
+    Pruned, "supermask_pruned", {
+        /// Set to zero.
+        Zero = "zero",
+        /// Frozen at their initial values.
+        Freeze = "freeze",
+    }
+);
+
+named_enum!(
+    /// Early-bird ticket variant.
+    EbVariant, "eb_variant", {
+        /// Weight magnitudes.
+        Unstructured = "unstructured",
+        /// Batch-norm scales (channels).
+        Channel = "channel",
+    }
+);
+
+named_enum!(
+    /// The device of `--device`.
+    DeviceName, "device", {
+        /// CPU.
+        Cpu = "cpu",
+        /// CUDA (the first GPU).
+        Cuda = "cuda",
+    }
+);
+
+named_enum!(
+    /// The branches of a finished IMP level (`lottery branch <kind>`).
+    BranchKind, "branch", {
+        /// Same mask, fresh initialization.
+        RandomReinit = "random-reinit",
+        /// Random mask with the same survival, original initialization.
+        RandomPrune = "random-prune",
+        /// The pruned architecture from scratch.
+        Scratch = "scratch",
+        /// Kept weights shuffled within each layer.
+        PerturbShuffle = "perturb-shuffle",
+        /// Kept weights redrawn.
+        PerturbReinit = "perturb-reinit",
+        /// Kept weights with random signs.
+        PerturbSigns = "perturb-signs",
+        /// Kept weights set to the layer's standard deviation with their signs.
+        PerturbConstant = "perturb-constant",
+        /// The ticket under other settings.
+        Transfer = "transfer",
+    }
+);
+
+impl BranchKind {
+    /// The action on kept weights of a perturbation branch.
+    pub fn perturbation(self) -> Option<Kept> {
+        match self {
+            BranchKind::PerturbShuffle => Some(Kept::Reshuffle),
+            BranchKind::PerturbReinit => Some(Kept::Reinit),
+            BranchKind::PerturbSigns => Some(Kept::FlipSigns),
+            BranchKind::PerturbConstant => Some(Kept::SignedConstant),
+            _ => None,
+        }
+    }
+}
+
+/// Where a level's training starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rewind {
+    /// The initialization (Frankle & Carbin 2019).
+    Init,
+    /// The weights at iteration $k$ (late rewinding; `0` is the initialization).
+    Iteration(usize),
+    /// The final weights, with the learning-rate schedule replayed (Renda et al. 2020).
+    Lr,
+    /// The final weights at the fine-tuning learning rate.
+    Finetune,
+}
+
+impl Rewind {
+    /// $k$ of late rewinding when $k > 0$.
+    pub fn late(self) -> Option<usize> {
+        match self {
+            Rewind::Iteration(k) if k > 0 => Some(k),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Rewind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "init" => Ok(Rewind::Init),
+            "lr" => Ok(Rewind::Lr),
+            "finetune" => Ok(Rewind::Finetune),
+            k => k.parse().map(Rewind::Iteration).map_err(|_| {
+                Error::param(
+                    "rewind",
+                    format!("`{k}` is not init, lr, finetune or an iteration"),
+                )
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Rewind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rewind::Init => f.write_str("init"),
+            Rewind::Lr => f.write_str("lr"),
+            Rewind::Finetune => f.write_str("finetune"),
+            Rewind::Iteration(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl Serialize for Rewind {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rewind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| {
+            serde::de::Error::custom(format!("`{s}` is not init, lr, finetune or an iteration"))
+        })
+    }
+}

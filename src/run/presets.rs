@@ -1,0 +1,141 @@
+//! The named presets: the papers' settings for each model (Frankle & Carbin 2019 for `*-lth`,
+//! open_lth for `*-openlth`; ../shared/REFERENCES.md). Every setting of [`RunConfig`] gets its
+//! default here; run names hash only what differs from the preset.
+
+use super::config::{
+    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule, SupermaskKnobs,
+};
+use super::kinds::{
+    Arch, Criterion, Dataset, EbVariant, Init, Kept, Method, OptimizerName, Pruned, Rewind,
+    Strategy,
+};
+use crate::{Error, Result};
+
+/// The presets by name.
+pub const PRESETS: [&str; 7] = [
+    "lenet300-lth",
+    "conv2-lth",
+    "conv4-lth",
+    "conv6-lth",
+    "lenet300-openlth",
+    "resnet20-openlth",
+    "vgg16-openlth",
+];
+
+impl RunConfig {
+    /// The settings of a named preset (Frankle & Carbin 2019 for `*-lth`, open_lth for
+    /// `*-openlth`; see ../shared/REFERENCES.md).
+    pub fn preset(name: &str) -> Result<Self> {
+        let lth = |model: Arch, lr: f64, iterations: usize, rate_conv: f64| RunConfig {
+            preset: name.to_string(),
+            model,
+            dataset: if model == Arch::Lenet300 {
+                Dataset::FashionMnist
+            } else {
+                Dataset::Cifar10
+            },
+            init: Init::Glorot,
+            optimizer: OptimizerName::Adam,
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            batch: 60,
+            iterations,
+            epochs: 0,
+            lr_drop_epochs: vec![],
+            lr_drop_iterations: vec![],
+            lr_gamma: 0.1,
+            warmup: 0,
+            eval_every: 1000,
+            validation: 5000,
+            levels: 20,
+            strategy: Strategy::Layerwise,
+            rate_fc: 0.2,
+            rate_conv,
+            rate_output: 0.1,
+            rate_global: 0.2,
+            prune_output: true,
+            oneshot: 0.0,
+            rewind: Rewind::Init,
+            finetune_lr: lr * 0.1,
+            seed: 0,
+            method: Method::Imp,
+            sparsity: 0.0,
+            schedule: Schedule {
+                schedule_start: 0.1,
+                schedule_end: 0.6,
+                dpf_every: 16,
+                gradual_every: 100,
+                straight_through: false,
+            },
+            supermask: SupermaskKnobs {
+                criterion: Criterion::Learned,
+                kept: Kept::Rewind,
+                pruned: Pruned::Zero,
+            },
+            score_lr: 0.1,
+            cs: ContinuousKnobs {
+                rounds: 3,
+                beta: 200.0,
+                lambda: 1e-6,
+                init: 0.5,
+            },
+            eb: EarlyBirdKnobs {
+                every: 0,
+                window: 5,
+                threshold: 0.1,
+                variant: EbVariant::Unstructured,
+                lambda: 1e-4,
+            },
+            pai: PaiKnobs {
+                synflow_rounds: 100,
+                pai_samples: 256,
+                grasp_temperature: 200.0,
+            },
+            convex: ConvexKnobs {
+                convex_lr: 0.1,
+                fw_step: 0.001,
+                fw_averaging: 0.1,
+                fw_radius: 5.0,
+                threshold_at: 0.9,
+                grow_rounds: 10,
+            },
+        };
+        let openlth = |model: Arch,
+                       epochs: usize,
+                       drops: Vec<usize>,
+                       momentum: f64,
+                       wd: f64,
+                       prune_output: bool| RunConfig {
+            init: Init::Kaiming,
+            optimizer: OptimizerName::Sgd,
+            lr: 0.1,
+            momentum,
+            weight_decay: wd,
+            batch: 128,
+            iterations: 0,
+            epochs,
+            lr_drop_epochs: drops,
+            strategy: Strategy::Global,
+            prune_output,
+            finetune_lr: 0.001,
+            ..lth(model, 0.1, 0, 0.2)
+        };
+        Ok(match name {
+            "lenet300-lth" => lth(Arch::Lenet300, 1.2e-3, 50_000, 0.1),
+            "conv2-lth" => lth(Arch::Conv2, 2e-4, 20_000, 0.1),
+            "conv4-lth" => lth(Arch::Conv4, 3e-4, 25_000, 0.1),
+            "conv6-lth" => lth(Arch::Conv6, 3e-4, 30_000, 0.15),
+            "lenet300-openlth" => openlth(Arch::Lenet300, 40, vec![], 0.0, 0.0, false),
+            "resnet20-openlth" => openlth(Arch::Resnet20, 160, vec![80, 120], 0.9, 1e-4, true),
+            "vgg16-openlth" => openlth(Arch::Vgg16, 160, vec![80, 120], 0.9, 1e-4, false),
+            other => {
+                return Err(Error::param(
+                    "preset",
+                    format!("unknown preset `{other}` (one of {})", PRESETS.join(", ")),
+                ))
+            }
+        })
+    }
+}

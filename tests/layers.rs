@@ -1,0 +1,164 @@
+//! The import graph has no circle and no arrow from a lower layer to a higher one
+//! (notes/architecture.md): every `crate::<module>` path in the code (comments excluded) of a
+//! module must name its own module or one of a lower layer. Inside `nn/` the same holds for
+//! `nn::<submodule>` paths and `super::` imports.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Top-level modules by layer: a module may import modules of lower layers only.
+const LAYERS: &[(&str, usize)] = &[
+    ("error", 0),
+    ("linalg", 0),
+    ("io", 1),
+    ("select", 2),
+    ("space", 3),
+    ("problem", 4),
+    ("solver", 5),
+    ("data", 6),
+    ("run", 6),
+    ("nn", 7),
+];
+
+/// `nn/` submodules by layer.
+const NN_LAYERS: &[(&str, usize)] = &[
+    ("models", 0),
+    ("optim", 0),
+    ("params", 1),
+    ("data", 1),
+    ("target", 2),
+    ("dynamics", 2),
+    ("rundir", 2),
+    ("perturb", 2),
+    ("phase", 3),
+    ("imp", 4),
+    ("branch", 5),
+    ("zoo", 6),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The module a file belongs to, below `root` (`src/solver/iht.rs` → `solver`).
+fn module_of(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// Identifiers following `prefix` in the code lines of `text`.
+fn targets(text: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        let mut rest = code;
+        while let Some(i) = rest.find(prefix) {
+            rest = &rest[i + prefix.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+fn check(
+    root: &Path,
+    prefix: &str,
+    layers: &[(&str, usize)],
+    skip: &[&str],
+) -> BTreeMap<String, Vec<String>> {
+    let rank: BTreeMap<&str, usize> = layers.iter().copied().collect();
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    let mut bad: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in files {
+        let from = module_of(root, &file);
+        if skip.contains(&from.as_str()) {
+            continue;
+        }
+        let Some(&r_from) = rank.get(from.as_str()) else {
+            bad.entry(file.display().to_string())
+                .or_default()
+                .push(format!("module `{from}` has no layer in this test"));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut names = targets(&text, prefix);
+        if prefix == "nn::" && root.ends_with("nn") {
+            // `super::x` from a direct child of nn/ is a sibling import.
+            if file.parent() == Some(root) {
+                names.extend(targets(&text, "super::"));
+            }
+        }
+        for to in names {
+            if to == from || !rank.contains_key(to.as_str()) {
+                continue;
+            }
+            if rank[to.as_str()] >= r_from {
+                bad.entry(file.display().to_string())
+                    .or_default()
+                    .push(format!("{from} -> {to}"));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn no_arrow_from_a_lower_layer_to_a_higher_one() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // lib.rs declares every module; bin/ and build.rs are clients, not layers.
+    let bad = check(&src, "crate::", LAYERS, &["lib", "bin", "build"]);
+    assert!(bad.is_empty(), "upward imports: {bad:#?}");
+}
+
+#[test]
+fn inside_nn_no_arrow_from_a_lower_layer_to_a_higher_one() {
+    let nn = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join("nn");
+    let bad = check(&nn, "nn::", NN_LAYERS, &["mod"]);
+    assert!(bad.is_empty(), "upward imports inside nn: {bad:#?}");
+}
+
+#[test]
+fn the_network_side_imports_its_steps_from_the_solver_layer() {
+    let convex = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/nn/zoo/convex.rs");
+    let text = std::fs::read_to_string(convex).unwrap();
+    assert!(
+        text.contains("solver::"),
+        "nn/zoo/convex.rs does not use solver::"
+    );
+    for step in [
+        "gradient_threshold_step",
+        "sparse_polytope_vertex",
+        "entropic_step",
+        "grow",
+    ] {
+        let space = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/space.rs");
+        let space_text = std::fs::read_to_string(space).unwrap();
+        assert!(
+            !space_text.contains(&format!("pub fn {step}")),
+            "{step} is defined in space.rs, not solver/step.rs"
+        );
+    }
+}
