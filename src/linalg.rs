@@ -1,5 +1,19 @@
 //! Small dense linear algebra: least-squares solves on a support and the progressive Cholesky
 //! factorization that OMP and fully corrective greedy methods update one atom at a time.
+//!
+//! ```
+//! use lottery::linalg::ProgressiveCholesky;
+//! // Atoms a0 = (1, 0), a1 = (1, 1) and y = (1, 2): y = −1·a0 + 2·a1 exactly.
+//! let mut chol = ProgressiveCholesky::new();
+//! chol.push(&[], 1.0, 1.0).unwrap(); // ‖a0‖² = 1, a0ᵀy = 1
+//! chol.push(&[1.0], 2.0, 3.0).unwrap(); // a0ᵀa1 = 1, ‖a1‖² = 2, a1ᵀy = 3
+//! let z = chol.solve();
+//! assert!((z[0] + 1.0).abs() < 1e-12 && (z[1] - 2.0).abs() < 1e-12);
+//! assert!((chol.explained_sq() - 5.0).abs() < 1e-12); // ‖y‖² − residual² = 5 − 0
+//! // A third atom in the span of the first two is refused, leaving the factor as it was.
+//! assert!(chol.push(&[2.0, 3.0], 5.0, 5.0).is_err());
+//! assert_eq!(chol.len(), 2);
+//! ```
 
 use ndarray::{Array1, Array2};
 use ndarray_linalg::LeastSquaresSvd;

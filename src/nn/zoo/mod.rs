@@ -13,14 +13,15 @@
 //! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
 //!
 //! Linear mode connectivity is [`lmc`]; the early-phase perturbations and ticket transfer are
-//! branches of an IMP level ([`crate::nn::branch::run_branch`]), sharing [`crate::nn::perturb`] with
-//! the supermask actions.
+//! branches of an IMP level ([`crate::nn::branch::run_branch`]), sharing
+//! [`crate::nn::perturb`] with the supermask actions.
 //!
 //! **Sparsity.** `--sparsity S` is the fraction of the prunable weights removed (the output
 //! layer is outside the pool when the preset does not prune it). With `strategy = "global"` the
 //! pool keeps exactly $N - \mathrm{round}(SN)$ weights; with `layerwise` every pooled layer keeps
-//! exactly $n_l - \mathrm{round}(Sn_l)$ ([`crate::nn::target::Target`]). Pruning at initialization is global by
-//! definition (its scores are compared across layers), whatever the preset's strategy.
+//! exactly $n_l - \mathrm{round}(Sn_l)$ ([`crate::nn::target::Target`]). Pruning at
+//! initialization is global by definition (its scores are compared across layers), whatever the
+//! preset's strategy.
 //!
 //! **Layout.** `<runs>/<preset>-<method>-<hash>/` holds `config.toml`, `init.safetensors`, the
 //! final sparse network's `mask.safetensors`, `start.safetensors`, `final.safetensors`,
@@ -29,13 +30,12 @@
 //! checkpoints each epoch and a rerun resumes; a finished run is returned as is.
 
 pub mod continuous;
+pub mod convex;
 pub mod dynamic;
 pub mod early_bird;
 pub mod lmc;
 pub mod pai;
 pub mod supermask;
-
-pub mod convex;
 
 use std::path::PathBuf;
 
