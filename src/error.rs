@@ -51,6 +51,28 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Training produced a non-finite loss or weight; the phase stopped, its last good
+    /// checkpoint kept.
+    #[error(
+        "training diverged at iteration {iteration}: {quantity} = {value} in {}; {}",
+        dir.display(),
+        match checkpoint {
+            Some(c) => format!("last good checkpoint at iteration {c} kept"),
+            None => "no checkpoint before it".to_string(),
+        }
+    )]
+    Diverged {
+        /// The iteration (1-based count of steps taken when it was seen).
+        iteration: usize,
+        /// `loss`, or `weight <name>`.
+        quantity: String,
+        /// The offending value (`NaN`, `inf`, …).
+        value: String,
+        /// The phase directory.
+        dir: PathBuf,
+        /// Iteration of the last good checkpoint.
+        checkpoint: Option<usize>,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -33,7 +33,19 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// Write `bytes` to `path` atomically: temporary file in the same directory, fsync, rename.
+/// Fsync the directory holding `path`, so that a rename into it survives a power loss.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
+}
+
+/// Write `bytes` to `path` atomically: temporary file in the same directory, fsync, rename,
+/// fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -58,7 +70,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         return Err(io_err(path, e));
     }
-    Ok(())
+    sync_parent(path)
 }
 
 fn npy_error(path: &Path, e: ReadNpyError) -> Error {

@@ -87,7 +87,15 @@ fn checkpointed_pairwise_fw_resumes_exactly() {
         .configure(|s| s.max_iters(60))
         .run()
         .unwrap();
-    assert_eq!(resumed.state().get_iter(), 60);
+    // The solver may stop before max_iters when its gap reaches tol = 0, and where it does
+    // depends on the BLAS kernels (OpenBLAS's Prescott kernels stop it at 42, Haswell's run all
+    // 60): the promise is that the resumed run is the uninterrupted one, wherever that stops.
+    let stopped = straight.state().get_iter();
+    assert!(
+        stopped > 17,
+        "the crash must come before the end ({stopped})"
+    );
+    assert_eq!(resumed.state().get_iter(), stopped);
     assert_eq!(resumed.state().get_param(), straight.state().get_param());
     // The adapter's own state (the active set) came back too.
     let st = resumed.solver().state.as_ref().unwrap();

@@ -1,5 +1,7 @@
-//! Run configuration and directories: presets, overrides, unknown keys, the pinned hash, locks.
+//! Run configuration and directories: presets, overrides, unknown keys, the pinned hash, locks,
+//! run identity (`run.json`) and the validation of every setting.
 
+use lottery::run::identity::{self, Identity};
 use lottery::run::{Rewind, RunConfig, RunLock, PRESETS};
 
 #[test]
@@ -97,15 +99,183 @@ fn overrides_and_bad_input() {
 }
 
 #[test]
-fn a_second_process_is_refused_and_stale_locks_are_taken_over() {
+fn the_lock_is_the_kernels_and_dies_with_its_holder() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let lock = RunLock::acquire(&run).unwrap();
     let err = RunLock::acquire(&run).unwrap_err().to_string();
     assert!(err.contains("in use by process"), "{err}");
+    assert_eq!(err.lines().count(), 1);
     drop(lock);
-    let again = RunLock::acquire(&run).unwrap();
-    drop(again);
-    std::fs::write(run.join("lock"), "4000000000\n").unwrap(); // no such pid
     RunLock::acquire(&run).unwrap();
+    // A lock file left by a dead process (or naming a recycled pid) holds nothing: only the
+    // flock counts.
+    std::fs::write(run.join("lock"), format!("{}\n", std::process::id())).unwrap();
+    RunLock::acquire(&run).unwrap();
+}
+
+/// A run directory made under one default is refused when the default changes: the request
+/// and the stored settings differ, and the message names the key.
+#[test]
+fn a_changed_default_is_refused_naming_the_key() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
+    cfg.set("method", "sfw").unwrap();
+    cfg.set("sparsity", "0.9").unwrap();
+    let dir = runs.path().join(cfg.hash().unwrap());
+    drop(identity::open(&dir, &cfg, "prune", &[], false, false).unwrap());
+    let stored = Identity::read(&dir).unwrap().unwrap();
+    assert_eq!(stored.format, identity::FORMAT);
+    assert_eq!(stored.settings, identity::settings_of(&cfg).unwrap());
+    // The same request reopens the run.
+    drop(identity::open(&dir, &cfg, "prune", &[], false, false).unwrap());
+
+    // Simulate the run having been made when `fw_step`'s default was 0.01: a copy of the run
+    // whose stored settings say so (a consistent run.json, digest and all). Its name is the
+    // same, since the name only hashes non-default settings.
+    let copy = runs.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    let mut old = stored.clone();
+    old.settings
+        .insert("fw_step".into(), serde_json::json!(0.01));
+    old.write(&copy).unwrap();
+    let err = identity::open(&copy, &cfg, "prune", &[], false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fw_step (stored 0.01, requested 0.001)"),
+        "{err}"
+    );
+    assert!(err.contains("--rerun"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Nothing was touched.
+    assert_eq!(Identity::read(&copy).unwrap().unwrap(), {
+        let mut o = old.clone();
+        o.settings_sha256 = identity::digest(&o.settings);
+        o
+    });
+
+    // A key the stored run does not know is equal when the request leaves it at its default,
+    // and a difference when it does not.
+    let mut older = stored.clone();
+    older.settings.remove("grow_rounds");
+    older.write(&copy).unwrap();
+    drop(identity::open(&copy, &cfg, "prune", &[], false, false).unwrap());
+    let mut other = cfg.clone();
+    other.convex.grow_rounds = 3;
+    let err = identity::open(&copy, &other, "prune", &[], false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("grow_rounds (stored absent, requested 3)"),
+        "{err}"
+    );
+
+    // A hand-edited run.json (digest no longer matching) is refused too.
+    let text = std::fs::read_to_string(copy.join("run.json")).unwrap();
+    std::fs::write(copy.join("run.json"), text.replace("0.9", "0.95")).unwrap();
+    let err = identity::open(&copy, &cfg, "prune", &[], false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("do not match their SHA-256"), "{err}");
+
+    // --rerun moves the mismatched run aside, whole, and starts a fresh one under the name.
+    std::fs::write(copy.join("result.txt"), "old").unwrap();
+    let run = identity::open(&copy, &cfg, "prune", &[], true, false).unwrap();
+    assert_eq!(run.identity.settings, identity::settings_of(&cfg).unwrap());
+    let aside = runs.path().join("copy.stale-1");
+    assert_eq!(
+        std::fs::read_to_string(aside.join("result.txt")).unwrap(),
+        "old"
+    );
+    assert!(!copy.join("result.txt").exists());
+}
+
+/// A run directory written before run.json existed is judged by its config.toml.
+#[test]
+fn a_legacy_run_is_judged_by_its_config() {
+    let runs = tempfile::tempdir().unwrap();
+    let cfg = RunConfig::preset("lenet300-lth").unwrap();
+    let dir = runs.path().join(cfg.hash().unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), cfg.to_toml()).unwrap();
+    drop(identity::open(&dir, &cfg, "imp", &[], false, false).unwrap());
+    assert!(dir.join("run.json").exists(), "upgraded");
+    let legacy = runs.path().join("legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(
+        legacy.join("config.toml"),
+        cfg.to_toml().replace("lr = 0.0012", "lr = 0.002"),
+    )
+    .unwrap();
+    let err = identity::open(&legacy, &cfg, "imp", &[], false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lr (stored 0.002, requested 0.0012)"), "{err}");
+}
+
+/// Only learning rates may change when a diverged run is resumed, and the change is recorded.
+#[test]
+fn resuming_with_another_learning_rate_is_an_amendment() {
+    let runs = tempfile::tempdir().unwrap();
+    let cfg = RunConfig::preset("lenet300-lth").unwrap();
+    let dir = runs.path().join(cfg.hash().unwrap());
+    drop(identity::open(&dir, &cfg, "imp", &[], false, false).unwrap());
+    let mut smaller = cfg.clone();
+    smaller.lr = 1e-4;
+    assert!(identity::open(&dir, &smaller, "imp", &[], false, false).is_err());
+    let run = identity::open(&dir, &smaller, "imp", &[], false, true).unwrap();
+    assert_eq!(run.identity.amendments.len(), 1);
+    assert_eq!(run.identity.amendments[0].key, "lr");
+    drop(run);
+    // The amended run now answers to the new settings, and no longer to the old ones.
+    drop(identity::open(&dir, &smaller, "imp", &[], false, false).unwrap());
+    assert!(identity::open(&dir, &cfg, "imp", &[], false, false).is_err());
+    let mut seeded = smaller.clone();
+    seeded.seed = 7;
+    let err = identity::open(&dir, &seeded, "imp", &[], false, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("seed"), "{err}");
+}
+
+/// Every setting is range-checked where it is set, in one line.
+#[test]
+fn every_setting_is_range_checked() {
+    let cfg = RunConfig::preset("lenet300-lth").unwrap();
+    for (key, value) in [
+        ("lr", "0"),
+        ("lr", "nan"),
+        ("lr", "inf"),
+        ("momentum", "1.0"),
+        ("weight_decay", "-1"),
+        ("lr_gamma", "0"),
+        ("finetune_lr", "-0.1"),
+        ("batch", "0"),
+        ("eval_every", "0"),
+        ("levels", "100000"),
+        ("rate_fc", "1.0"),
+        ("sparsity", "-0.1"),
+        ("schedule_end", "1.5"),
+        ("fw_step", "0"),
+        ("fw_averaging", "2"),
+        ("cs_lambda", "-1"),
+        ("cs_rounds", "0"),
+        ("optimizer", "rmsprop"),
+        ("batch", "-3"),
+        ("batch", "\"sixty\""),
+        ("seed", "1.5"),
+    ] {
+        let mut c = cfg.clone();
+        let err = c.set(key, value).expect_err(key).to_string();
+        assert_eq!(err.lines().count(), 1, "{key}={value}: {err}");
+        assert_eq!(c, cfg, "{key}={value} left a change behind");
+    }
+    // Consistency across keys is checked when the run starts, whatever the --set order.
+    let mut c = cfg.clone();
+    c.set("rewind", "500").unwrap();
+    c.set("iterations", "100").unwrap();
+    assert!(c.validate().unwrap_err().to_string().contains("rewind"));
+    c.set("iterations", "1000").unwrap();
+    c.validate().unwrap();
 }

@@ -64,6 +64,8 @@ impl ExperimentArgs {
             data_dir,
             device: tch::Device::cuda_if_available(),
             progress: false,
+            rerun: false,
+            resume_diverged: false,
         }
     }
 

@@ -17,6 +17,7 @@
 
 pub mod cifar;
 pub mod idx;
+pub mod safetensors;
 pub mod teacher;
 
 use std::path::{Path, PathBuf};

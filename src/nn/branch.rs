@@ -14,7 +14,6 @@ use super::perturb;
 use super::phase::{arch_of, Env, Phase, Segment};
 use super::rundir::{self, level_dir};
 use crate::run::kinds::BranchKind;
-use crate::run::RunLock;
 use crate::{Error, Result};
 
 /// The branches of a level:
@@ -45,7 +44,7 @@ pub fn run_branch(
 ) -> Result<PathBuf> {
     let run_cfg = rundir::read_config(run_dir)?;
     let ldir = level_dir(run_dir, level);
-    if !ldir.join(rundir::SUMMARY).exists() {
+    if !rundir::is_finished(&ldir)? {
         return Err(Error::param(
             "level",
             format!("{} has not finished (no summary.json)", ldir.display()),
@@ -76,8 +75,17 @@ pub fn run_branch(
         name.extend(sha.iter().take(6).map(|b| format!("{b:02x}")));
     }
     let dir = ldir.join(name);
-    let _lock = RunLock::acquire(&dir)?;
-    if dir.join(rundir::SUMMARY).exists() {
+    let _run = env.open(
+        &dir,
+        &cfg,
+        "branch",
+        &[
+            ("branch", serde_json::json!(kind.to_string())),
+            ("branch_seed", serde_json::json!(seed)),
+            ("branch_level", serde_json::json!(level)),
+        ],
+    )?;
+    if rundir::is_finished(&dir)? {
         return Ok(dir);
     }
     let data = super::data::load_data(&cfg, env.data_dir.as_deref(), env.device)?;

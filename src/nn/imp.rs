@@ -19,7 +19,7 @@ use super::params::{self, Params};
 use super::phase::{self, Env, Phase, Segment};
 use super::rundir::{self, level_dir};
 use super::target::Target;
-use crate::run::{Rewind, RunConfig, RunLock};
+use crate::run::{Rewind, RunConfig};
 use crate::select::{Largest, Mask, Random, Rule, Scores};
 use crate::space::SparseVector;
 use crate::Result;
@@ -80,7 +80,7 @@ pub fn random_mask_like(
 pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     cfg.validate()?;
     let run_dir = env.runs.join(cfg.hash()?);
-    let _lock = RunLock::acquire(&run_dir)?;
+    let _run = env.open(&run_dir, cfg, "imp", &[])?;
     rundir::write_config(&run_dir, cfg, true)?;
     let data = super::data::load_data(cfg, env.data_dir.as_deref(), env.device)?;
     let (vs, net, init_path) = phase::network_of(cfg, &data, env.device, &run_dir)?;
@@ -96,7 +96,7 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             params::assign(&vs, &rundir::load_tensors(&prev.join(rundir::FINAL))?)?;
             mask = next_mask(cfg, &net, &params, &mask)?;
         }
-        if dir.join(rundir::SUMMARY).exists() {
+        if rundir::is_finished(&dir)? {
             mask = rundir::load_mask(&dir.join(rundir::MASK), &params)?;
             continue;
         }

@@ -34,6 +34,50 @@ pub struct Env {
     pub device: Device,
     /// Show a progress bar.
     pub progress: bool,
+    /// A run directory whose stored settings differ from the request is moved aside
+    /// (`<name>.stale-<n>`) and the run started again, instead of being refused.
+    pub rerun: bool,
+    /// Resume the diverged phases of the run from their last good checkpoints, accepting new
+    /// learning rates (`lr`, `finetune_lr`, `score_lr`, `convex_lr`, `fw_step`), recorded as
+    /// amendments in `run.json`.
+    pub resume_diverged: bool,
+}
+
+impl Env {
+    /// Runs under `runs` on `device`, without a progress bar, refusing mismatched runs.
+    pub fn new(runs: impl Into<PathBuf>, device: Device) -> Self {
+        Env {
+            runs: runs.into(),
+            data_dir: None,
+            device,
+            progress: false,
+            rerun: false,
+            resume_diverged: false,
+        }
+    }
+
+    /// Open the run directory `dir` for `cfg` under `command` ([`crate::run::identity::open`],
+    /// with this environment's `rerun` and `resume_diverged`).
+    pub fn open(
+        &self,
+        dir: &Path,
+        cfg: &RunConfig,
+        command: &str,
+        extra: &[(&str, serde_json::Value)],
+    ) -> Result<crate::run::OpenRun> {
+        let run =
+            crate::run::identity::open(dir, cfg, command, extra, self.rerun, self.resume_diverged)?;
+        if self.resume_diverged {
+            let n = rundir::resume_diverged(dir)?;
+            if n == 0 {
+                return Err(crate::Error::param(
+                    "resume-diverged",
+                    format!("{} has no diverged phase", dir.display()),
+                ));
+            }
+        }
+        Ok(run)
+    }
 }
 
 /// How a training segment starts and what it saves on the way.
@@ -335,6 +379,10 @@ impl<'a> Phase<'a> {
             if let Some(p) = dynamics.penalty() {
                 loss += p;
             }
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                return Err(diverged(dir, it + 1, "loss".into(), value));
+            }
             loss.backward();
             let lr = lr_at(cfg, base_lr, it, per_epoch);
             if trains {
@@ -351,14 +399,18 @@ impl<'a> Phase<'a> {
             }
             bar.inc(1);
             let stop = flow == Flow::Stop;
-            if progress.iteration % cfg.eval_every == 0 || progress.iteration == iterations || stop
+            if progress.iteration.is_multiple_of(cfg.eval_every)
+                || progress.iteration == iterations
+                || stop
             {
                 record(progress.iteration, &mut progress.metrics, dynamics);
             }
             if stop {
                 break;
             }
-            if progress.iteration % per_epoch == 0 && progress.iteration < iterations {
+            if progress.iteration.is_multiple_of(per_epoch) && progress.iteration < iterations {
+                // Never checkpoint a diverged state: the last checkpoint stays a good one.
+                check_finite(dir, progress.iteration, vs)?;
                 progress.trace = dynamics.trace();
                 let mut named = named_vars(vs);
                 named.extend(
@@ -376,13 +428,40 @@ impl<'a> Phase<'a> {
             }
         }
         bar.finish_and_clear();
-        rundir::clear_checkpoint(dir, &progress);
+        check_finite(dir, progress.iteration, vs)?;
+        rundir::clear_checkpoint(dir, &progress)?;
         Ok(Trained {
             metrics: progress.metrics,
             stopped_at: progress.iteration,
             trace: dynamics.trace(),
         })
     }
+}
+
+/// Record a divergence at `iteration` in `dir` (its summary), keeping the last checkpoint.
+fn diverged(dir: &Path, iteration: usize, quantity: String, value: f64) -> crate::Error {
+    rundir::write_divergence(
+        dir,
+        rundir::Divergence {
+            iteration,
+            quantity,
+            value: format!("{value}"),
+            checkpoint: rundir::checkpoint_iteration(dir),
+        },
+    )
+}
+
+/// A divergence error unless every variable of `vs` is finite.
+fn check_finite(dir: &Path, iteration: usize, vs: &VarStore) -> Result<()> {
+    for (name, t) in named_vars(vs) {
+        let finite = tch::no_grad(|| t.isfinite().all().int64_value(&[]) == 1);
+        if !finite {
+            let bad = tch::no_grad(|| t.masked_select(&t.isfinite().logical_not()));
+            let value = bad.double_value(&[0]);
+            return Err(diverged(dir, iteration, format!("weight {name}"), value));
+        }
+    }
+    Ok(())
 }
 
 /// Mean loss and accuracy of `net` on a split, in batches of 1000.

@@ -15,15 +15,31 @@
 //!     checkpoint.json      while training: progress, data order, metrics so far, and
 //!     checkpoint_<i>.safetensors  weights, optimizer moments and the method's tensors
 //!   search/                methods with a search phase (dense training, rounds, …)
+//!
+//!   manifest.json          size and SHA-256 of every file above, recorded after each write
+//!   run.json, lock         the run's identity and its OS lock ([`crate::run::identity`])
 //! ```
 //!
-//! Safetensors and JSON/CSV files are written atomically (temporary file, then rename), so a
-//! crash leaves the previous version or the new one. A directory holding `summary.json` is
-//! finished; one holding `checkpoint.json` resumes from it.
+//! **After a crash.** Every file is written to a temporary file, fsynced, renamed into place and
+//! its directory fsynced, so a crash at any moment leaves the previous version or the new one,
+//! never a mix; then its size and SHA-256 go into the directory's `manifest.json`. A file that
+//! does not match its manifest entry (truncated, damaged, or written just before a crash that
+//! came before the entry) is never used: a finished phase with such a file is recomputed
+//! ([`finished`] says so in one line on stderr), a checkpoint with one is discarded (the phase
+//! restarts), and any other read of it is a one-line error. A directory holding `summary.json`
+//! is finished; one holding a valid `checkpoint.json` resumes from it, bit-identical on CPU.
+//!
+//! **Divergence.** A non-finite loss or weight stops training: the phase's `summary.json`
+//! records `{"diverged": {iteration, quantity, value, checkpoint}}`, the last good checkpoint
+//! stays, and every later opening of the phase reports the divergence as an error
+//! ([`crate::Error::Diverged`]) until the run is resumed with a smaller learning rate
+//! (`--resume-diverged`, [`resume_diverged`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tch::{Device, Tensor};
 
 use super::params::{mask_from_named, mask_group_u8, Params};
@@ -51,6 +67,125 @@ pub const METRICS: &str = "metrics.csv";
 pub const SUMMARY: &str = "summary.json";
 /// `checkpoint.json`.
 pub const CHECKPOINT: &str = "checkpoint.json";
+/// `manifest.json`.
+pub const MANIFEST: &str = "manifest.json";
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Size and SHA-256 of a file, as recorded in `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Bytes.
+    pub bytes: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+impl Entry {
+    /// The entry of the file at `path`.
+    pub fn of(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(io_err(path))?;
+        Ok(Entry {
+            bytes: bytes.len() as u64,
+            sha256: Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        })
+    }
+}
+
+type Manifest = BTreeMap<String, Entry>;
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    if !path.exists() {
+        return Ok(Manifest::new());
+    }
+    crate::io::read_json(&path)
+}
+
+fn file_name(path: &Path) -> Result<(&Path, String)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::param("path", format!("{} has no file name", path.display())))?;
+    Ok((dir, name.to_string_lossy().into_owned()))
+}
+
+/// Record the file at `path` (just written) in its directory's manifest.
+pub fn record(path: &Path) -> Result<()> {
+    let (dir, name) = file_name(path)?;
+    // A damaged manifest is replaced: what it vouched for is re-recorded as it is written.
+    let mut m = read_manifest(dir).unwrap_or_default();
+    m.insert(name, Entry::of(path)?);
+    crate::io::write_json(&dir.join(MANIFEST), &m)
+}
+
+/// Drop the manifest entry of `path` (a file being removed).
+pub fn forget(path: &Path) -> Result<()> {
+    let (dir, name) = file_name(path)?;
+    let mut m = read_manifest(dir).unwrap_or_default();
+    if m.remove(&name).is_some() {
+        crate::io::write_json(&dir.join(MANIFEST), &m)?;
+    }
+    Ok(())
+}
+
+/// Check the file at `path` against its manifest entry (a file without one passes): a
+/// one-line [`Error::Format`] when it is missing, truncated or damaged.
+pub fn verify(path: &Path) -> Result<()> {
+    let (dir, name) = file_name(path)?;
+    let m = read_manifest(dir)?;
+    match m.get(&name) {
+        None => Ok(()),
+        Some(want) => check_entry(path, want),
+    }
+}
+
+fn check_entry(path: &Path, want: &Entry) -> Result<()> {
+    let bad = |reason: String| {
+        Err(Error::Format {
+            path: path.to_path_buf(),
+            reason,
+        })
+    };
+    if !path.exists() {
+        return bad("missing, but recorded in manifest.json".into());
+    }
+    let got = Entry::of(path)?;
+    if got.bytes != want.bytes {
+        return bad(format!(
+            "corrupt: {} bytes, manifest.json recorded {}",
+            got.bytes, want.bytes
+        ));
+    }
+    if got.sha256 != want.sha256 {
+        return bad("corrupt: SHA-256 differs from manifest.json".into());
+    }
+    Ok(())
+}
+
+/// Check every file `dir`'s manifest records, checkpoints excepted.
+pub fn verify_dir(dir: &Path) -> Result<()> {
+    for (name, want) in read_manifest(dir)? {
+        if !name.starts_with("checkpoint") {
+            check_entry(&dir.join(name), &want)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically (fsynced) and record it in the manifest.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::io::write_atomic(path, bytes)?;
+    record(path)
+}
 
 /// `<run>/level_<level>/`.
 pub fn level_dir(run_dir: &Path, level: usize) -> PathBuf {
@@ -76,7 +211,7 @@ pub fn search_dir(run_dir: &Path) -> Result<PathBuf> {
 pub fn write_config(dir: &Path, cfg: &RunConfig, overwrite: bool) -> Result<()> {
     let path = dir.join(CONFIG);
     if overwrite || !path.exists() {
-        crate::io::write_atomic(&path, cfg.to_toml().as_bytes())?;
+        write_file(&path, cfg.to_toml().as_bytes())?;
     }
     Ok(())
 }
@@ -84,11 +219,12 @@ pub fn write_config(dir: &Path, cfg: &RunConfig, overwrite: bool) -> Result<()> 
 /// Read `config.toml` of a run.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG);
+    verify(&path)?;
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Io { path, source: e })?;
     RunConfig::from_toml(&text, None)
 }
 
-/// Write named tensors as safetensors, atomically.
+/// Write named tensors as safetensors, atomically (fsynced) and recorded in the manifest.
 pub fn save_tensors(path: &Path, named: &[(String, Tensor)]) -> Result<()> {
     let tmp = path.with_extension("tmp.safetensors");
     let refs: Vec<(&str, Tensor)> = named
@@ -97,18 +233,33 @@ pub fn save_tensors(path: &Path, named: &[(String, Tensor)]) -> Result<()> {
         .collect();
     Tensor::write_safetensors(&refs, &tmp)
         .map_err(|e| Error::param("safetensors", format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    crate::io::sync_parent(path)?;
+    record(path)
 }
 
-/// Read safetensors into named CPU tensors.
+/// Read safetensors into named CPU tensors, after checking the file against its manifest entry
+/// and its header against its size ([`crate::data::safetensors::parse`]).
 pub fn load_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    Tensor::read_safetensors(path).map_err(|e| Error::Format {
+    verify(path)?;
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let bad = |reason: String| Error::Format {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    crate::data::safetensors::parse(&bytes)
+        .map_err(bad)?
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            Tensor::try_from(view)
+                .map(|t| (name, t))
+                .map_err(|e| bad(e.to_string().replace('\n', " ")))
+        })
+        .collect()
 }
 
 /// Write a mask as `mask.safetensors`: u8 0/1 per prunable tensor, under the tensor's name and
@@ -175,7 +326,8 @@ pub fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<()> {
             )
         })
         .collect();
-    crate::io::write_csv_rows(path, &["iteration", "split", "loss", "accuracy"], &rows)
+    crate::io::write_csv_rows(path, &["iteration", "split", "loss", "accuracy"], &rows)?;
+    record(path)
 }
 
 /// Per-layer survival in `summary.json`.
@@ -279,20 +431,109 @@ pub fn summarize(
     }
 }
 
-/// Write `summary.json` (any serializable summary) into `dir`, atomically.
+/// Write `summary.json` (any serializable summary) into `dir`, atomically, recorded.
 pub fn write_summary<T: Serialize>(dir: &Path, summary: &T) -> Result<()> {
     let json = serde_json::to_string_pretty(summary)
         .map_err(|e| Error::param("summary", e.to_string()))?;
-    crate::io::write_atomic(&dir.join(SUMMARY), json.as_bytes())
+    write_file(&dir.join(SUMMARY), json.as_bytes())
 }
 
-/// The summary of a finished phase in `dir`, if there is one.
+/// The divergence record a diverged phase keeps as its `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// Iteration at which it was seen.
+    pub iteration: usize,
+    /// `loss` or `weight <name>`.
+    pub quantity: String,
+    /// The value, as text (`NaN`, `inf`).
+    pub value: String,
+    /// Iteration of the last good checkpoint kept in the directory.
+    pub checkpoint: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Diverged {
+    diverged: Divergence,
+}
+
+/// Record a divergence as `dir`'s summary; returns the error to report.
+pub fn write_divergence(dir: &Path, d: Divergence) -> Error {
+    let err = Error::Diverged {
+        iteration: d.iteration,
+        quantity: d.quantity.clone(),
+        value: d.value.clone(),
+        dir: dir.to_path_buf(),
+        checkpoint: d.checkpoint,
+    };
+    match write_summary(dir, &Diverged { diverged: d }) {
+        Ok(()) => err,
+        Err(e) => e,
+    }
+}
+
+/// The summary of a finished phase in `dir`, if there is one. A phase whose files do not match
+/// its manifest, or whose summary does not parse, is not finished: its summary is removed (so
+/// the phase is recomputed) and one line on stderr says why. A diverged phase is an
+/// [`Error::Diverged`].
 pub fn finished(dir: &Path) -> Result<Option<Summary>> {
     let path = dir.join(SUMMARY);
     if !path.exists() {
         return Ok(None);
     }
-    crate::io::read_json(&path).map(Some)
+    let checked = verify_dir(dir).and_then(|()| crate::io::read_json::<serde_json::Value>(&path));
+    let value = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("warning: {e}; recomputing {}", dir.display());
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+            forget(&path)?;
+            return Ok(None);
+        }
+    };
+    if let Ok(Diverged { diverged: d }) = serde_json::from_value::<Diverged>(value.clone()) {
+        return Err(Error::Diverged {
+            iteration: d.iteration,
+            quantity: d.quantity,
+            value: d.value,
+            dir: dir.to_path_buf(),
+            checkpoint: d.checkpoint,
+        });
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| Error::Format {
+            path,
+            reason: e.to_string(),
+        })
+}
+
+/// Whether `dir` holds a finished phase ([`finished`]; a diverged one is an error).
+pub fn is_finished(dir: &Path) -> Result<bool> {
+    finished(dir).map(|s| s.is_some())
+}
+
+/// Reopen every diverged phase under `run_dir` for resumption: each diverged `summary.json`
+/// is renamed `diverged-<iteration>.json` (the record stays), so that the phase resumes from
+/// its last good checkpoint. Returns how many there were.
+pub fn resume_diverged(run_dir: &Path) -> Result<usize> {
+    let mut found = 0;
+    let mut stack = vec![run_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let p = entry.map_err(io_err(&dir))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == SUMMARY) {
+                if let Ok(Diverged { diverged: d }) = crate::io::read_json::<Diverged>(&p) {
+                    let kept = dir.join(format!("diverged-{}.json", d.iteration));
+                    std::fs::rename(&p, &kept).map_err(io_err(&p))?;
+                    forget(&p)?;
+                    found += 1;
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What `checkpoint.json` holds besides tensors.
@@ -313,16 +554,45 @@ pub struct Progress {
     pub trace: serde_json::Value,
 }
 
-/// Whether `dir` holds a checkpoint to resume.
+/// Whether `dir` holds a checkpoint to resume: `checkpoint.json` and its tensor file, both
+/// matching the manifest. An invalid checkpoint is removed (one line on stderr), so that the
+/// phase restarts from its beginning.
 pub fn has_checkpoint(dir: &Path) -> bool {
-    dir.join(CHECKPOINT).exists()
+    let json = dir.join(CHECKPOINT);
+    if !json.exists() {
+        return false;
+    }
+    let valid = verify(&json)
+        .and_then(|()| crate::io::read_json::<Progress>(&json))
+        .and_then(|p| verify(&dir.join(&p.tensors)).map(|()| p));
+    match valid {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!(
+                "warning: {e}; discarding the checkpoint of {}",
+                dir.display()
+            );
+            let _ = std::fs::remove_file(&json);
+            let _ = forget(&json);
+            false
+        }
+    }
 }
 
 /// Read the checkpoint of `dir`: progress and its tensors.
 pub fn read_checkpoint(dir: &Path) -> Result<(Progress, Vec<(String, Tensor)>)> {
-    let progress: Progress = crate::io::read_json(&dir.join(CHECKPOINT))?;
+    let json = dir.join(CHECKPOINT);
+    verify(&json)?;
+    let progress: Progress = crate::io::read_json(&json)?;
     let tensors = load_tensors(&dir.join(&progress.tensors))?;
     Ok((progress, tensors))
+}
+
+/// The iteration of `dir`'s checkpoint, if it has a readable one.
+pub fn checkpoint_iteration(dir: &Path) -> Option<usize> {
+    crate::io::read_json::<Progress>(&dir.join(CHECKPOINT))
+        .ok()
+        .map(|p| p.iteration)
 }
 
 /// Write a checkpoint at `progress.iteration`: the tensors first (a new file), then
@@ -339,17 +609,23 @@ pub fn write_checkpoint(
     save_tensors(&dir.join(&progress.tensors), named)?;
     let json =
         serde_json::to_string(progress).map_err(|e| Error::param("checkpoint", e.to_string()))?;
-    crate::io::write_atomic(&dir.join(CHECKPOINT), json.as_bytes())?;
-    if !old.is_empty() {
-        let _ = std::fs::remove_file(dir.join(old));
+    write_file(&dir.join(CHECKPOINT), json.as_bytes())?;
+    if !old.is_empty() && old != progress.tensors {
+        let _ = std::fs::remove_file(dir.join(&old));
+        forget(&dir.join(old))?;
     }
     Ok(())
 }
 
 /// Remove the checkpoint of a finished training.
-pub fn clear_checkpoint(dir: &Path, progress: &Progress) {
-    let _ = std::fs::remove_file(dir.join(CHECKPOINT));
+pub fn clear_checkpoint(dir: &Path, progress: &Progress) -> Result<()> {
+    let mut files = vec![dir.join(CHECKPOINT)];
     if !progress.tensors.is_empty() {
-        let _ = std::fs::remove_file(dir.join(&progress.tensors));
+        files.push(dir.join(&progress.tensors));
     }
+    for f in files {
+        let _ = std::fs::remove_file(&f);
+        forget(&f)?;
+    }
+    Ok(())
 }

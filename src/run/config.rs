@@ -234,6 +234,7 @@ impl RunConfig {
                 cfg.set_value(&k, v)?;
             }
         }
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -261,14 +262,44 @@ impl RunConfig {
             return Err(Error::param("config", format!("unknown key `{key}`")));
         }
         table.insert(key.to_string(), value);
-        *self = table.try_into().map_err(|e: toml::de::Error| {
+        let next: Self = table.try_into().map_err(|e: toml::de::Error| {
             Error::param("config", format!("`{key}`: {}", e.message()))
         })?;
-        self.validate()
+        // A refused value leaves the settings as they were.
+        next.validate_fields()?;
+        *self = next;
+        Ok(())
     }
 
-    /// Check every field's range (enum-valued settings are checked when they are parsed).
+    /// Check every field's range and the settings' consistency (enum-valued settings are
+    /// checked when they are parsed). Each key is checked when it is set; the consistency of
+    /// several keys when the run starts (and after a TOML file), so that `--set` order does
+    /// not matter.
     pub fn validate(&self) -> Result<()> {
+        self.validate_fields()?;
+        let bad = |name: &'static str, why: String| Err(Error::param(name, why));
+        if self.iterations == 0 && self.epochs == 0 {
+            return bad("iterations", "set iterations or epochs".into());
+        }
+        if self.schedule.schedule_start > self.schedule.schedule_end {
+            return bad("schedule_start", "must be <= schedule_end".into());
+        }
+        if let (Some(k), true) = (self.rewind.late(), self.iterations > 0) {
+            if k > self.iterations {
+                return bad(
+                    "rewind",
+                    format!(
+                        "iteration {k} is beyond the training length {}",
+                        self.iterations
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Check each field's own range.
+    fn validate_fields(&self) -> Result<()> {
         let bad = |name: &'static str, why: String| Err(Error::param(name, why));
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", format!("{} must be > 0", self.lr));
@@ -284,12 +315,31 @@ impl RunConfig {
                 return bad(name, format!("{r} is not in [0, 1)"));
             }
         }
-        if self.batch == 0 || self.eval_every == 0 {
-            return bad("batch", "batch and eval_every must be >= 1".into());
+        if self.batch == 0 {
+            return bad("batch", "must be >= 1".into());
         }
-        if self.iterations == 0 && self.epochs == 0 {
-            return bad("iterations", "set iterations or epochs".into());
+        if self.eval_every == 0 {
+            return bad("eval_every", "must be >= 1".into());
         }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", format!("{} is not in [0, 1)", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("{} must be >= 0", self.weight_decay),
+            );
+        }
+        if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
+            return bad("lr_gamma", format!("{} must be > 0", self.lr_gamma));
+        }
+        if !(self.finetune_lr.is_finite() && self.finetune_lr > 0.0) {
+            return bad("finetune_lr", format!("{} must be > 0", self.finetune_lr));
+        }
+        if self.levels > 1000 {
+            return bad("levels", format!("{} > 1000", self.levels));
+        }
+
         if !(0.0..1.0).contains(&self.sparsity) {
             return bad("sparsity", format!("{} is not in [0, 1)", self.sparsity));
         }
@@ -304,9 +354,6 @@ impl RunConfig {
             if !(0.0..=1.0).contains(&r) {
                 return bad(name, format!("{r} is not in [0, 1]"));
             }
-        }
-        if sched.schedule_start > sched.schedule_end {
-            return bad("schedule_start", "must be <= schedule_end".into());
         }
         for (name, v) in [
             ("score_lr", self.score_lr),

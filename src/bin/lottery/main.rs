@@ -4,7 +4,8 @@
 //! connectivity ([`runs`]). Argument parsing and the JSON / exit-code contract live here;
 //! everything they run is in the library.
 //!
-//! Bad input of any kind prints one line on stderr and exits with status 2.
+//! Bad input of any kind prints one line on stderr and exits with status 2; a diverged training
+//! (non-finite loss or weight) prints one line and exits with status 3.
 
 #[cfg(feature = "torch")]
 mod runs;
@@ -60,8 +61,8 @@ pub enum Command {
     Lmc(LmcArgs),
 }
 
-/// Parse the process arguments and run; returns the exit status (0, or 2 on any error, after
-/// printing one line on stderr).
+/// Parse the process arguments and run; returns the exit status (0; 3 on divergence; 2 on any
+/// other error), after printing one line on stderr.
 pub fn main_with_args<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -136,6 +137,13 @@ where
         Ok(v) => {
             println!("{v}");
             0
+        }
+        Err(e @ lottery::Error::Diverged { .. }) => {
+            eprintln!(
+                "error: {e}; to resume with a smaller learning rate, repeat the command with \
+                 --set lr=<smaller> --resume-diverged"
+            );
+            3
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -61,6 +61,10 @@ pub struct BranchArgs {
     /// cpu | cuda.
     #[arg(long)]
     pub device: Option<String>,
+    /// When the branch directory holds a run with other settings, move it aside
+    /// (`<dir>.stale-<n>`) and start again instead of refusing.
+    #[arg(long)]
+    pub rerun: bool,
 }
 
 fn device_of(name: Option<&str>) -> Result<tch::Device> {
@@ -111,6 +115,8 @@ pub fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
         data_dir: args.data_dir.clone(),
         device: device_of(args.device.as_deref())?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        rerun: args.rerun,
+        resume_diverged: false,
     };
     let kind: lottery::run::kinds::BranchKind = args.kind.parse()?;
     let overrides = key_values(&args.set)?;
@@ -160,6 +166,15 @@ pub struct RunArgs {
     /// Any other setting, KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// When the run directory holds a run with other settings (a changed default, an edited
+    /// preset), move it aside (`<dir>.stale-<n>`) and start again instead of refusing.
+    #[arg(long)]
+    pub rerun: bool,
+    /// Resume a diverged run from its last good checkpoints with the new learning rate given
+    /// by `--set lr=…` (also finetune_lr, score_lr, convex_lr, fw_step); the change is recorded
+    /// in the run's run.json.
+    #[arg(long)]
+    pub resume_diverged: bool,
 }
 
 pub fn run_config(
@@ -210,6 +225,8 @@ pub fn run_config(
         data_dir: args.data_dir.clone(),
         device,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        rerun: args.rerun,
+        resume_diverged: args.resume_diverged,
     };
     Ok((cfg, env))
 }

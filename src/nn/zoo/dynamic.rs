@@ -136,8 +136,8 @@ impl Magnitude {
     fn due(&self, done: usize) -> bool {
         let (a, b) = (self.ramp.start, self.ramp.end);
         done == b
-            || (done >= a && done < b && (done - a) % self.every == 0)
-            || (self.keep_updating && done > b && done % self.every == 0)
+            || (done >= a && done < b && (done - a).is_multiple_of(self.every))
+            || (self.keep_updating && done > b && done.is_multiple_of(self.every))
     }
 
     /// The weights the mask is computed from: dense (straight-through) or the network's own.

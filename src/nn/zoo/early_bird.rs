@@ -217,7 +217,7 @@ impl Dynamics for EarlyBird {
     }
 
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
-        if done % self.every != 0 || self.drawn.is_some() {
+        if !done.is_multiple_of(self.every) || self.drawn.is_some() {
             return Ok(Flow::Continue);
         }
         let m = self.draw(x)?;
@@ -308,6 +308,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let kind = phase::optimizer_kind(cfg);
     let mut eb = EarlyBird::new(ctx, kind)?;
     let (trace, masks) = if finished(&search)?.is_some() && trace_path.exists() {
+        rundir::verify(&trace_path)?;
         let text = std::fs::read_to_string(&trace_path).map_err(|e| Error::Io {
             path: trace_path.clone(),
             source: e,
@@ -345,7 +346,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         }
         let mut trace = trained.trace;
         trace["stopped_at"] = json!(trained.stopped_at);
-        crate::io::write_atomic(&trace_path, trace.to_string().as_bytes())?;
+        rundir::write_file(&trace_path, trace.to_string().as_bytes())?;
         (trace, (mask, rest))
     };
     let (mask, rest) = masks;

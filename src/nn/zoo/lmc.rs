@@ -28,7 +28,7 @@ use crate::nn::models::Network;
 use crate::nn::params;
 use crate::nn::phase::{self, Env, Phase, Segment};
 use crate::nn::rundir::{self, finished};
-use crate::run::{RunConfig, RunLock};
+use crate::run::RunConfig;
 use crate::select::Mask;
 use crate::space::SparseVector;
 use crate::{Error, Result};
@@ -133,7 +133,7 @@ pub fn run_lmc(
         return Err(Error::param("points", format!("{points} < 11")));
     }
     let run_dir = env.runs.join(cfg.hash()?);
-    let _lock = RunLock::acquire(&run_dir)?;
+    let _run = env.open(&run_dir, &cfg, "lmc", &[])?;
     rundir::write_config(&run_dir, &cfg, false)?;
     let data = load_data(&cfg, env.data_dir.as_deref(), env.device)?;
     let (vs, net, init_path) = phase::network_of(&cfg, &data, env.device, &run_dir)?;
@@ -199,8 +199,13 @@ pub fn run_lmc(
         let kdir = base.join(format!("k_{k}"));
         let done = kdir.join(rundir::SUMMARY);
         if done.exists() {
-            rows.push(crate::io::read_json::<LmcSummary>(&done)?);
-            continue;
+            match rundir::verify(&done).and_then(|()| crate::io::read_json::<LmcSummary>(&done)) {
+                Ok(s) => {
+                    rows.push(s);
+                    continue;
+                }
+                Err(e) => eprintln!("warning: {e}; recomputing {}", kdir.display()),
+            }
         }
         let mut finals = Vec::new();
         for c in 0..2u64 {
@@ -234,6 +239,7 @@ pub fn run_lmc(
             &["alpha", "test_error", "train_error"],
             &path,
         )?;
+        rundir::record(&kdir.join("path.csv"))?;
         let s = LmcSummary {
             k,
             instability_test: instability(&path, true),
@@ -252,5 +258,6 @@ pub fn run_lmc(
         &["k", "instability_test", "instability_train"],
         &table,
     )?;
+    rundir::record(&base.join("instability.csv"))?;
     Ok(base)
 }

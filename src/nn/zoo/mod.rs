@@ -44,7 +44,7 @@ use super::params;
 use super::phase::{self, Env, Phase};
 use super::rundir::{self, finished};
 use crate::run::kinds::{Dataset, Method};
-use crate::run::{RunConfig, RunLock};
+use crate::run::RunConfig;
 use crate::{Error, Result};
 
 /// The context every method runs in: [`Phase`].
@@ -80,7 +80,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         ));
     }
     let run_dir = env.runs.join(cfg.hash()?);
-    let _lock = RunLock::acquire(&run_dir)?;
+    let _run = env.open(&run_dir, cfg, "prune", &[])?;
     if finished(&run_dir)?.is_some_and(|s| s.method.is_some()) {
         return Ok(run_dir);
     }
