@@ -54,12 +54,15 @@ pub enum Error {
     /// Training produced a non-finite loss or weight; the phase stopped, its last good
     /// checkpoint kept.
     #[error(
-        "training diverged at iteration {iteration}: {quantity} = {value} in {}; {}",
+        "training diverged at iteration {iteration}: {quantity} = {value} in {}; {}; to resume \
+         with a smaller learning rate, repeat the command with --set lr=<smaller> \
+         --resume-diverged {}",
         dir.display(),
         match checkpoint {
             Some(c) => format!("last good checkpoint at iteration {c} kept"),
             None => "no checkpoint before it".to_string(),
-        }
+        },
+        run.display()
     )]
     Diverged {
         /// The iteration (1-based count of steps taken when it was seen).
@@ -70,6 +73,8 @@ pub enum Error {
         value: String,
         /// The phase directory.
         dir: PathBuf,
+        /// The run directory it belongs to.
+        run: PathBuf,
         /// Iteration of the last good checkpoint.
         checkpoint: Option<usize>,
     },

@@ -65,7 +65,7 @@ impl ExperimentArgs {
             device: tch::Device::cuda_if_available(),
             progress: false,
             rerun: false,
-            resume_diverged: false,
+            resume_diverged: None,
         }
     }
 

@@ -79,7 +79,7 @@ pub fn random_mask_like(
 /// Run (or resume) IMP for `cfg.levels` levels; returns the run directory.
 pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     cfg.validate()?;
-    let run_dir = env.runs.join(cfg.hash()?);
+    let run_dir = env.run_dir(cfg)?;
     let _run = env.open(&run_dir, cfg, "imp", &[])?;
     rundir::write_config(&run_dir, cfg, true)?;
     let data = super::data::load_data(cfg, env.data_dir.as_deref(), env.device)?;

@@ -37,10 +37,10 @@ pub struct Env {
     /// A run directory whose stored settings differ from the request is moved aside
     /// (`<name>.stale-<n>`) and the run started again, instead of being refused.
     pub rerun: bool,
-    /// Resume the diverged phases of the run from their last good checkpoints, accepting new
-    /// learning rates (`lr`, `finetune_lr`, `score_lr`, `convex_lr`, `fw_step`), recorded as
-    /// amendments in `run.json`.
-    pub resume_diverged: bool,
+    /// Resume this diverged run directory (instead of the one the settings name) from its last
+    /// good checkpoints, accepting new learning rates (`lr`, `finetune_lr`, `score_lr`,
+    /// `convex_lr`, `fw_step`), recorded as amendments in its `run.json`.
+    pub resume_diverged: Option<PathBuf>,
 }
 
 impl Env {
@@ -52,7 +52,16 @@ impl Env {
             device,
             progress: false,
             rerun: false,
-            resume_diverged: false,
+            resume_diverged: None,
+        }
+    }
+
+    /// The directory of the run `cfg` names under [`Env::runs`], or the diverged run being
+    /// resumed.
+    pub fn run_dir(&self, cfg: &RunConfig) -> Result<PathBuf> {
+        match &self.resume_diverged {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.runs.join(cfg.hash()?)),
         }
     }
 
@@ -65,9 +74,15 @@ impl Env {
         command: &str,
         extra: &[(&str, serde_json::Value)],
     ) -> Result<crate::run::OpenRun> {
-        let run =
-            crate::run::identity::open(dir, cfg, command, extra, self.rerun, self.resume_diverged)?;
-        if self.resume_diverged {
+        let run = crate::run::identity::open(
+            dir,
+            cfg,
+            command,
+            extra,
+            self.rerun,
+            self.resume_diverged.is_some(),
+        )?;
+        if self.resume_diverged.is_some() {
             let n = rundir::resume_diverged(dir)?;
             if n == 0 {
                 return Err(crate::Error::param(
@@ -380,7 +395,7 @@ impl<'a> Phase<'a> {
                 loss += p;
             }
             let value = loss.double_value(&[]);
-            if !value.is_finite() {
+            if !value.is_finite() || (cfg.divergence_loss > 0.0 && value > cfg.divergence_loss) {
                 return Err(diverged(dir, it + 1, "loss".into(), value));
             }
             loss.backward();
@@ -445,7 +460,7 @@ fn diverged(dir: &Path, iteration: usize, quantity: String, value: f64) -> crate
         rundir::Divergence {
             iteration,
             quantity,
-            value: format!("{value}"),
+            value: format!("{value:.4e}"),
             checkpoint: rundir::checkpoint_iteration(dir),
         },
     )
@@ -542,7 +557,12 @@ pub fn network_of(
     let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
     let init_path = run_dir.join(rundir::INIT);
     if init_path.exists() {
-        assign(&vs, &rundir::load_tensors(&init_path)?)?;
+        match rundir::load_tensors(&init_path) {
+            Ok(named) => assign(&vs, &named)?,
+            // The initialization is a function of the seed: a damaged file is rewritten when
+            // the rewrite matches the manifest byte for byte.
+            Err(damage) => rundir::restore_tensors(&init_path, &named_vars(&vs), damage)?,
+        }
     } else {
         rundir::save_tensors(&init_path, &named_vars(&vs))?;
     }

@@ -29,7 +29,8 @@
 //! restarts), and any other read of it is a one-line error. A directory holding `summary.json`
 //! is finished; one holding a valid `checkpoint.json` resumes from it, bit-identical on CPU.
 //!
-//! **Divergence.** A non-finite loss or weight stops training: the phase's `summary.json`
+//! **Divergence.** A non-finite loss or weight, or a loss above `divergence_loss`, stops
+//! training: the phase's `summary.json`
 //! records `{"diverged": {iteration, quantity, value, checkpoint}}`, the last good checkpoint
 //! stays, and every later opening of the phase reports the divergence as an error
 //! ([`crate::Error::Diverged`]) until the run is resumed with a smaller learning rate
@@ -239,6 +240,27 @@ pub fn save_tensors(path: &Path, named: &[(String, Tensor)]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
     crate::io::sync_parent(path)?;
     record(path)
+}
+
+/// Rewrite a damaged file that is a deterministic function of the run's settings (the
+/// initialization) from `named`, but only if the rewrite is byte-identical to what the manifest
+/// recorded; otherwise `damage` stands.
+pub fn restore_tensors(path: &Path, named: &[(String, Tensor)], damage: Error) -> Result<()> {
+    let (dir, name) = file_name(path)?;
+    let Some(want) = read_manifest(dir)?.remove(&name) else {
+        return Err(damage);
+    };
+    let tmp = dir.join(format!(".{name}.restore"));
+    save_tensors(&tmp, named)?;
+    forget(&tmp)?;
+    if Entry::of(&tmp)? != want {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(damage);
+    }
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    crate::io::sync_parent(path)?;
+    eprintln!("warning: {damage}; restored it from the run's seed (identical to the record)");
+    Ok(())
 }
 
 /// Read safetensors into named CPU tensors, after checking the file against its manifest entry
@@ -456,15 +478,28 @@ struct Diverged {
     diverged: Divergence,
 }
 
-/// Record a divergence as `dir`'s summary; returns the error to report.
-pub fn write_divergence(dir: &Path, d: Divergence) -> Error {
-    let err = Error::Diverged {
+/// The run directory `dir` belongs to: the nearest ancestor (or itself) holding `run.json`.
+pub fn run_root(dir: &Path) -> PathBuf {
+    dir.ancestors()
+        .find(|d| d.join(crate::run::identity::IDENTITY).exists())
+        .unwrap_or(dir)
+        .to_path_buf()
+}
+
+fn diverged_error(dir: &Path, d: &Divergence) -> Error {
+    Error::Diverged {
         iteration: d.iteration,
         quantity: d.quantity.clone(),
         value: d.value.clone(),
         dir: dir.to_path_buf(),
+        run: run_root(dir),
         checkpoint: d.checkpoint,
-    };
+    }
+}
+
+/// Record a divergence as `dir`'s summary; returns the error to report.
+pub fn write_divergence(dir: &Path, d: Divergence) -> Error {
+    let err = diverged_error(dir, &d);
     match write_summary(dir, &Diverged { diverged: d }) {
         Ok(()) => err,
         Err(e) => e,
@@ -491,13 +526,7 @@ pub fn finished(dir: &Path) -> Result<Option<Summary>> {
         }
     };
     if let Ok(Diverged { diverged: d }) = serde_json::from_value::<Diverged>(value.clone()) {
-        return Err(Error::Diverged {
-            iteration: d.iteration,
-            quantity: d.quantity,
-            value: d.value,
-            dir: dir.to_path_buf(),
-            checkpoint: d.checkpoint,
-        });
+        return Err(diverged_error(dir, &d));
     }
     serde_json::from_value(value)
         .map(Some)

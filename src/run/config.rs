@@ -79,6 +79,10 @@ pub struct RunConfig {
     pub finetune_lr: f64,
     /// Seed of initialization, data order and the validation split.
     pub seed: u64,
+    /// Training stops as diverged when a mini-batch loss is non-finite or above this (1e4; a
+    /// cross-entropy of $10^4$ puts probability $e^{-10^4}$ on the true class — Adam at a huge
+    /// learning rate reaches $10^{19}$ without ever overflowing); 0 = non-finite values only.
+    pub divergence_loss: f64,
     /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
     pub method: Method,
     /// Fraction of the prunable weights a `prune` method removes (`lottery prune` default 0.8).
@@ -332,6 +336,12 @@ impl RunConfig {
         }
         if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
             return bad("lr_gamma", format!("{} must be > 0", self.lr_gamma));
+        }
+        if !(self.divergence_loss.is_finite() && self.divergence_loss >= 0.0) {
+            return bad(
+                "divergence_loss",
+                format!("{} must be >= 0 (0: non-finite only)", self.divergence_loss),
+            );
         }
         if !(self.finetune_lr.is_finite() && self.finetune_lr > 0.0) {
             return bad("finetune_lr", format!("{} must be > 0", self.finetune_lr));

@@ -60,6 +60,7 @@ impl RunConfig {
             rewind: Rewind::Init,
             finetune_lr: lr * 0.1,
             seed: 0,
+            divergence_loss: 1e4,
             method: Method::Imp,
             sparsity: 0.0,
             schedule: Schedule {

@@ -139,10 +139,7 @@ where
             0
         }
         Err(e @ lottery::Error::Diverged { .. }) => {
-            eprintln!(
-                "error: {e}; to resume with a smaller learning rate, repeat the command with \
-                 --set lr=<smaller> --resume-diverged"
-            );
+            eprintln!("error: {e}");
             3
         }
         Err(e) => {

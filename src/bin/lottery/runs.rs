@@ -116,7 +116,7 @@ pub fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
         device: device_of(args.device.as_deref())?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         rerun: args.rerun,
-        resume_diverged: false,
+        resume_diverged: None,
     };
     let kind: lottery::run::kinds::BranchKind = args.kind.parse()?;
     let overrides = key_values(&args.set)?;
@@ -170,11 +170,11 @@ pub struct RunArgs {
     /// preset), move it aside (`<dir>.stale-<n>`) and start again instead of refusing.
     #[arg(long)]
     pub rerun: bool,
-    /// Resume a diverged run from its last good checkpoints with the new learning rate given
-    /// by `--set lr=…` (also finetune_lr, score_lr, convex_lr, fw_step); the change is recorded
-    /// in the run's run.json.
-    #[arg(long)]
-    pub resume_diverged: bool,
+    /// Resume this diverged run directory from its last good checkpoints with the new learning
+    /// rate given by `--set lr=…` (also finetune_lr, score_lr, convex_lr, fw_step); the change
+    /// is recorded in the run's run.json.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume_diverged: Option<PathBuf>,
 }
 
 pub fn run_config(
@@ -226,7 +226,7 @@ pub fn run_config(
         device,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         rerun: args.rerun,
-        resume_diverged: args.resume_diverged,
+        resume_diverged: args.resume_diverged.clone(),
     };
     Ok((cfg, env))
 }

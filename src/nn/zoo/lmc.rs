@@ -132,7 +132,7 @@ pub fn run_lmc(
     if points < 11 {
         return Err(Error::param("points", format!("{points} < 11")));
     }
-    let run_dir = env.runs.join(cfg.hash()?);
+    let run_dir = env.run_dir(&cfg)?;
     let _run = env.open(&run_dir, &cfg, "lmc", &[])?;
     rundir::write_config(&run_dir, &cfg, false)?;
     let data = load_data(&cfg, env.data_dir.as_deref(), env.device)?;

@@ -79,7 +79,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             ),
         ));
     }
-    let run_dir = env.runs.join(cfg.hash()?);
+    let run_dir = env.run_dir(cfg)?;
     let _run = env.open(&run_dir, cfg, "prune", &[])?;
     if finished(&run_dir)?.is_some_and(|s| s.method.is_some()) {
         return Ok(run_dir);
