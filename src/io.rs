@@ -21,8 +21,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+use ndarray::{Array, Array1, Array2, ArrayView};
+use ndarray_npy::{ViewNpyError, ViewNpyExt, WriteNpyExt};
 
 use crate::{Error, Result};
 
@@ -73,48 +73,90 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_parent(path)
 }
 
-fn npy_error(path: &Path, e: ReadNpyError) -> Error {
-    let reason = match e {
-        ReadNpyError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            return io_err(path, io)
-        }
-        ReadNpyError::Io(io) => format!("cannot read: {io}"),
-        ReadNpyError::WrongDescriptor(d) => {
-            format!("wrong dtype {d} (expected float64, '<f8')")
-        }
-        ReadNpyError::WrongNdim(want, got) => {
+fn view_error(e: ViewNpyError) -> String {
+    match e {
+        ViewNpyError::WrongDescriptor(d) => format!("wrong dtype {d} (expected float64, '<f8')"),
+        ViewNpyError::NonNativeEndian => "big-endian data (expected float64, '<f8')".into(),
+        ViewNpyError::WrongNdim(want, got) => {
             format!("wrong number of dimensions: expected {want:?}, found {got}")
         }
-        ReadNpyError::MissingData => "truncated: fewer values than the header declares".into(),
-        ReadNpyError::ExtraBytes(n) => format!("{n} bytes beyond the declared data"),
+        ViewNpyError::MissingBytes(n) => {
+            format!("truncated: {n} bytes fewer than the header declares")
+        }
+        ViewNpyError::ExtraBytes(n) => format!("{n} bytes beyond the declared data"),
+        ViewNpyError::LengthOverflow => "the declared shape overflows".into(),
         other => format!("not a valid .npy file ({other})"),
-    };
-    Error::Format {
-        path: path.to_path_buf(),
-        reason: reason.replace('\n', " "),
+    }
+    .replace('\n', " ")
+}
+
+/// Decode an f64 `.npy` file held in memory (C or Fortran order, little-endian `<f8`),
+/// rejecting NaN and infinities. Nothing is allocated from what the header declares before it
+/// is checked against the bytes present: the header's length and the data's (a header claiming
+/// a $10^{12}\times10^{12}$ array is refused, not allocated). Fuzzed (`tests/fuzz`, target
+/// `npy`).
+pub fn decode_npy<D: ndarray::Dimension>(
+    bytes: &[u8],
+) -> std::result::Result<Array<f64, D>, String> {
+    // The header's own length field, checked before ndarray-npy allocates a buffer for it.
+    if bytes.len() >= 10 && bytes.starts_with(b"\x93NUMPY") {
+        let (field, declared) = match bytes[6] {
+            1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+            _ if bytes.len() >= 12 => (
+                12,
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            ),
+            _ => (12, usize::MAX),
+        };
+        if declared > bytes.len().saturating_sub(field) {
+            return Err("truncated header".into());
+        }
+    }
+    // A view checks the data's length against the bytes without allocating; it needs the data
+    // aligned for f64, so a misaligned buffer is copied at each of the 8 offsets until one fits.
+    let view = |buf: &[u8]| ArrayView::<f64, D>::view_npy(buf).map(|v| v.to_owned());
+    match view(bytes) {
+        Err(ViewNpyError::MisalignedData) => {
+            for shift in 1..8 {
+                let mut padded = vec![0u8; bytes.len() + shift];
+                padded[shift..].copy_from_slice(bytes);
+                match view(&padded[shift..]) {
+                    Err(ViewNpyError::MisalignedData) => continue,
+                    other => return other.map_err(view_error).and_then(finite),
+                }
+            }
+            Err("data cannot be aligned".into())
+        }
+        other => other.map_err(view_error).and_then(finite),
     }
 }
 
-fn open(path: &Path) -> Result<fs::File> {
-    fs::File::open(path).map_err(|e| io_err(path, e))
+fn finite<D: ndarray::Dimension>(a: Array<f64, D>) -> std::result::Result<Array<f64, D>, String> {
+    match a.iter().position(|v| !v.is_finite()) {
+        None => Ok(a),
+        Some(i) => Err(format!(
+            "non-finite value {} at flat index {i}",
+            a.iter().nth(i).unwrap()
+        )),
+    }
+}
+
+fn read_npy_file<D: ndarray::Dimension>(path: &Path) -> Result<Array<f64, D>> {
+    let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
+    decode_npy(&bytes).map_err(|reason| Error::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 /// Read an f64 matrix from `.npy` (C or Fortran order), rejecting NaN and infinities.
 pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
-    let a = Array2::<f64>::read_npy(open(path)?).map_err(|e| npy_error(path, e))?;
-    if a.iter().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!("{}", path.display())));
-    }
-    Ok(a)
+    read_npy_file(path)
 }
 
 /// Read an f64 vector from `.npy`, rejecting NaN and infinities.
 pub fn read_vector(path: &Path) -> Result<Array1<f64>> {
-    let a = Array1::<f64>::read_npy(open(path)?).map_err(|e| npy_error(path, e))?;
-    if a.iter().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!("{}", path.display())));
-    }
-    Ok(a)
+    read_npy_file(path)
 }
 
 /// Write an f64 vector as `.npy`, atomically.

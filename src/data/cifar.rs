@@ -25,7 +25,28 @@ pub fn files(dir: &Path, train: bool) -> Vec<PathBuf> {
     }
 }
 
-/// Decode CIFAR-10 records into a dataset with pixels scaled to [0, 1].
+/// Decode the records of one CIFAR-10 file: pixels scaled to [0, 1] and labels, or a one-line
+/// reason. Fuzzed (`tests/fuzz`, target `cifar`).
+pub fn decode(bytes: &[u8]) -> std::result::Result<(Vec<f32>, Vec<u8>), String> {
+    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        return Err(format!(
+            "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)",
+            bytes.len()
+        ));
+    }
+    let mut x = Vec::with_capacity(bytes.len() - bytes.len() / RECORD);
+    let mut y = Vec::with_capacity(bytes.len() / RECORD);
+    for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
+        if rec[0] >= 10 {
+            return Err(format!("record {i}: label {} out of range 0..10", rec[0]));
+        }
+        y.push(rec[0]);
+        x.extend(rec[1..].iter().map(|&b| f32::from(b) / 255.0));
+    }
+    Ok((x, y))
+}
+
+/// Decode CIFAR-10 files into a dataset with pixels scaled to [0, 1].
 pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
     let mut x = Vec::new();
     let mut y = Vec::new();
@@ -34,25 +55,12 @@ pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
             path: path.clone(),
             source: e,
         })?;
-        if bytes.is_empty() || bytes.len() % RECORD != 0 {
-            return Err(Error::Format {
-                path: path.clone(),
-                reason: format!(
-                    "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)",
-                    bytes.len()
-                ),
-            });
-        }
-        for rec in bytes.chunks_exact(RECORD) {
-            if rec[0] >= 10 {
-                return Err(Error::Format {
-                    path: path.clone(),
-                    reason: format!("label {} out of range 0..10", rec[0]),
-                });
-            }
-            y.push(rec[0]);
-            x.extend(rec[1..].iter().map(|&b| f32::from(b) / 255.0));
-        }
+        let (px, labels) = decode(&bytes).map_err(|reason| Error::Format {
+            path: path.clone(),
+            reason,
+        })?;
+        x.extend(px);
+        y.extend(labels);
     }
     Dataset::new(x, y, [3, 32, 32], 10)
 }

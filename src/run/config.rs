@@ -211,13 +211,30 @@ pub struct ConvexKnobs {
     pub grow_rounds: usize,
 }
 
+/// A TOML value as JSON; NaN and infinities (which JSON cannot hold) are refused here.
+fn json_of(key: &str, v: toml::Value) -> Result<serde_json::Value> {
+    let bad = |why: String| Error::param("config", format!("`{}`: {why}", key.escape_debug()));
+    fn finite(v: &toml::Value) -> bool {
+        match v {
+            toml::Value::Float(f) => f.is_finite(),
+            toml::Value::Array(a) => a.iter().all(finite),
+            toml::Value::Table(t) => t.values().all(finite),
+            _ => true,
+        }
+    }
+    if !finite(&v) {
+        return Err(bad(format!("{v} is not a finite number")));
+    }
+    serde_json::to_value(&v).map_err(|e| bad(e.to_string().replace('\n', " ")))
+}
+
 impl RunConfig {
     /// The preset, then the keys of a TOML document on top (its `preset` key, if any, picks the
     /// preset unless `preset` is given).
     pub fn from_toml(text: &str, preset: Option<&str>) -> Result<Self> {
         let table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| Error::param("config", e.message().to_string()))?;
+            .map_err(|e: toml::de::Error| Error::param("config", e.message().replace('\n', " ")))?;
         let name = preset
             .map(str::to_string)
             .or_else(|| {
@@ -233,41 +250,80 @@ impl RunConfig {
                 )
             })?;
         let mut cfg = Self::preset(&name)?;
+        // Fast path: every key known, the merged table deserializes and every field is in range
+        // (then each intermediate state of the key-by-key path would be too).
+        let mut merged = cfg.table()?;
+        let known = table
+            .keys()
+            .all(|k| k == "preset" || merged.contains_key(k));
+        if known {
+            for (k, v) in &table {
+                if k != "preset" {
+                    merged.insert(k.clone(), json_of(k, v.clone())?);
+                }
+            }
+            if let Ok(next) = serde_json::from_value::<Self>(serde_json::Value::Object(merged)) {
+                if next.validate_fields().is_ok() {
+                    next.validate()?;
+                    return Ok(next);
+                }
+            }
+        }
+        // Key by key, for an error that names the key.
         for (k, v) in table {
             if k != "preset" {
-                cfg.set_value(&k, v)?;
+                let current = cfg.table()?;
+                let v = json_of(&k, v)?;
+                cfg.set_value(current, &k, v)?;
             }
         }
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// This config as a JSON object (the working form of `set`: serde_json is an order of
+    /// magnitude faster than a TOML document here).
+    fn table(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            _ => Err(Error::param("config", "settings are not a table")),
+        }
+    }
+
     /// Override one key from a command-line string (parsed as a TOML value, or taken as a
     /// string when it does not parse).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         // String-valued keys take the text as is (so `--rewind 500` is the string "500").
-        let current =
-            toml::Table::try_from(&*self).map_err(|e| Error::param("config", e.to_string()))?;
-        if let Some(toml::Value::String(_)) = current.get(key) {
-            return self.set_value(key, toml::Value::String(value.to_string()));
+        let current = self.table()?;
+        if let Some(serde_json::Value::String(_)) = current.get(key) {
+            return self.set_value(current, key, serde_json::Value::String(value.to_string()));
         }
         let parsed = format!("v = {value}")
             .parse::<toml::Table>()
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
-        self.set_value(key, parsed)
+        let parsed = json_of(key, parsed)?;
+        self.set_value(current, key, parsed)
     }
 
-    fn set_value(&mut self, key: &str, value: toml::Value) -> Result<()> {
-        let mut table =
-            toml::Table::try_from(&*self).map_err(|e| Error::param("config", e.to_string()))?;
+    /// Set `key` in `table` (this config as a table) and take the result if it is valid.
+    fn set_value(
+        &mut self,
+        mut table: serde_json::Map<String, serde_json::Value>,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<()> {
         if !table.contains_key(key) {
-            return Err(Error::param("config", format!("unknown key `{key}`")));
+            return Err(Error::param(
+                "config",
+                format!("unknown key `{}`", key.escape_debug()),
+            ));
         }
         table.insert(key.to_string(), value);
-        let next: Self = table.try_into().map_err(|e: toml::de::Error| {
-            Error::param("config", format!("`{key}`: {}", e.message()))
+        let next: Self = serde_json::from_value(serde_json::Value::Object(table)).map_err(|e| {
+            let msg = e.to_string().replace('\n', " ");
+            Error::param("config", format!("`{}`: {msg}", key.escape_debug()))
         })?;
         // A refused value leaves the settings as they were.
         next.validate_fields()?;

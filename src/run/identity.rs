@@ -170,7 +170,7 @@ impl std::fmt::Display for Difference {
         write!(
             f,
             "{} (stored {}, requested {})",
-            self.key,
+            self.key.escape_debug(),
             show(&self.stored),
             show(&self.requested)
         )
