@@ -337,8 +337,12 @@ pub fn figure(stem: &Path, panels: &[Panel], cols: usize) -> Result<()> {
         panels,
         cols,
     )?;
-    std::fs::rename(&tmp, &png).map_err(|e| Error::Io {
-        path: png,
-        source: e,
-    })
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &png))
+        .map_err(|e| Error::Io {
+            path: png.clone(),
+            source: e,
+        })?;
+    lottery::io::sync_parent(&png)
 }

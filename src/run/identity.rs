@@ -121,9 +121,7 @@ impl Identity {
         if digest(&id.settings) != id.settings_sha256 {
             return Err(Error::Format {
                 path,
-                reason: "settings do not match their SHA-256 (edited or damaged); \
-                         pass --rerun to move the run aside and start again"
-                    .into(),
+                reason: "settings do not match their SHA-256 (edited or damaged)".into(),
             });
         }
         Ok(Some(id))
