@@ -28,7 +28,7 @@ pub fn files(dir: &Path, train: bool) -> Vec<PathBuf> {
 /// Decode the records of one CIFAR-10 file: pixels scaled to [0, 1] and labels, or a one-line
 /// reason. Fuzzed (`tests/fuzz`, target `cifar`).
 pub fn decode(bytes: &[u8]) -> std::result::Result<(Vec<f32>, Vec<u8>), String> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(format!(
             "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)",
             bytes.len()

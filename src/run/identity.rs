@@ -323,21 +323,22 @@ pub fn open(
             }
         }
     };
+    let fresh = |lock: RunLock, settings: Settings| -> Result<OpenRun> {
+        let mut identity = Identity::new(command, settings);
+        identity.write(dir)?;
+        Ok(OpenRun {
+            dir: dir.to_path_buf(),
+            identity,
+            _lock: lock,
+        })
+    };
     match verdict {
         Ok(Some(identity)) => Ok(OpenRun {
             dir: dir.to_path_buf(),
             identity,
             _lock: lock,
         }),
-        Ok(None) => {
-            let mut identity = Identity::new(command, settings);
-            identity.write(dir)?;
-            Ok(OpenRun {
-                dir: dir.to_path_buf(),
-                identity,
-                _lock: lock,
-            })
-        }
+        Ok(None) => fresh(lock, settings),
         Err(why) if !rerun => Err(Error::param(
             "run",
             format!(
@@ -359,14 +360,7 @@ pub fn open(
                 "note: moved the run with other settings to {}",
                 aside.display()
             );
-            let lock = RunLock::acquire(dir)?;
-            let mut identity = Identity::new(command, settings);
-            identity.write(dir)?;
-            Ok(OpenRun {
-                dir: dir.to_path_buf(),
-                identity,
-                _lock: lock,
-            })
+            fresh(RunLock::acquire(dir)?, settings)
         }
     }
 }
