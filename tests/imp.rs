@@ -180,3 +180,31 @@ fn one_shot_pruning_meets_the_target_sparsity_exactly() {
         }
     }
 }
+
+/// A setting that can only be checked against the data (validation at most half the training
+/// set) is refused when the data is loaded: one line, exit 2, nothing trained.
+#[test]
+fn a_validation_split_larger_than_half_the_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lottery"))
+        .args(["imp", "--preset", "lenet300-lth", "--dataset", "teacher"])
+        .args([
+            "--levels",
+            "0",
+            "--iterations",
+            "10",
+            "--set",
+            "validation=15000",
+        ])
+        .args(["--device", "cpu", "--runs"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("validation") && err.contains("more than half of the 20000"),
+        "{err}"
+    );
+}

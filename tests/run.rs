@@ -253,6 +253,7 @@ fn every_setting_is_range_checked() {
         ("finetune_lr", "-0.1"),
         ("batch", "0"),
         ("eval_every", "0"),
+        ("validation", "0"),
         ("levels", "100000"),
         ("rate_fc", "1.0"),
         ("sparsity", "-0.1"),

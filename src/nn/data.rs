@@ -113,7 +113,19 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
             ))
         }
     };
-    let (mut tr, mut va) = train.split_validation(cfg.validation.min(train.len() / 2), cfg.seed)?;
+    // Checked where the training set's size is known: at most half of it is held out.
+    if cfg.validation > train.len() / 2 {
+        return Err(Error::param(
+            "validation",
+            format!(
+                "{} is more than half of the {} training samples of {}",
+                cfg.validation,
+                train.len(),
+                cfg.dataset
+            ),
+        ));
+    }
+    let (mut tr, mut va) = train.split_validation(cfg.validation, cfg.seed)?;
     let mut te = test;
     let (mean, std) = tr.channel_stats();
     for d in [&mut tr, &mut va, &mut te] {

@@ -52,7 +52,8 @@ pub struct RunConfig {
     pub warmup: usize,
     /// Evaluate on validation and test every this many iterations.
     pub eval_every: usize,
-    /// Training samples held out for validation (early-stopping iteration).
+    /// Training samples held out for validation (early-stopping iteration; at least 1, at most
+    /// half of the training set, checked when the data is loaded).
     pub validation: usize,
     /// IMP levels after the dense level 0.
     pub levels: usize,
@@ -380,6 +381,12 @@ impl RunConfig {
         }
         if self.eval_every == 0 {
             return bad("eval_every", "must be >= 1".into());
+        }
+        if self.validation == 0 {
+            return bad(
+                "validation",
+                "must be >= 1 (the early-stopping iteration is read on it)".into(),
+            );
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return bad("momentum", format!("{} is not in [0, 1)", self.momentum));
