@@ -1,32 +1,36 @@
 //! Instability against the rewind iteration k on LeNet-300-100 / Fashion-MNIST: the dense
 //! network and an IMP ticket; mean ± standard deviation over seeds (test and train error).
 //!
-//! `scripts/with-torch cargo run --release --features torch --bin instability [-- --paper]`
-//! writes `results/instability/{instability.csv, instability.svg, .png, config.json, runs/}`.
+//! `scripts/with-torch cargo run --release --features torch --bin instability [-- --paper]
+//! [--jobs N] [--executor slurm]` runs the sweep `experiments/sweeps/instability.toml`
+//! (`-paper.toml`) with its runs under `results/instability/runs/` and writes
+//! `results/instability/{instability.csv, instability.svg, .png}`.
 
 use clap::Parser;
 use lottery_experiments::plot::{figure, mean_std, Panel, Series};
-use lottery_experiments::{instability as ins, write_rows, ExperimentArgs};
+use lottery_experiments::{instability as ins, sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Linear-mode-connectivity instability against the rewind iteration")]
 struct Args {
     #[command(flatten)]
     common: ExperimentArgs,
-    /// Dataset directory (default: the Debian package's).
-    #[arg(long)]
-    data_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    sweep: sweeps::SweepFlags,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("instability")?;
-    let mut cfg = common.size(ins::Config::paper_size, ins::Config::default_size);
-    cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
-    let env = ExperimentArgs::env(&dir, args.data_dir);
     let start = std::time::Instant::now();
-    let rows = ins::run(&cfg, &env)?;
+    let Some(table) = sweeps::run("instability", common.paper, &dir, &args.sweep)? else {
+        return Ok(());
+    };
+    let rows = ins::rows(&table)?;
+    let mut ks: Vec<usize> = rows.iter().map(|r| r.k).collect();
+    ks.sort_unstable();
+    ks.dedup();
     write_rows(&dir.join("instability.csv"), &rows)?;
     let mut networks: Vec<String> = Vec::new();
     for r in &rows {
@@ -40,7 +44,7 @@ fn main() -> anyhow::Result<()> {
             .map(|n| {
                 let mut pts = Vec::new();
                 let mut errs = Vec::new();
-                for &k in &cfg.ks {
+                for &k in &ks {
                     let v: Vec<f64> = rows
                         .iter()
                         .filter(|r| r.network == *n && r.k == k)
@@ -74,7 +78,6 @@ fn main() -> anyhow::Result<()> {
         legend_lower: false,
     };
     figure(&dir.join("instability"), &[panel(true), panel(false)], 2)?;
-    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "instability: {} points in {:.0}s",
         rows.len(),

@@ -2,12 +2,15 @@
 //! test accuracy and early-stop iteration against the percentage of weights remaining (log
 //! axis), mean ± standard deviation over seeds.
 //!
-//! `scripts/with-torch cargo run --release --features torch --bin lottery_curve [-- --paper]`
-//! writes `results/lottery_curve/{curve.csv, lottery_curve.svg, .png, config.json, runs/}`.
+//! `scripts/with-torch cargo run --release --features torch --bin lottery_curve [-- --paper]
+//! [--jobs N] [--executor slurm]` runs the sweep `experiments/sweeps/lottery_curve.toml`
+//! (`-paper.toml`) with its runs under `results/lottery_curve/runs/` and writes
+//! `results/lottery_curve/{curve.csv, lottery_curve.svg, .png}`; the sweep's own
+//! `runs/sweeps/<name>/results.csv` holds every row.
 
 use clap::Parser;
 use lottery_experiments::plot::{figure, mean_std, Panel, Series};
-use lottery_experiments::{lottery_curve as lc, write_rows, ExperimentArgs};
+use lottery_experiments::{lottery_curve as lc, sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(
@@ -16,20 +19,19 @@ use lottery_experiments::{lottery_curve as lc, write_rows, ExperimentArgs};
 struct Args {
     #[command(flatten)]
     common: ExperimentArgs,
-    /// Dataset directory (default: the Debian package's).
-    #[arg(long)]
-    data_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    sweep: sweeps::SweepFlags,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("lottery_curve")?;
-    let mut cfg = common.size(lc::Config::paper_size, lc::Config::default_size);
-    cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
-    let env = ExperimentArgs::env(&dir, args.data_dir);
     let start = std::time::Instant::now();
-    let rows = lc::run(&cfg, &env)?;
+    let Some(table) = sweeps::run("lottery_curve", common.paper, &dir, &args.sweep)? else {
+        return Ok(());
+    };
+    let rows = lc::rows(&table)?;
     write_rows(&dir.join("curve.csv"), &rows)?;
     let methods = ["IMP (rewind to init)", "random reinit", "random pruning"];
     let series = |value: &dyn Fn(&lc::Row) -> f64| -> Vec<Series> {
@@ -67,7 +69,7 @@ fn main() -> anyhow::Result<()> {
             y_label: "test accuracy".into(),
             log_x: true,
             log_y: false,
-            series: series(&|r| r.early_stop_accuracy),
+            series: series(&|r| r.early_stop_test_accuracy),
             cells: vec![],
             legend_lower: false,
         },
@@ -83,7 +85,6 @@ fn main() -> anyhow::Result<()> {
         },
     ];
     figure(&dir.join("lottery_curve"), &panels, 2)?;
-    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
         "lottery_curve: {} trainings in {:.0}s",
         rows.len(),

@@ -3,29 +3,21 @@
 //! dense network as references; mean ± standard deviation over seeds.
 //!
 //! `scripts/with-torch cargo run --release --features torch --bin methods [-- --paper]
-//! [--jobs N]` writes `results/methods/{methods.csv, methods.svg, .png, config.json, runs/}`.
-
-use std::path::PathBuf;
+//! [--jobs N] [--executor slurm]` runs the sweep `experiments/sweeps/methods.toml`
+//! (`-paper.toml`) with its runs under `results/methods/runs/` and writes
+//! `results/methods/{methods.csv, methods.svg, .png}`.
 
 use clap::Parser;
-use lottery::run::RunConfig;
 use lottery_experiments::plot::{figure, mean_std, Panel, Series};
-use lottery_experiments::{methods as me, write_rows, ExperimentArgs};
+use lottery_experiments::{methods as me, sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
 #[command(about = "Every pruning method of the zoo on LeNet-300-100 / Fashion-MNIST")]
 struct Args {
     #[command(flatten)]
     common: ExperimentArgs,
-    /// Dataset directory (default: the Debian package's).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Worker processes (default 2).
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// Internal: run one job file in this process and print its run directory.
-    #[arg(long, hide = true)]
-    job: Option<PathBuf>,
+    #[command(flatten)]
+    sweep: sweeps::SweepFlags,
 }
 
 const PANELS: [(&str, &[&str]); 3] = [
@@ -46,34 +38,12 @@ const PANELS: [(&str, &[&str]); 3] = [
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
-    let env = |dir: PathBuf| ExperimentArgs::env(&dir, args.data_dir.clone());
-    if let Some(job) = &args.job {
-        tch::set_num_threads(1);
-        let rc = RunConfig::from_toml(&std::fs::read_to_string(job)?, None)?;
-        let dir = me::run_job(&rc, &env(common.out.join("methods")))?;
-        println!("{}", dir.display());
-        return Ok(());
-    }
     let dir = common.prepare("methods")?;
-    let mut cfg = common.size(me::Config::paper_size, me::Config::default_size);
-    cfg.seeds = cfg.seeds.iter().map(|s| s + common.seed).collect();
-    if let Some(j) = args.jobs {
-        cfg.jobs = j;
-    }
     let start = std::time::Instant::now();
-    let runs = cfg.runs()?;
-    let mut worker_args: Vec<std::ffi::OsString> = vec!["--out".into(), common.out.clone().into()];
-    if let Some(d) = &args.data_dir {
-        worker_args.extend(["--data-dir".into(), d.clone().into()]);
-    }
-    let dirs = me::run_all(
-        &runs,
-        &std::env::current_exe()?,
-        &dir,
-        &worker_args,
-        cfg.jobs,
-    )?;
-    let rows = me::collect(&runs, &dirs)?;
+    let Some(table) = sweeps::run("methods", common.paper, &dir, &args.sweep)? else {
+        return Ok(());
+    };
+    let rows = me::rows(&table)?;
     write_rows(&dir.join("methods.csv"), &rows)?;
     // Mean ± std over seeds of the final test accuracy, per method and sparsity level.
     let curve = |method: &str| -> Series {
@@ -90,7 +60,7 @@ fn main() -> anyhow::Result<()> {
             let acc: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.method == method && ((r.remaining * 1e4).round() / 1e4) == k)
-                .map(|r| r.final_accuracy)
+                .map(|r| r.final_test_accuracy)
                 .collect();
             let (m, s) = mean_std(&acc);
             pts.push((100.0 * k, m));
@@ -103,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     let dense: Vec<f64> = rows
         .iter()
         .filter(|r| r.method == "dense")
-        .map(|r| r.final_accuracy)
+        .map(|r| r.final_test_accuracy)
         .collect();
     let dense = mean_std(&dense).0;
     let panels: Vec<Panel> = PANELS
@@ -125,10 +95,9 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     figure(&dir.join("methods"), &panels, 3)?;
-    lottery::io::write_json(&dir.join("config.json"), &cfg)?;
     eprintln!(
-        "methods: {} runs in {:.0}s",
-        runs.len(),
+        "methods: {} rows in {:.0}s",
+        rows.len(),
         start.elapsed().as_secs_f64()
     );
     println!("{}", dir.display());

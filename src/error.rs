@@ -43,6 +43,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A run directory whose lock another process holds.
+    #[error("{} is in use by process {owner}", dir.display())]
+    InUse {
+        /// The run directory.
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it (`?` when unknown).
+        owner: String,
+    },
     /// A file whose contents are malformed.
     #[error("{}: {reason}", path.display())]
     Format {

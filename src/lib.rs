@@ -59,11 +59,14 @@ pub mod io;
 pub mod linalg;
 #[cfg(feature = "torch")]
 pub mod nn;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod problem;
 pub mod run;
 pub mod select;
 pub mod solver;
 pub mod space;
+pub mod stats;
 
 pub use error::{check_positive, check_sparsity, ensure_finite, Error, Result};
 

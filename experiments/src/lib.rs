@@ -13,9 +13,13 @@ pub mod lottery_curve;
 #[cfg(feature = "torch")]
 pub mod methods;
 pub mod phase_transition;
-pub mod plot;
 pub mod rates;
+#[cfg(feature = "torch")]
+pub mod sweeps;
 pub mod tradeoff;
+
+/// The plotting helpers (moved into the library as `lottery::plot`, feature `plot`).
+pub use lottery::plot;
 
 use std::path::PathBuf;
 
@@ -41,7 +45,8 @@ pub struct ExperimentArgs {
     /// Results root (each experiment writes into `<out>/<name>/`).
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// Base seed.
+    /// Base seed (the convex experiments; the network experiments take their seeds from
+    /// their sweep files).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -53,19 +58,6 @@ impl ExperimentArgs {
             paper()
         } else {
             default()
-        }
-    }
-
-    /// Where the runs of a network experiment go (`<dir>/runs`), on CUDA when present.
-    #[cfg(feature = "torch")]
-    pub fn env(dir: &std::path::Path, data_dir: Option<PathBuf>) -> lottery::nn::phase::Env {
-        lottery::nn::phase::Env {
-            runs: dir.join("runs"),
-            data_dir,
-            device: tch::Device::cuda_if_available(),
-            progress: false,
-            rerun: false,
-            resume_diverged: None,
         }
     }
 

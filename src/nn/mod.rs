@@ -42,5 +42,6 @@ pub mod params;
 pub mod perturb;
 pub mod phase;
 pub mod rundir;
+pub mod sweep;
 pub mod target;
 pub mod zoo;

@@ -236,6 +236,11 @@ impl RunConfig {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| Error::param("config", e.message().replace('\n', " ")))?;
+        Self::from_table(table, preset)
+    }
+
+    /// [`RunConfig::from_toml`] of a parsed table (a sweep cell's settings).
+    pub fn from_table(table: toml::Table, preset: Option<&str>) -> Result<Self> {
         let name = preset
             .map(str::to_string)
             .or_else(|| {

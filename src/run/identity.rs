@@ -235,14 +235,10 @@ impl RunLock {
                 let mut owner = String::new();
                 let _ = file.read_to_string(&mut owner);
                 let owner = owner.trim();
-                Err(Error::param(
-                    "run",
-                    format!(
-                        "{} is in use by process {}",
-                        dir.display(),
-                        if owner.is_empty() { "?" } else { owner }
-                    ),
-                ))
+                Err(Error::InUse {
+                    dir: dir.to_path_buf(),
+                    owner: if owner.is_empty() { "?" } else { owner }.to_string(),
+                })
             }
             Err(TryLockError::Error(e)) => Err(io(&path)(e)),
         }

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod kinds;
 pub mod manifest;
 pub mod presets;
+pub mod sweep;
 
 pub use config::RunConfig;
 pub use identity::{OpenRun, RunLock};

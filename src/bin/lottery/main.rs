@@ -10,12 +10,14 @@
 #[cfg(feature = "torch")]
 mod runs;
 mod solve;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "torch")]
 use runs::{run_branch_cli, run_config, BranchArgs, LmcArgs, PruneArgs, RunArgs};
 use solve::{run_solve, SolveArgs};
+use sweep::{run_sweep, SweepArgs};
 
 fn main() {
     std::process::exit(main_with_args(std::env::args_os()));
@@ -59,6 +61,10 @@ pub enum Command {
     /// last stdout line: the directory holding instability.csv.
     #[cfg(feature = "torch")]
     Lmc(LmcArgs),
+    /// A grid of runs from one TOML sweep file, on local workers or as a Slurm job array
+    /// (running cells needs feature `torch`); `lottery sweep status FILE` shows its cells; last
+    /// stdout line: the path of results.csv.
+    Sweep(SweepArgs),
 }
 
 /// Parse the process arguments and run; returns the exit status (0; 3 on divergence; 2 on any
@@ -94,7 +100,14 @@ where
             return 2;
         }
     };
+    if let Command::Sweep(args) = &cli.command {
+        return match run_sweep(args) {
+            Ok(code) => code,
+            Err(e) => exit_with(&e),
+        };
+    }
     let result = match &cli.command {
+        Command::Sweep(_) => unreachable!("handled above"),
         Command::Solve(args) => run_solve(args),
         #[cfg(feature = "torch")]
         Command::Imp(args) => run_config(args, None)
@@ -138,13 +151,16 @@ where
             println!("{v}");
             0
         }
-        Err(e @ lottery::Error::Diverged { .. }) => {
-            eprintln!("error: {e}");
-            3
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
+        Err(e) => exit_with(&e),
+    }
+}
+
+/// Print the error on one line; the exit status: 3 for a divergence, 2 otherwise.
+fn exit_with(e: &lottery::Error) -> i32 {
+    eprintln!("error: {e}");
+    if matches!(e, lottery::Error::Diverged { .. }) {
+        3
+    } else {
+        2
     }
 }

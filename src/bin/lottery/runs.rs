@@ -67,7 +67,7 @@ pub struct BranchArgs {
     pub rerun: bool,
 }
 
-fn device_of(name: Option<&str>) -> Result<tch::Device> {
+pub(crate) fn device_of(name: Option<&str>) -> Result<tch::Device> {
     use lottery::run::kinds::DeviceName;
     Ok(match name.map(str::parse).transpose()? {
         None => tch::Device::cuda_if_available(),

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use lottery::{Error, Result};
+use crate::{Error, Result};
 
 const FONT_PATHS: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -329,7 +329,7 @@ pub fn figure(stem: &Path, panels: &[Panel], cols: usize) -> Result<()> {
         panels,
         cols,
     )?;
-    lottery::io::write_atomic(&stem.with_extension("svg"), svg.as_bytes())?;
+    crate::io::write_atomic(&stem.with_extension("svg"), svg.as_bytes())?;
     let png = stem.with_extension("png");
     let tmp = stem.with_extension("tmp.png");
     draw_all(
@@ -344,5 +344,132 @@ pub fn figure(stem: &Path, panels: &[Panel], cols: usize) -> Result<()> {
             path: png.clone(),
             source: e,
         })?;
-    lottery::io::sync_parent(&png)
+    crate::io::sync_parent(&png)
+}
+
+/// Columns of a sweep's `results.csv` that never name a curve: the seeds a point averages over
+/// and the keys that place it along the x axis.
+const NOT_SERIES: [&str; 5] = ["seed", "branch_seed", "sparsity", "k", "level"];
+
+/// The figure of a sweep's merged table (header first, as written to `results.csv`): test
+/// accuracy against the fraction of weights remaining (log axis) for every training row, and
+/// test instability against the rewind iteration for `lmc` rows; one curve per combination of
+/// the varied settings other than the seed and the x-axis keys, each point the mean over seeds
+/// with its 95% confidence interval ([`crate::stats::mean_ci95`]). Writes `<stem>.svg` and
+/// `<stem>.png` (nothing when no row has a result to draw).
+pub fn sweep_figure(table: &[Vec<String>], stem: &Path) -> Result<()> {
+    let Some((header, rows)) = table.split_first() else {
+        return Err(Error::param("figure", "empty table"));
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let run_dir = col("run_dir").ok_or_else(|| Error::param("figure", "no run_dir column"))?;
+    let varying = &header[..run_dir];
+    let num = |row: &Vec<String>, name: &str| -> Option<f64> {
+        col(name).and_then(|i| row[i].parse::<f64>().ok())
+    };
+    let series_of = |row: &Vec<String>| -> String {
+        let parts: Vec<String> = varying
+            .iter()
+            .zip(row)
+            .filter(|(h, _)| !NOT_SERIES.contains(&h.as_str()))
+            .map(|(h, v)| format!("{h}={v}"))
+            .collect();
+        if parts.is_empty() {
+            "all".into()
+        } else {
+            parts.join(", ")
+        }
+    };
+    let point_of = |row: &Vec<String>| -> String {
+        let mut parts: Vec<String> = varying
+            .iter()
+            .zip(row)
+            .filter(|(h, _)| !matches!(h.as_str(), "seed" | "branch_seed"))
+            .map(|(h, v)| format!("{h}={v}"))
+            .collect();
+        for extra in ["level", "k"] {
+            if let Some(i) = col(extra) {
+                parts.push(format!("{extra}={}", row[i]));
+            }
+        }
+        parts.join(",")
+    };
+    // (panel, series, point) -> (xs, ys)
+    type Points = std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+    let mut panels: [std::collections::BTreeMap<String, Points>; 2] = Default::default();
+    for row in rows {
+        let (panel, x, y) = match num(row, "instability_test") {
+            Some(inst) => (1, num(row, "k"), Some(inst)),
+            None => (
+                0,
+                num(row, "remaining").map(|r| 100.0 * r),
+                num(row, "test_accuracy"),
+            ),
+        };
+        let (Some(x), Some(y)) = (x, y) else { continue };
+        let e = panels[panel]
+            .entry(series_of(row))
+            .or_default()
+            .entry(point_of(row))
+            .or_default();
+        e.0.push(x);
+        e.1.push(y);
+    }
+    let mut out = Vec::new();
+    for (i, curves) in panels.iter().enumerate() {
+        if curves.is_empty() {
+            continue;
+        }
+        let mut series = Vec::new();
+        for (name, points) in curves {
+            let mut pts: Vec<(f64, f64, f64)> = points
+                .values()
+                .map(|(xs, ys)| {
+                    let (my, h) = crate::stats::mean_ci95(ys);
+                    (xs.iter().sum::<f64>() / xs.len() as f64, my, h)
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut s = Series::line(name.clone(), pts.iter().map(|p| (p.0, p.1)).collect());
+            if pts.iter().any(|p| p.2.is_finite()) {
+                s.err = Some(
+                    pts.iter()
+                        .map(|p| if p.2.is_finite() { p.2 } else { 0.0 })
+                        .collect(),
+                );
+            }
+            series.push(s);
+        }
+        let (title, x_label, y_label, log_x) = if i == 0 {
+            (
+                "Test accuracy (mean, 95% CI over seeds)",
+                "% of weights remaining",
+                "test accuracy",
+                true,
+            )
+        } else {
+            (
+                "Instability (mean, 95% CI over seeds)",
+                "rewind iteration k",
+                "test instability",
+                false,
+            )
+        };
+        out.push(Panel {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            log_x,
+            log_y: false,
+            series,
+            cells: Vec::new(),
+            legend_lower: i == 0,
+        });
+    }
+    if out.is_empty() {
+        // Nothing trained (data-free runs only): no figure.
+        return Ok(());
+    }
+    let cols = out.len();
+    figure(stem, &out, cols)
 }
