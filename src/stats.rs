@@ -37,7 +37,7 @@ mod tests {
     fn the_interval_uses_t_quantiles_and_shrinks_with_n() {
         // t(0.975, 1) = 12.706: two values 0 and 2 have s = sqrt(2).
         let (m, h) = mean_ci95(&[0.0, 2.0]);
-        assert_eq!(m, 1.0);
+        assert_eq!(m.to_bits(), 1f64.to_bits());
         assert!((h - 12.706 * 1.0).abs() < 1e-3, "{h}");
         let many: Vec<f64> = (0..1000).map(|i| (i % 2) as f64).collect();
         let (_, h) = mean_ci95(&many);

@@ -11,6 +11,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("error", 0),
     ("linalg", 0),
     ("io", 1),
+    ("stats", 1),
+    ("plot", 2),
     ("select", 2),
     ("space", 3),
     ("problem", 4),
@@ -34,6 +36,7 @@ const NN_LAYERS: &[(&str, usize)] = &[
     ("imp", 4),
     ("branch", 5),
     ("zoo", 6),
+    ("sweep", 7),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

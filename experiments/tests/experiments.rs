@@ -87,3 +87,37 @@ fn l1_curve_matches_donoho_tanner() {
     assert!((near.1 - 0.384).abs() < 0.01, "rho(0.5) = {}", near.1);
     assert!(curve.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1));
 }
+
+/// The network experiments are sweep files: each parses, every cell resolves to a valid run,
+/// and the grid has the documented size; the lottery curve's IMP cells name the same runs as
+/// before the port (the run names of notes/results.md).
+#[test]
+fn the_experiment_sweep_files_resolve() {
+    use lottery::run::sweep::Sweep;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
+    for (file, cells) in [
+        ("lottery_curve.toml", 6),
+        ("lottery_curve-paper.toml", 15),
+        ("methods.toml", 2 + 14 * 6 * 2),
+        ("methods-paper.toml", 5 + 14 * 6 * 5),
+        ("instability.toml", 4),
+        ("instability-paper.toml", 6),
+    ] {
+        let s = Sweep::load(&dir.join(file)).unwrap();
+        assert_eq!(s.len(), cells, "{file}");
+        assert_eq!(s.checked_cells().unwrap().len(), cells, "{file}");
+        assert_eq!(format!("{}.toml", s.name), file);
+    }
+    let s = Sweep::load(&dir.join("lottery_curve.toml")).unwrap();
+    let names: Vec<String> = s.checked_cells().unwrap()[..2]
+        .iter()
+        .map(|(_, r)| r.config.hash().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "lenet300-lth-741b9f654d4a98d7",
+            "lenet300-lth-718bc42ea75e7b0b"
+        ]
+    );
+}

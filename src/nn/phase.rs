@@ -74,6 +74,7 @@ impl Env {
         command: &str,
         extra: &[(&str, serde_json::Value)],
     ) -> Result<crate::run::OpenRun> {
+        cpu_threads(self.device)?;
         let run = crate::run::identity::open(
             dir,
             cfg,
@@ -93,6 +94,37 @@ impl Env {
         }
         Ok(run)
     }
+}
+
+/// Intra-op threads of a CPU run: 1, or `LOTTERY_CPU_THREADS`.
+///
+/// libtorch's CPU kernels split reductions (matrix products, sums) across threads, and the
+/// split changes the rounding: the same run trained with 1 and with 2 threads ends with
+/// different bits. Every CPU run therefore trains with one thread unless the variable says
+/// otherwise, so that a run's files do not depend on the machine's core count, nor on whether
+/// it ran alone, in a sweep with N local workers, or as a Slurm task (parallelism comes from
+/// running cells side by side). A run made with another thread count is as valid, but not
+/// bit-identical to this default.
+pub fn cpu_threads(device: Device) -> Result<()> {
+    if device != Device::Cpu {
+        return Ok(());
+    }
+    let n = match std::env::var("LOTTERY_CPU_THREADS") {
+        Err(_) => 1,
+        Ok(v) => v
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                crate::Error::param(
+                    "LOTTERY_CPU_THREADS",
+                    format!("`{}` is not a positive integer", v.escape_debug()),
+                )
+            })?,
+    };
+    tch::set_num_threads(n);
+    Ok(())
 }
 
 /// How a training segment starts and what it saves on the way.

@@ -207,16 +207,15 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
     }
 }
 
-/// What a worker does with `--cell I`: take the cell's lock, train with one thread (so that the
-/// results do not depend on how many cells run at once), run the cell and record its rows or
-/// its error in the sweep's state. `Ok(None)`: another process holds the cell.
+/// What a worker does with `--cell I`: take the cell's lock, run the cell (on CPU with one
+/// thread, as every run: [`crate::nn::phase::cpu_threads`]) and record its rows or its error in
+/// the sweep's state. `Ok(None)`: another process holds the cell.
 pub fn run_in_process(
     sweep: &crate::run::sweep::Sweep,
     sweep_dir: &Path,
     index: usize,
     env: &Env,
 ) -> Result<Option<Vec<Row>>> {
-    tch::set_num_threads(1);
     let cell = sweep.cell(index)?;
     let resolved = cell.resolve()?;
     crate::run::sweep::work(sweep_dir, &cell, || run_cell(&cell, &resolved, env))
