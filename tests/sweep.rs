@@ -162,8 +162,27 @@ fn the_example_gives_identical_results_with_one_or_two_workers_and_on_slurm() {
         eprintln!("SKIPPED the Slurm half: no cluster (scripts/slurm-local start)");
         return;
     }
-    let (c, secs_s) = sweep_ok(&file, &tmp.path().join("c"), &["--executor", "slurm"]);
-    eprintln!("slurm executor: {secs_s:.1} s");
+    // Submit without waiting (the job id is the last line), then run the sweep again: it
+    // follows the earlier array to its end instead of submitting the cells twice, and merges.
+    let t = Instant::now();
+    let out = lottery(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--no-wait",
+        ],
+        &tmp.path().join("c"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(job.parse::<u64>().is_ok(), "{job}");
+    let (c, _) = sweep_ok(&file, &tmp.path().join("c"), &["--executor", "slurm"]);
+    let secs_s = t.elapsed().as_secs_f64();
+    eprintln!("slurm executor: {secs_s:.1} s (job {job})");
+    let jobs = std::fs::read_to_string(tmp.path().join("c/sweeps/demo/slurm/jobs.txt")).unwrap();
+    assert_eq!(jobs.lines().count(), 1, "cells submitted twice: {jobs}");
     assert_eq!(std::fs::read_to_string(&c).unwrap(), csv_a);
     let sacct: Vec<String> = std::fs::read_dir(tmp.path().join("c/sweeps/demo/slurm"))
         .unwrap()

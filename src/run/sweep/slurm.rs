@@ -104,8 +104,9 @@ fn run_tool(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Submit `script` (written to `<sweep dir>/slurm/array-<round>.sbatch`); returns the job id.
-pub fn submit(sweep_dir: &Path, script: &str, round: usize) -> Result<String> {
+/// Submit `script` (written to `<sweep dir>/slurm/array-<round>.sbatch`) of `tasks` tasks;
+/// returns the job id (recorded in `slurm/jobs.txt`).
+pub fn submit(sweep_dir: &Path, script: &str, round: usize, tasks: usize) -> Result<String> {
     let dir = slurm_dir(sweep_dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
         path: dir.clone(),
@@ -127,8 +128,20 @@ pub fn submit(sweep_dir: &Path, script: &str, round: usize) -> Result<String> {
             format!("sbatch answered `{}`, not a job id", out.trim()),
         ));
     }
-    super::log_line(&dir.join("jobs.txt"), &format!("{id} {round}"));
+    super::log_line(&dir.join("jobs.txt"), &format!("{id} {round} {tasks}"));
     Ok(id)
+}
+
+/// The job arrays submitted for this sweep before (`slurm/jobs.txt`): id and task count.
+pub fn earlier_jobs(sweep_dir: &Path) -> Vec<(String, usize)> {
+    std::fs::read_to_string(slurm_dir(sweep_dir).join("jobs.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Whether `squeue` still lists any task of job `id`.
@@ -218,6 +231,21 @@ pub fn run(
         sacct: Vec::new(),
         tally: None,
     };
+    // An array submitted earlier (`--no-wait`) may still hold cells, some not yet started (so
+    // not yet locked): follow it to its end before deciding what is left.
+    let poll = std::time::Duration::from_secs(sweep.slurm.poll_seconds);
+    for (id, tasks) in earlier_jobs(sweep_dir) {
+        if active(&id) {
+            say(&format!(
+                "waiting for the earlier job array {id} of this sweep"
+            ));
+            while active(&id) {
+                std::thread::sleep(poll);
+            }
+            outcome.jobs.push(id.clone());
+            outcome.sacct.extend(accounting(sweep_dir, &id, tasks)?);
+        }
+    }
     let mut todo: Vec<usize> = cells
         .iter()
         .filter(|c| !matches!(state_of(sweep_dir, c).0, State::Done | State::Running))
@@ -225,7 +253,12 @@ pub fn run(
         .collect();
     let mut round = 0;
     while !todo.is_empty() {
-        let id = submit(sweep_dir, &script(sweep, sweep_dir, worker, &todo), round)?;
+        let id = submit(
+            sweep_dir,
+            &script(sweep, sweep_dir, worker, &todo),
+            round,
+            todo.len(),
+        )?;
         say(&format!(
             "submitted job array {id} ({} tasks: {})",
             todo.len(),
@@ -235,7 +268,6 @@ pub fn run(
         if no_wait {
             return Ok(outcome);
         }
-        let poll = std::time::Duration::from_secs(sweep.slurm.poll_seconds);
         while active(&id) {
             std::thread::sleep(poll);
         }
