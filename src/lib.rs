@@ -18,7 +18,7 @@
 //!   io · error    .npy, CSV, JSON, atomic writes · one error type
 //! ```
 //!
-//! Each layer imports only the layers below it (`tests/layers.rs` checks the import graph;
+//! Each layer imports only the layers below it (`tests/suite/layers.rs` checks the import graph;
 //! `notes/architecture.md` says where a new solver, method, dataset or model goes).
 //!
 //! | layer | module | what it holds |

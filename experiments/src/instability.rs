@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use lottery::{Error, Result};
+use crate::sweeps::field;
+use lottery::Result;
 
 /// One point of the figure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,29 +25,23 @@ pub struct Row {
     pub instability_train: f64,
 }
 
-fn get<T: std::str::FromStr>(r: &std::collections::BTreeMap<String, String>, k: &str) -> Result<T> {
-    r.get(k)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::param("results", format!("row without a valid `{k}`: {r:?}")))
-}
-
 /// The figure's rows from the sweep's merged table.
 pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
     crate::sweeps::records(table)
         .iter()
         .map(|r| {
-            let ticket: usize = get(r, "ticket_level")?;
-            let remaining: f64 = get(r, "remaining")?;
+            let ticket: usize = field(r, "ticket_level")?;
+            let remaining: f64 = field(r, "remaining")?;
             Ok(Row {
                 network: if ticket == 0 {
                     "dense".into()
                 } else {
                     format!("IMP ticket ({:.1}% remaining)", 100.0 * remaining)
                 },
-                seed: get(r, "seed")?,
-                k: get::<f64>(r, "k")? as usize,
-                instability_test: get(r, "instability_test")?,
-                instability_train: get(r, "instability_train")?,
+                seed: field(r, "seed")?,
+                k: field::<f64>(r, "k")? as usize,
+                instability_test: field(r, "instability_test")?,
+                instability_train: field(r, "instability_train")?,
             })
         })
         .collect()

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sweeps::field;
 use lottery::{Error, Result};
 
 /// One point of the curves.
@@ -25,15 +26,6 @@ pub struct Row {
     pub early_stop_iteration: usize,
     /// Test accuracy at that iteration.
     pub early_stop_test_accuracy: f64,
-}
-
-fn field<T: std::str::FromStr>(
-    r: &std::collections::BTreeMap<String, String>,
-    k: &str,
-) -> Result<T> {
-    r.get(k)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::param("results", format!("row without a valid `{k}`: {r:?}")))
 }
 
 /// The curves' rows from the sweep's merged table.

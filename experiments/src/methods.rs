@@ -9,7 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use lottery::{Error, Result};
+use crate::sweeps::field;
+use lottery::Result;
 
 /// One point of the figure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,35 +31,29 @@ pub struct Row {
     pub cumulative_iterations: usize,
 }
 
-fn get<T: std::str::FromStr>(r: &std::collections::BTreeMap<String, String>, k: &str) -> Result<T> {
-    r.get(k)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::param("results", format!("row without a valid `{k}`: {r:?}")))
-}
-
 /// The figure's rows from the sweep's merged table (data-free rows have no accuracy: NaN).
 pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
     crate::sweeps::records(table)
         .iter()
         .map(|r| {
-            let remaining: f64 = get(r, "remaining")?;
+            let remaining: f64 = field(r, "remaining")?;
             let (method, sparsity) = if r.get("command").map(String::as_str) == Some("imp") {
-                let level: usize = get(r, "level")?;
+                let level: usize = field(r, "level")?;
                 (
                     if level == 0 { "dense" } else { "imp" }.to_string(),
                     1.0 - remaining,
                 )
             } else {
-                (get::<String>(r, "method")?, get(r, "sparsity")?)
+                (field::<String>(r, "method")?, field(r, "sparsity")?)
             };
             Ok(Row {
                 method,
-                seed: get(r, "seed")?,
+                seed: field(r, "seed")?,
                 sparsity,
                 remaining,
-                final_test_accuracy: get(r, "test_accuracy").unwrap_or(f64::NAN),
-                early_stop_test_accuracy: get(r, "early_stop_test_accuracy").unwrap_or(f64::NAN),
-                cumulative_iterations: get(r, "cumulative_iterations")?,
+                final_test_accuracy: field(r, "test_accuracy").unwrap_or(f64::NAN),
+                early_stop_test_accuracy: field(r, "early_stop_test_accuracy").unwrap_or(f64::NAN),
+                cumulative_iterations: field(r, "cumulative_iterations")?,
             })
         })
         .collect()

@@ -146,3 +146,13 @@ pub fn records(table: &[Vec<String>]) -> Vec<std::collections::BTreeMap<String, 
         .map(|r| header.iter().cloned().zip(r.iter().cloned()).collect())
         .collect()
 }
+
+/// Field `k` of a record, parsed; a missing or malformed value is an error naming the row.
+pub fn field<T: std::str::FromStr>(
+    r: &std::collections::BTreeMap<String, String>,
+    k: &str,
+) -> Result<T> {
+    r.get(k)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::param("results", format!("row without a valid `{k}`: {r:?}")))
+}

@@ -272,7 +272,8 @@ pub struct Cell {
     pub settings: toml::Table,
     /// The grid and zip values of this cell, in factor order.
     pub varying: Vec<(String, toml::Value)>,
-    /// 16 hex digits of SHA-256 over the command and the settings: the name of its state file.
+    /// 16 hex digits of SHA-256 over the command, the settings and the resolved run settings
+    /// (preset defaults included): the name of its state file.
     pub key: String,
 }
 
@@ -566,19 +567,28 @@ fn part_cell(part: &Part, index: usize, mut i: usize) -> Cell {
             varying.push((k.clone(), v.clone()));
         }
     }
-    let key = cell_key(part.command, &settings);
-    Cell {
+    let mut cell = Cell {
         index,
         command: part.command,
         settings,
         varying,
-        key,
-    }
+        key: String::new(),
+    };
+    // The key covers the resolved settings too: a changed preset or default gives the cell a
+    // new key, so it runs again (and its run's identity check then speaks) instead of being
+    // taken as done.
+    let resolved = cell.resolve_inner().ok().map(|r| r.config.to_toml());
+    cell.key = cell_key(part.command, &cell.settings, resolved.as_deref());
+    cell
 }
 
-fn cell_key(command: Command, settings: &toml::Table) -> String {
+fn cell_key(command: Command, settings: &toml::Table, resolved: Option<&str>) -> String {
     let mut h = Sha256::new();
     h.update(command.to_string().as_bytes());
+    if let Some(r) = resolved {
+        h.update(b"\nresolved\n");
+        h.update(r.as_bytes());
+    }
     // toml::Table is sorted by key, and a value's TOML text is canonical for its type.
     for (k, v) in settings {
         h.update(b"\n");

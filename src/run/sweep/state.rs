@@ -151,9 +151,13 @@ pub fn try_lock_cell(sweep_dir: &Path, cell: &Cell) -> Result<Option<CellLock>> 
     }
 }
 
-/// Whether a worker holds the cell now.
+/// Whether a worker holds the cell now (creates nothing: a cell never started has no lock
+/// file, so `status` and `--dry-run` write nothing).
 pub fn is_locked(sweep_dir: &Path, cell: &Cell) -> bool {
-    matches!(try_lock_cell(sweep_dir, cell), Ok(None))
+    cells_dir(sweep_dir)
+        .join(format!("{}.lock", cell.key))
+        .exists()
+        && matches!(try_lock_cell(sweep_dir, cell), Ok(None))
 }
 
 /// The state of `cell`: done and failed as recorded; running while a worker holds its lock; a

@@ -3,7 +3,7 @@
 //! free run; linear mode connectivity; early-phase perturbations and ticket transfer; bad input.
 #![cfg(feature = "torch")]
 
-mod runs;
+use crate::runs;
 
 use std::path::Path;
 
@@ -642,7 +642,7 @@ fn supermask_criteria_and_actions_set_the_weights_they_name() {
 
 /// Each kind of method state (DPF's dense weights, optimizer and mask history; the supermask's
 /// scores and seeded draws; mirror descent's spheres) survives a SIGKILL: the restarted run
-/// ends identical to one left alone. Early-bird's mask queue: `tests/crash.rs`.
+/// ends identical to one left alone. Early-bird's mask queue: `tests/suite/crash.rs`.
 #[test]
 fn killed_and_restarted_methods_end_identical_to_uninterrupted_ones() {
     use std::time::{Duration, Instant};
@@ -651,7 +651,7 @@ fn killed_and_restarted_methods_end_identical_to_uninterrupted_ones() {
         ("dpf", vec![]),
         ("supermask", vec![]),
         ("md", vec!["--set", "threshold_at=0.5"]),
-        // early-bird (a search phase): 20 random-moment trials in tests/crash.rs.
+        // early-bird (a search phase): 20 random-moment trials in tests/suite/crash.rs.
     ] {
         let mut args = vec![
             "prune",

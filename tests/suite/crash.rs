@@ -5,7 +5,7 @@
 //! proceeds, the other is refused in one line, and the result is intact.
 #![cfg(feature = "torch")]
 
-mod runs;
+use crate::runs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

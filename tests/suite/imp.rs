@@ -1,9 +1,9 @@
 //! IMP runs end to end through the CLI (CPU): the run layout, per-layer sparsities that follow
 //! the rates exactly, the planted overlap and the branches. Kills, locks, damage and divergence:
-//! `tests/crash.rs`.
+//! `tests/suite/crash.rs`.
 #![cfg(feature = "torch")]
 
-mod runs;
+use crate::runs;
 
 use runs::{kept, load_sorted, printed_dir, read_summary};
 
@@ -139,7 +139,7 @@ fn imp_run_layout_rates_overlap_and_branches() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    // Kill-and-resume and the refusal of a second process: tests/crash.rs.
+    // Kill-and-resume and the refusal of a second process: tests/suite/crash.rs.
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Property tests of the hard-thresholding family (theory/thresholding.md, iht_descent.md,
 //! iht_rip_recovery.md, iht_rsc.md).
 
-mod common;
+use crate::common;
 
 use common::*;
 use lottery::problem::{Design, LeastSquares, Logistic, SmoothProblem};

@@ -1,8 +1,6 @@
 //! The `lottery solve` contract: JSON on stdout, atomic `--out`, one-line errors with exit code 2
 //! and no output written on bad input.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 

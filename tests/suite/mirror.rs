@@ -1,6 +1,6 @@
 //! Property tests of mirror descent (theory/mirror_descent.md).
 
-mod common;
+use crate::common;
 
 use common::*;
 use lottery::solver::frank_wolfe::Domain;

@@ -2,7 +2,7 @@
 //! honoured, results equal the native driver's, and a checkpointed run interrupted mid-way
 //! resumes to the same result.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

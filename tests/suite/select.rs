@@ -4,7 +4,7 @@ use lottery::select::{top_k, Budget, Largest, Mask, Random, Rule, Scores};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
 
     /// `Largest` keeps exactly k coordinates, every kept |s| ≥ every dropped |s|, and among equal
     /// magnitudes the lower index wins; the result equals a full sort.

@@ -1,7 +1,7 @@
 //! Property tests of the greedy family (theory/omp.md, fcfgs_rate.md, fcfgs_rsc.md, maurey.md,
 //! foba.md).
 
-mod common;
+use crate::common;
 
 use common::*;
 use lottery::problem::{

@@ -1,6 +1,6 @@
 //! Property tests of Frank-Wolfe (theory/frank_wolfe.md, fw_sparsity.md, fw_linear.md).
 
-mod common;
+use crate::common;
 
 use common::*;
 use lottery::problem::LeastSquares;
