@@ -102,7 +102,10 @@ fn the_example_gives_identical_results_with_one_or_two_workers_and_on_slurm() {
     );
     assert!(text.contains("#SBATCH --array=0-7"), "{text}");
     assert!(text.contains("--cell \"$SLURM_ARRAY_TASK_ID\""), "{text}");
-    assert!(!tmp.path().join("a").exists(), "the dry run wrote something");
+    assert!(
+        !tmp.path().join("a").exists(),
+        "the dry run wrote something"
+    );
 
     let (a, secs_2) = sweep_ok(&file, &tmp.path().join("a"), &["--jobs", "2"]);
     let (b, secs_1) = sweep_ok(&file, &tmp.path().join("b"), &["--jobs", "1"]);
