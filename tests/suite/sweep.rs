@@ -327,3 +327,71 @@ fn bad_sweep_files_and_cells_are_one_line_errors() {
         assert!(!tmp.path().join("r/sweeps").exists());
     }
 }
+
+/// A job array cancelled under the executor (what a preemption or a node failure looks like
+/// from the sweep's side: tasks that end without a result of their own) is resubmitted, and the
+/// sweep completes; `jobs.txt` shows both arrays and sacct the cancellation.
+#[test]
+fn slurm_resubmits_tasks_that_ended_without_a_result() {
+    if !slurm_available() {
+        eprintln!("SKIPPED: no Slurm cluster (scripts/slurm-local start)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("r.toml");
+    std::fs::write(
+        &file,
+        r#"name = "resubmit"
+command = "prune"
+[base]
+preset = "lenet300-lth"
+dataset = "teacher"
+method = "gradual"
+iterations = 300
+[grid]
+seed = [1, 2]
+[slurm]
+max_resubmits = 1
+poll_seconds = 1
+"#,
+    )
+    .unwrap();
+    let runs = tmp.path().join("r");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lottery"))
+        .args([
+            "sweep",
+            file.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--device",
+            "cpu",
+            "--runs",
+        ])
+        .arg(&runs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let jobs = runs.join("sweeps/resubmit/slurm/jobs.txt");
+    let t = Instant::now();
+    while !jobs.exists() {
+        assert!(t.elapsed().as_secs() < 60, "nothing submitted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let first = std::fs::read_to_string(&jobs).unwrap();
+    let id = first.split_whitespace().next().unwrap().to_string();
+    let cancel = Command::new("scancel").arg(&id).status().unwrap();
+    assert!(cancel.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    eprintln!("{err}");
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("resubmitting 2 task(s)"), "{err}");
+    let lines = std::fs::read_to_string(&jobs).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    let sacct = std::fs::read_to_string(runs.join(format!("sweeps/resubmit/slurm/sacct-{id}.txt")))
+        .unwrap();
+    assert!(sacct.contains("CANCELLED"), "{sacct}");
+    let csv = std::fs::read_to_string(runs::printed_dir(out)).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}

@@ -183,7 +183,13 @@ pub fn accounting(sweep_dir: &Path, id: &str, tasks: usize) -> Result<Vec<String
                 !matches!(state, "PENDING" | "RUNNING" | "REQUEUED" | "RESIZING")
             })
             .count();
-        if finals >= tasks {
+        // Tasks cancelled while pending are one line (`<id>_[0-7]`).
+        let grouped = lines.iter().any(|l| {
+            l.split('|').next().unwrap_or("").contains("_[")
+                && !l.contains("|PENDING|")
+                && !l.contains("|RUNNING|")
+        });
+        if finals >= tasks || grouped {
             break;
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
