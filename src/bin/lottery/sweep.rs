@@ -115,6 +115,11 @@ pub fn run_sweep(args: &SweepArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    if cfg!(not(feature = "torch")) {
+        return Err(Error::Unsupported(
+            "running a sweep's cells needs the feature `torch` (build through scripts/with-torch); --dry-run and `sweep status` work without it".into(),
+        ));
+    }
     let executor = match args.executor {
         Executor::Local => sweep::Executor::Local {
             jobs: args.jobs.unwrap_or_else(sweep::default_jobs),
