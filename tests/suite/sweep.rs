@@ -357,7 +357,7 @@ poll_seconds = 1
     )
     .unwrap();
     let runs = tmp.path().join("r");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lottery"))
+    let child = Command::new(env!("CARGO_BIN_EXE_lottery"))
         .args([
             "sweep",
             file.to_str().unwrap(),
