@@ -98,13 +98,10 @@ impl Env {
 
 /// Intra-op threads of a CPU run: 1, or `LOTTERY_CPU_THREADS`.
 ///
-/// libtorch's CPU kernels split reductions (matrix products, sums) across threads, and the
-/// split changes the rounding: the same run trained with 1 and with 2 threads ends with
-/// different bits. Every CPU run therefore trains with one thread unless the variable says
-/// otherwise, so that a run's files do not depend on the machine's core count, nor on whether
-/// it ran alone, in a sweep with N local workers, or as a Slurm task (parallelism comes from
-/// running cells side by side). A run made with another thread count is as valid, but not
-/// bit-identical to this default.
+/// libtorch's CPU kernels split reductions across threads, and the split changes the rounding
+/// (1 and 2 threads end with different bits). One thread by default makes a run's files
+/// independent of the core count and of how it ran (alone, N local workers, a Slurm task);
+/// parallelism comes from running cells side by side.
 pub fn cpu_threads(device: Device) -> Result<()> {
     if device != Device::Cpu {
         return Ok(());

@@ -9,12 +9,72 @@
 //! them back. The tasks inherit the submitting shell's environment (`sbatch`'s default
 //! `--export=ALL`), so the library path set by `scripts/with-torch` reaches them.
 
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::local::{last_line, note_lost};
 use super::{state_of, tally, Cell, State, Sweep, Tally, Worker};
 use crate::{Error, Result};
+
+/// The `[slurm]` table: resources of each array task, and how the executor follows the job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time` (e.g. `"02:00:00"`).
+    pub time: Option<String>,
+    /// `--cpus-per-task` (default 1; each cell trains with one thread either way, see
+    /// [`crate::run::sweep`]).
+    #[serde(default = "one")]
+    pub cpus: usize,
+    /// `--mem` (e.g. `"4G"`).
+    pub mem: Option<String>,
+    /// `--gres` (e.g. `"gpu:1"`).
+    pub gres: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// At most this many tasks at once (`--array=…%P`; default: no limit).
+    pub parallel: Option<usize>,
+    /// More `#SBATCH` lines, each an option such as `"--qos=normal"`.
+    #[serde(default)]
+    pub extra: Vec<String>,
+    /// Rounds of resubmission of tasks that ended without a result of their own (timeout, node
+    /// failure, preemption, cancellation); a cell whose run reported an error is not resubmitted.
+    #[serde(default = "two")]
+    pub max_resubmits: usize,
+    /// Seconds between two looks at `squeue`.
+    #[serde(default = "five")]
+    pub poll_seconds: u64,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn five() -> u64 {
+    5
+}
+
+impl Default for SlurmSettings {
+    fn default() -> Self {
+        SlurmSettings {
+            partition: None,
+            time: None,
+            cpus: 1,
+            mem: None,
+            gres: None,
+            account: None,
+            parallel: None,
+            extra: Vec::new(),
+            max_resubmits: 2,
+            poll_seconds: 5,
+        }
+    }
+}
 
 /// `0-3,5,7-9`: the indices as ranges.
 pub fn array_spec(indices: &[usize]) -> String {

@@ -1,0 +1,132 @@
+//! What a cell runs: [`Cell::resolve`] turns a cell's settings into a checked run
+//! configuration and the command's own keys.
+
+use super::{bad, display_value, one_line, Cell, Command, Resolved};
+use crate::run::kinds::BranchKind;
+use crate::run::RunConfig;
+use crate::{Error, Result};
+
+fn usize_of(key: &str, v: &toml::Value) -> Result<usize> {
+    v.as_integer()
+        .and_then(|i| usize::try_from(i).ok())
+        .ok_or_else(|| bad(format!("`{key}` must be a non-negative integer, not {v}")))
+}
+
+impl Cell {
+    /// A short description: `cell I (command; key=value, …)`.
+    pub fn describe(&self) -> String {
+        let vals: Vec<String> = self
+            .varying
+            .iter()
+            .map(|(k, v)| format!("{k}={}", display_value(v)))
+            .collect();
+        format!(
+            "cell {} ({}; {})",
+            self.index,
+            self.command,
+            vals.join(", ")
+        )
+    }
+
+    /// Resolve the settings into a checked run configuration and the command's own keys; a
+    /// bad key or value is one line naming the cell.
+    pub fn resolve(&self) -> Result<Resolved> {
+        self.resolve_inner()
+            .map_err(|e| bad(format!("{}: {}", self.describe(), one_line(&e))))
+    }
+
+    pub(super) fn resolve_inner(&self) -> Result<Resolved> {
+        let mut table = self.settings.clone();
+        let own: Vec<(String, toml::Value)> = self
+            .command
+            .cell_keys()
+            .iter()
+            .filter_map(|k| table.remove(*k).map(|v| (k.to_string(), v)))
+            .collect();
+        let get = |k: &str| own.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+        match self.command {
+            Command::Train => {
+                table.insert("levels".into(), toml::Value::Integer(0));
+            }
+            Command::Prune => {
+                if !table.contains_key("method") {
+                    return Err(bad("`prune` needs a `method`"));
+                }
+                table.entry("sparsity").or_insert(toml::Value::Float(0.8));
+            }
+            _ => {}
+        }
+        if !table.contains_key("preset") {
+            return Err(bad("no `preset`"));
+        }
+        let config = RunConfig::from_table(table, None)?;
+        if self.command == Command::Prune && config.method == crate::run::Method::Imp {
+            return Err(bad(
+                "`prune` needs a pruning method, not imp (use command imp)",
+            ));
+        }
+        let mut out = Resolved {
+            config,
+            branch: None,
+            lmc: None,
+        };
+        match self.command {
+            Command::Branch => {
+                let kind: BranchKind = match get("kind") {
+                    Some(toml::Value::String(s)) => s.parse()?,
+                    Some(v) => return Err(bad(format!("`kind` must be a string, not {v}"))),
+                    None => return Err(bad("`branch` needs a `kind`")),
+                };
+                if kind == BranchKind::Transfer {
+                    return Err(Error::Unsupported(
+                        "transfer branches in sweeps (run `lottery branch transfer`)".into(),
+                    ));
+                }
+                let level = get("level").map(|v| usize_of("level", v)).transpose()?;
+                if let Some(l) = level {
+                    if l == 0 || l > out.config.levels {
+                        return Err(bad(format!(
+                            "`level` {l} is not in 1..={}",
+                            out.config.levels
+                        )));
+                    }
+                }
+                let seed = get("branch_seed")
+                    .map(|v| usize_of("branch_seed", v))
+                    .transpose()?
+                    .unwrap_or(0) as u64;
+                out.branch = Some((kind, level, seed));
+            }
+            Command::Lmc => {
+                let ks = match get("k") {
+                    None => vec![0],
+                    Some(toml::Value::Array(a)) if !a.is_empty() => a
+                        .iter()
+                        .map(|v| usize_of("k", v))
+                        .collect::<Result<Vec<_>>>()?,
+                    Some(v) => vec![usize_of("k", v)?],
+                };
+                let points = get("points")
+                    .map(|v| usize_of("points", v))
+                    .transpose()?
+                    .unwrap_or(11);
+                if points < 11 {
+                    return Err(bad(format!("`points` {points} < 11")));
+                }
+                let ticket = get("ticket_level")
+                    .map(|v| usize_of("ticket_level", v))
+                    .transpose()?
+                    .unwrap_or(0);
+                if ticket > 0 && ticket > out.config.levels {
+                    return Err(bad(format!(
+                        "`ticket_level` {ticket} > levels {}",
+                        out.config.levels
+                    )));
+                }
+                out.lmc = Some((ks, points, ticket));
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+}
