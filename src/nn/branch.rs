@@ -168,6 +168,7 @@ pub fn run_branch(
         &Segment {
             start: start.min(iterations),
             snapshots: vec![],
+            ..Segment::default()
         },
         &dir,
     )?;

@@ -9,6 +9,14 @@
 //! from the rewound weights (or, for `lr` and `finetune`, from the final weights). Counts are
 //! rounded per level: kept = round(remaining × (1 − rate)).
 //!
+//! Retraining after pruning follows Renda, Frankle & Carbin (2020) with a retraining budget
+//! $t$ (`retrain`; default the full length $T$): **weight rewinding** to $k$ rewinds weights
+//! and schedule to iteration $k$ and retrains $T-k$; **learning-rate rewinding** keeps the final
+//! weights and replays the schedule's last $t$ iterations; **fine-tuning** keeps the final
+//! weights and trains $t$ iterations at the schedule's final learning rate. Under a constant
+//! schedule the last two coincide (the final rate is the rate), so the comparison needs a
+//! decaying schedule (`lr_drop_iterations`, `lr_gamma`) — see [`level_segment`].
+//!
 //! Layout: [`super::rundir`]; a level with `summary.json` is skipped, an interrupted one
 //! resumes from its checkpoint. The baselines of a level are [`super::branch`].
 
@@ -100,12 +108,8 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             mask = rundir::load_mask(&dir.join(rundir::MASK), &params)?;
             continue;
         }
-        // Start weights of this level.
-        let (base_lr, start_from_final) = match cfg.rewind {
-            Rewind::Lr if level > 0 => (cfg.lr, true),
-            Rewind::Finetune if level > 0 => (cfg.finetune_lr, true),
-            _ => (cfg.lr, false),
-        };
+        // Start weights of this level: rewound (init or k), or the previous final weights.
+        let start_from_final = level > 0 && matches!(cfg.rewind, Rewind::Lr | Rewind::Finetune);
         if !start_from_final && !rundir::has_checkpoint(&dir) {
             let source = match cfg.rewind.late() {
                 Some(_) if level > 0 => run_dir.join(rundir::REWIND),
@@ -113,20 +117,63 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             };
             params::assign(&vs, &rundir::load_tensors(&source)?)?;
         }
-        // Late rewinding: level 0 saves the weights at iteration k; later levels restart from
-        // them at iteration k (same schedule and data order from there on).
-        let segment = match cfg.rewind.late() {
-            Some(k) if level == 0 => Segment {
-                start: 0,
-                snapshots: vec![(k.min(iterations), run_dir.join(rundir::REWIND))],
-            },
-            Some(k) => Segment {
-                start: k.min(iterations),
-                snapshots: vec![],
-            },
-            _ => Segment::default(),
-        };
-        ctx.train(&mask, level, base_lr, &segment, &dir)?;
+        let segment = level_segment(cfg, &run_dir, level, iterations, data.train_len())?;
+        ctx.train(&mask, level, cfg.lr, &segment, &dir)?;
     }
     Ok(run_dir)
+}
+
+/// Where level `level` of an IMP run starts and at what learning rate. Late rewinding: level 0
+/// saves the weights at iteration $k$; later levels restart from them at iteration $k$ (same
+/// schedule and data order from there on). Learning-rate rewinding (levels $\ge 1$) replays the
+/// schedule's last `retrain` iterations; fine-tuning trains `retrain` iterations at the constant
+/// rate `finetune_lr`, by default the schedule's final rate (Renda et al. 2020).
+pub fn level_segment(
+    cfg: &RunConfig,
+    run_dir: &std::path::Path,
+    level: usize,
+    iterations: usize,
+    train_len: usize,
+) -> Result<Segment> {
+    let budget = match cfg.retrain {
+        0 => iterations,
+        t if t <= iterations => t,
+        t => {
+            return Err(crate::Error::param(
+                "retrain",
+                format!("{t} iterations exceed the training length {iterations}"),
+            ))
+        }
+    };
+    Ok(match cfg.rewind {
+        Rewind::Iteration(k) if k > 0 && level == 0 => Segment {
+            snapshots: vec![(k.min(iterations), run_dir.join(rundir::REWIND))],
+            ..Segment::default()
+        },
+        Rewind::Iteration(k) if k > 0 => Segment {
+            start: k.min(iterations),
+            ..Segment::default()
+        },
+        Rewind::Lr if level > 0 => Segment {
+            start: iterations - budget,
+            ..Segment::default()
+        },
+        Rewind::Finetune if level > 0 => Segment {
+            start: iterations - budget,
+            constant_lr: Some(finetune_lr(cfg, iterations, train_len)),
+            ..Segment::default()
+        },
+        _ => Segment::default(),
+    })
+}
+
+/// The fine-tuning learning rate: `finetune_lr`, or when it is 0 the schedule's rate at its
+/// last iteration $T-1$ (Renda et al.'s definition).
+pub fn finetune_lr(cfg: &RunConfig, iterations: usize, train_len: usize) -> f64 {
+    if cfg.finetune_lr > 0.0 {
+        cfg.finetune_lr
+    } else {
+        let per_epoch = (train_len / cfg.batch).max(1);
+        phase::lr_at(cfg, cfg.lr, iterations.saturating_sub(1), per_epoch)
+    }
 }

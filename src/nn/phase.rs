@@ -132,6 +132,8 @@ pub struct Segment {
     pub start: usize,
     /// Save the weights at these iterations to these files (rewind points).
     pub snapshots: Vec<(usize, PathBuf)>,
+    /// A constant learning rate for the whole segment instead of the schedule (fine-tuning).
+    pub constant_lr: Option<f64>,
 }
 
 /// What [`Phase::run_loop`] returns.
@@ -428,7 +430,9 @@ impl<'a> Phase<'a> {
                 return Err(diverged(dir, it + 1, "loss".into(), value));
             }
             loss.backward();
-            let lr = lr_at(cfg, base_lr, it, per_epoch);
+            let lr = segment
+                .constant_lr
+                .unwrap_or_else(|| lr_at(cfg, base_lr, it, per_epoch));
             if trains {
                 opt.step(&mut rest, &rest_masks, lr);
             }

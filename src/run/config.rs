@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::kinds::{
-    Arch, Criterion, Dataset, EbVariant, Init, Kept, Method, OptimizerName, Pruned, Rewind,
-    Strategy,
+    Arch, Criterion, Dataset, EbDistance, EbVariant, Init, Kept, Method, OptimizerName, Pruned,
+    Rewind, Strategy,
 };
 use crate::{Error, Result};
 
@@ -76,8 +76,17 @@ pub struct RunConfig {
     /// `init`, an iteration number `k` (late rewinding), `lr` (learning-rate rewinding) or
     /// `finetune`.
     pub rewind: Rewind,
-    /// Learning rate of fine-tuning.
+    /// Learning rate of fine-tuning: 0 (default) is Renda et al.'s definition, the **final**
+    /// learning rate of the original schedule (warm-up and drops applied at iteration $T-1$);
+    /// a positive value overrides it.
     pub finetune_lr: f64,
+    /// Retraining budget $t$ in iterations of `rewind = lr` and `rewind = finetune` at levels
+    /// $\ge 1$ (0, the default: the full training length $T$). Learning-rate rewinding replays
+    /// the schedule's last $t$ iterations (from $T-t$, with the data order of those
+    /// iterations); fine-tuning trains $t$ iterations at the constant fine-tuning rate. Weight
+    /// rewinding to $k$ retrains $T-k$ iterations, so `rewind = k` and `retrain = T - k` compare
+    /// the three at equal budgets (Renda, Frankle & Carbin 2020).
+    pub retrain: usize,
     /// Seed of initialization, data order and the validation split.
     pub seed: u64,
     /// Training stops as diverged when a mini-batch loss is non-finite or above this (1e4; a
@@ -159,7 +168,8 @@ pub struct ContinuousKnobs {
     pub init: f64,
 }
 
-/// Early-bird tickets; keys `eb_every`, `eb_window`, `eb_threshold`, `eb_variant`, `eb_lambda`.
+/// Early-bird tickets; keys `eb_every`, `eb_window`, `eb_threshold`, `eb_variant`,
+/// `eb_distance`, `eb_lambda`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyBirdKnobs {
     /// Compare masks every this many iterations (0 = one epoch).
@@ -174,6 +184,10 @@ pub struct EarlyBirdKnobs {
     /// `unstructured` (weight magnitudes; default) or `channel` (batch-norm scales).
     #[serde(rename = "eb_variant")]
     pub variant: EbVariant,
+    /// Distance between masks: `kept` (fraction of the kept set that changed; default) or `all`
+    /// (Hamming over all coordinates, You et al.'s original definition for channel masks).
+    #[serde(rename = "eb_distance")]
+    pub distance: EbDistance,
     /// Channel variant: $\ell_1$ penalty on batch-norm scales (network slimming; 1e-4).
     #[serde(rename = "eb_lambda")]
     pub lambda: f64,
@@ -411,8 +425,14 @@ impl RunConfig {
                 format!("{} must be >= 0 (0: non-finite only)", self.divergence_loss),
             );
         }
-        if !(self.finetune_lr.is_finite() && self.finetune_lr > 0.0) {
-            return bad("finetune_lr", format!("{} must be > 0", self.finetune_lr));
+        if !(self.finetune_lr.is_finite() && self.finetune_lr >= 0.0) {
+            return bad(
+                "finetune_lr",
+                format!(
+                    "{} must be >= 0 (0: the schedule's final rate)",
+                    self.finetune_lr
+                ),
+            );
         }
         if self.levels > 1000 {
             return bad("levels", format!("{} > 1000", self.levels));

@@ -259,6 +259,19 @@ named_enum!(
 );
 
 named_enum!(
+    /// How early-bird compares two masks.
+    EbDistance, "eb_distance", {
+        /// $1 - |M \cap M'|/\max(|M|, |M'|)$: the fraction of the kept set that changed
+        /// ([`crate::select::Mask::kept_distance`]); meaningful at every sparsity.
+        Kept = "kept",
+        /// Hamming distance over all coordinates (You et al. 2020's definition, made for channel
+        /// masks at moderate sparsity; two masks of density $\rho$ are at most $2\rho$ apart, so
+        /// at high sparsity every pair passes the threshold).
+        All = "all",
+    }
+);
+
+named_enum!(
     /// The device of `--device`.
     DeviceName, "device", {
         /// CPU.

@@ -6,8 +6,8 @@ use super::config::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule, SupermaskKnobs,
 };
 use super::kinds::{
-    Arch, Criterion, Dataset, EbVariant, Init, Kept, Method, OptimizerName, Pruned, Rewind,
-    Strategy,
+    Arch, Criterion, Dataset, EbDistance, EbVariant, Init, Kept, Method, OptimizerName, Pruned,
+    Rewind, Strategy,
 };
 use crate::{Error, Result};
 
@@ -58,7 +58,8 @@ impl RunConfig {
             prune_output: true,
             oneshot: 0.0,
             rewind: Rewind::Init,
-            finetune_lr: lr * 0.1,
+            finetune_lr: 0.0,
+            retrain: 0,
             seed: 0,
             divergence_loss: 1e4,
             method: Method::Imp,
@@ -87,6 +88,7 @@ impl RunConfig {
                 window: 5,
                 threshold: 0.1,
                 variant: EbVariant::Unstructured,
+                distance: EbDistance::Kept,
                 lambda: 1e-4,
             },
             pai: PaiKnobs {
@@ -120,7 +122,6 @@ impl RunConfig {
             lr_drop_epochs: drops,
             strategy: Strategy::Global,
             prune_output,
-            finetune_lr: 0.001,
             ..lth(model, 0.1, 0, 0.2)
         };
         Ok(match name {

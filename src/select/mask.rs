@@ -159,9 +159,36 @@ impl Mask {
         Ok(self.bits.symmetric_difference(&other.bits).count())
     }
 
-    /// Hamming distance divided by the number of coordinates (the early-bird distance).
+    /// Hamming distance divided by the number of coordinates — You et al.'s early-bird distance
+    /// for channel masks. Two masks of density $\rho$ are at most $2\rho$ apart under it, so at
+    /// high sparsity it says nothing (at 98% sparsity, disjoint masks are 0.04 apart); use
+    /// [`Mask::kept_distance`] for weight masks.
     pub fn normalized_hamming(&self, other: &Mask) -> Result<f64> {
         Ok(self.hamming(other)? as f64 / self.len().max(1) as f64)
+    }
+
+    /// Distance relative to the kept sets: $1 - |M \cap M'| / \max(|M|, |M'|)$, in $[0, 1]$ at
+    /// every density (0: the same kept set; 1: disjoint). For masks of equal size it is the
+    /// fraction of the kept weights that changed, Hamming$/(2|M|)$. Two empty masks are 0 apart.
+    ///
+    /// ```
+    /// use lottery::select::Mask;
+    /// // 2% of 100 coordinates kept, disjoint: 0.04 apart by Hamming, 1.0 by kept sets.
+    /// let mut a = vec![0u8; 100];
+    /// let mut b = vec![0u8; 100];
+    /// a[0] = 1; a[1] = 1; b[2] = 1; b[3] = 1;
+    /// let (a, b) = (Mask::from_bytes(&a, &[100]).unwrap(), Mask::from_bytes(&b, &[100]).unwrap());
+    /// assert_eq!(a.normalized_hamming(&b).unwrap(), 0.04);
+    /// assert_eq!(a.kept_distance(&b).unwrap(), 1.0);
+    /// ```
+    pub fn kept_distance(&self, other: &Mask) -> Result<f64> {
+        let common = self.intersection(other)?.count();
+        let larger = self.count().max(other.count());
+        Ok(if larger == 0 {
+            0.0
+        } else {
+            1.0 - common as f64 / larger as f64
+        })
     }
 
     fn check_same_shape(&self, other: &Mask) -> Result<()> {

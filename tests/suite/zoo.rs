@@ -297,6 +297,46 @@ fn early_bird_ticket_is_drawn_before_training_ends() {
     assert_eq!(kept(&s), exact_layerwise(0.8));
 }
 
+/// Issue 11, defect 1: at 98% sparsity two masks differ in at most 4% of all coordinates, so the
+/// all-coordinates Hamming distance passes the 0.1 threshold at the first check however much the
+/// kept sets move; the kept-set distance sees them move and waits.
+#[test]
+fn early_bird_at_high_sparsity_waits_for_the_kept_set_to_settle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |distance: &str| {
+        let dir = prune(
+            tmp.path(),
+            "early-bird",
+            "0.98",
+            &[
+                "--iterations",
+                "1000",
+                "--set",
+                "eval_every=1000",
+                "--set",
+                "eb_every=50",
+                "--set",
+                &format!("eb_distance={distance}"),
+            ],
+        );
+        read_summary(&dir)["trace"].clone()
+    };
+    let first_check = 5 * 50;
+    let all = run("all");
+    assert_eq!(all["distance"], "all");
+    assert_eq!(all["drawn_at"].as_u64(), Some(first_check), "{all}");
+    let kept = run("kept");
+    assert_eq!(kept["distance"], "kept");
+    let d = kept["distances"].as_array().unwrap();
+    let (at, first) = (d[0][0].as_u64().unwrap(), d[0][1].as_f64().unwrap());
+    assert_eq!(at, first_check);
+    assert!(
+        first > 0.1,
+        "kept sets still moving at the first check: {first}"
+    );
+    assert_ne!(kept["drawn_at"].as_u64(), Some(first_check), "{kept}");
+}
+
 #[test]
 fn early_bird_channel_variant_removes_whole_channels() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,9 +3,15 @@
 //!
 //! During ordinary dense training, every `eb_every` iterations (default: one epoch) the mask at
 //! the target sparsity is computed and kept in a queue of the last `eb_window` (5) masks. Once
-//! the queue is full, the distance of the newest mask to each older one — normalized Hamming
-//! distance, the fraction of coordinates that differ — is computed; when all are at most
-//! `eb_threshold` (0.1) the ticket is drawn and the search stops. The ticket then trains on from
+//! the queue is full, the distance of the newest mask to each older one is computed; when all
+//! are at most `eb_threshold` (0.1) the ticket is drawn and the search stops.
+//!
+//! The distance (`eb_distance`) is by default the fraction of the **kept set** that changed,
+//! $1 - |M \cap M'|/\max(|M|,|M'|)$ ([`crate::select::Mask::kept_distance`]). You et al.
+//! define it as the Hamming distance over all coordinates (`eb_distance = "all"`), which suits
+//! their channel masks at 30–70% sparsity but is vacuous at high sparsity: two masks of density
+//! $\rho$ differ in at most $2\rho$ of the coordinates, so at 95% sparsity every pair is within
+//! 0.1 and the ticket is drawn at the first check whatever the masks do. The ticket then trains on from
 //! its early-bird weights (masked) for the rest of the budget, continuing the learning-rate
 //! schedule and data order. If no ticket is drawn the mask at the end of training is used and
 //! the trace says so.
@@ -33,7 +39,7 @@ use crate::nn::params::{self, Params};
 use crate::nn::phase;
 use crate::nn::rundir::{self, finished, mask_from_state, mask_state, Summary};
 use crate::nn::target::Target;
-use crate::run::kinds::EbVariant;
+use crate::run::kinds::{EbDistance, EbVariant};
 use crate::select::{Budget, Largest, Mask, Rule, Scores};
 use crate::space::SparseVector;
 use crate::{Error, Result};
@@ -134,6 +140,7 @@ pub struct EarlyBird {
     every: usize,
     window: usize,
     threshold: f64,
+    distance: EbDistance,
     history: VecDeque<Mask>,
     distances: Vec<(usize, f64)>,
     drawn: Option<usize>,
@@ -167,6 +174,7 @@ impl EarlyBird {
             },
             window: cfg.eb.window,
             threshold: cfg.eb.threshold,
+            distance: cfg.eb.distance,
             history: VecDeque::new(),
             distances: Vec::new(),
             drawn: None,
@@ -229,7 +237,10 @@ impl Dynamics for EarlyBird {
             let newest = self.history.back().expect("non-empty");
             let mut worst: f64 = 0.0;
             for older in self.history.iter().take(self.window - 1) {
-                worst = worst.max(newest.normalized_hamming(older)?);
+                worst = worst.max(match self.distance {
+                    EbDistance::Kept => newest.kept_distance(older)?,
+                    EbDistance::All => newest.normalized_hamming(older)?,
+                });
             }
             self.distances.push((done, worst));
             if worst <= self.threshold {
@@ -287,6 +298,7 @@ impl Dynamics for EarlyBird {
             "every": self.every,
             "window": self.window,
             "threshold": self.threshold,
+            "distance": self.distance.as_str(),
             "drawn": self.drawn.is_some(),
             "drawn_at": self.drawn,
             "distances": self.distances,
@@ -372,6 +384,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         &phase::Segment {
             start,
             snapshots: vec![],
+            ..phase::Segment::default()
         },
         ctx.run_dir,
     )?;

@@ -190,6 +190,7 @@ pub fn run_lmc(
             &Segment {
                 start: 0,
                 snapshots: snapshots.clone(),
+                ..Segment::default()
             },
             &parent,
         )?;
@@ -227,6 +228,7 @@ pub fn run_lmc(
                     &Segment {
                         start: k,
                         snapshots: vec![],
+                        ..Segment::default()
                     },
                     &cdir,
                 )?;
