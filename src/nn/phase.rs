@@ -125,7 +125,7 @@ pub fn cpu_threads(device: Device) -> Result<()> {
 }
 
 /// How a training segment starts and what it saves on the way.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Segment {
     /// Iteration the segment starts at (late rewinding resumes the schedule and the data order
     /// at $k$); the segment runs to the phase's length.
@@ -134,6 +134,22 @@ pub struct Segment {
     pub snapshots: Vec<(usize, PathBuf)>,
     /// A constant learning rate for the whole segment instead of the schedule (fine-tuning).
     pub constant_lr: Option<f64>,
+    /// Also save the optimizer's state with each snapshot (to
+    /// [`snapshot_state_path`]`(path)`: the dynamics' state as `dynamics.*`, the other
+    /// variables' optimizer as `optimizer.*` with its step count).
+    pub snapshot_state: bool,
+    /// Start from this optimizer state (as [`Segment::snapshot_state`] writes it) instead of a
+    /// fresh one, when the segment does not resume a checkpoint.
+    pub initial_state: Option<Vec<(String, Tensor)>>,
+}
+
+/// Where a snapshot's optimizer state goes: `<stem>.state.safetensors` beside it.
+pub fn snapshot_state_path(snapshot: &Path) -> PathBuf {
+    let stem = snapshot
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    snapshot.with_file_name(format!("{stem}.state.safetensors"))
 }
 
 /// What [`Phase::run_loop`] returns.
@@ -361,6 +377,20 @@ impl<'a> Phase<'a> {
             tensors: String::new(),
             trace: serde_json::Value::Null,
         };
+        if let (false, Some(state)) = (rundir::has_checkpoint(dir), &segment.initial_state) {
+            let take = |prefix: &str| -> Vec<(String, Tensor)> {
+                state
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        k.strip_prefix(prefix)
+                            .map(|r| (r.to_string(), t.to_device(vs.device())))
+                    })
+                    .collect()
+            };
+            opt.load_named_state(&take("optimizer."), "")?;
+            dynamics.load_state(&take("dynamics."))?;
+            progress.optimizer_steps = opt.steps;
+        }
         if rundir::has_checkpoint(dir) {
             let tensors;
             (progress, tensors) = rundir::read_checkpoint(dir)?;
@@ -441,7 +471,18 @@ impl<'a> Phase<'a> {
             progress.optimizer_steps = opt.steps;
             let flow = dynamics.after(progress.iteration, &mut x)?;
             for (k, path) in &segment.snapshots {
-                if progress.iteration == *k && !path.exists() {
+                let state_missing = segment.snapshot_state && !snapshot_state_path(path).exists();
+                if progress.iteration == *k && (!path.exists() || state_missing) {
+                    if segment.snapshot_state {
+                        let mut state = opt.named_state("optimizer.");
+                        state.extend(
+                            dynamics
+                                .state()
+                                .into_iter()
+                                .map(|(k, t)| (format!("dynamics.{k}"), t)),
+                        );
+                        rundir::save_tensors(&snapshot_state_path(path), &state)?;
+                    }
                     rundir::save_tensors(path, &named_vars(vs))?;
                 }
             }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::nn::phase::Env;
 use crate::nn::rundir::{self, level_dir, MetricRow, Summary};
 use crate::run::sweep::{Cell, Command, Resolved, Row};
-use crate::run::RunConfig;
+use crate::run::{Rewind, RunConfig};
 use crate::{Error, Result};
 
 /// Call `f` until it does not fail with [`Error::InUse`] (another process holds the run),
@@ -165,42 +165,65 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
             Ok(rows)
         }
         Command::Lmc => {
-            let (ks, points, ticket) = r.lmc.clone().expect("resolved for lmc");
-            let mask = if ticket > 0 {
-                let run = imp(&r.config, env)?;
-                Some(level_dir(&run, ticket).join(rundir::MASK))
-            } else {
-                None
-            };
-            let remaining = match &mask {
-                Some(m) => summary_of(m.parent().expect("a level dir"))?.remaining,
-                None => 1.0,
-            };
-            let base = wait_for(|| {
-                crate::nn::zoo::lmc::run_lmc(&r.config, env, &ks, mask.as_deref(), points)
-            })?;
+            let lmc = r.lmc.clone().expect("resolved for lmc");
             let mut rows = Vec::new();
-            for &k in &ks {
-                let kdir = base.join(format!("k_{k}"));
-                let s: crate::nn::zoo::lmc::LmcSummary =
-                    crate::io::read_json(&kdir.join(rundir::SUMMARY))?;
-                let it = tree_iterations(&kdir)? + k;
-                let mut extra = std::collections::BTreeMap::new();
-                extra.insert("k".to_string(), k as f64);
-                extra.insert("instability_test".to_string(), s.instability_test);
-                extra.insert("instability_train".to_string(), s.instability_train);
-                rows.push(Row {
-                    run_dir: relative(env, &base),
-                    level: (ticket > 0).then_some(ticket),
-                    remaining: Some(remaining),
-                    test_accuracy: finite(1.0 - s.endpoint_test_errors[0]),
-                    val_accuracy: None,
-                    early_stop_iteration: None,
-                    early_stop_test_accuracy: None,
-                    iterations_trained: it,
-                    cumulative_iterations: it,
-                    extra,
-                });
+            // The dense network: one lmc run over every k. A ticket: for each k the mask IMP
+            // finds with rewinding to k, so one lmc run per k (the parent is shared).
+            let groups: Vec<Vec<usize>> = if lmc.ticket_level > 0 {
+                lmc.ks.iter().map(|&k| vec![k]).collect()
+            } else {
+                vec![lmc.ks.clone()]
+            };
+            for ks in groups {
+                let mask = if lmc.ticket_level > 0 {
+                    let imp_cfg = RunConfig {
+                        rewind: match ks[0] {
+                            0 => Rewind::Init,
+                            k => Rewind::Iteration(k),
+                        },
+                        ..r.config.clone()
+                    };
+                    let run = imp(&imp_cfg, env)?;
+                    Some(level_dir(&run, lmc.ticket_level).join(rundir::MASK))
+                } else {
+                    None
+                };
+                let remaining = match &mask {
+                    Some(m) => summary_of(m.parent().expect("a level dir"))?.remaining,
+                    None => 1.0,
+                };
+                let base = wait_for(|| {
+                    crate::nn::zoo::lmc::run_lmc(
+                        &r.config,
+                        env,
+                        &ks,
+                        mask.as_deref(),
+                        lmc.points,
+                        lmc.control,
+                    )
+                })?;
+                for &k in &ks {
+                    let kdir = base.join(format!("k_{k}"));
+                    let s: crate::nn::zoo::lmc::LmcSummary =
+                        crate::io::read_json(&kdir.join(rundir::SUMMARY))?;
+                    let it = tree_iterations(&kdir)? + k;
+                    let mut extra = std::collections::BTreeMap::new();
+                    extra.insert("k".to_string(), k as f64);
+                    extra.insert("instability_test".to_string(), s.instability_test);
+                    extra.insert("instability_train".to_string(), s.instability_train);
+                    rows.push(Row {
+                        run_dir: relative(env, &base),
+                        level: (lmc.ticket_level > 0).then_some(lmc.ticket_level),
+                        remaining: Some(remaining),
+                        test_accuracy: finite(1.0 - s.endpoint_test_errors[0]),
+                        val_accuracy: None,
+                        early_stop_iteration: None,
+                        early_stop_test_accuracy: None,
+                        iterations_trained: it,
+                        cumulative_iterations: it,
+                        extra,
+                    });
+                }
             }
             Ok(rows)
         }

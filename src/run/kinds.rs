@@ -259,6 +259,19 @@ named_enum!(
 );
 
 named_enum!(
+    /// What the sparse copies of `lottery lmc --mask` are (Frankle et al. 2020's controls).
+    LmcControl, "control", {
+        /// The ticket: its mask on the parent's weights at $k$.
+        Ticket = "ticket",
+        /// A random mask with the ticket's per-layer survival on the parent's weights at $k$.
+        RandomPrune = "random-prune",
+        /// The ticket's mask with its kept weights redrawn from the initialization's
+        /// distribution at $k$.
+        RandomReinit = "random-reinit",
+    }
+);
+
+named_enum!(
     /// How early-bird compares two masks.
     EbDistance, "eb_distance", {
         /// $1 - |M \cap M'|/\max(|M|, |M'|)$: the fraction of the kept set that changed

@@ -40,7 +40,7 @@
 //! | `prune` | `method` (required), `sparsity` (default 0.8) | as `lottery prune METHOD --sparsity S` |
 //! | `train` | — | IMP's level 0 only (`levels` is 0) |
 //! | `branch` | `kind` (required), `level` (default: every level ≥ 1), `branch_seed` (default 0) | a baseline of the IMP run the other settings name, which the cell runs first if needed |
-//! | `lmc` | `k` (int or array, default 0), `points` (default 11), `ticket_level` (default 0: dense) | instability; with `ticket_level = L`, the mask of level L of the IMP run the other settings name |
+//! | `lmc` | `k` (int or array, default 0), `points` (default 11), `ticket_level` (default 0: dense), `control` (`ticket`, `random-prune`, `random-reinit`; default `ticket`) | instability; with `ticket_level = L`, for each $k$ the mask of level L of the IMP run the other settings name **with rewinding to $k$** (`rewind = k`; $k = 0$: `init`), or a control at that mask's sparsity |
 //!
 //! State: `<runs>/sweeps/<name>/cells/<key>.json` per cell (running, done with its result rows,
 //! or failed with its error), keyed by a digest of the cell's command and settings, so that
@@ -65,7 +65,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::run::kinds::BranchKind;
+use crate::run::kinds::{BranchKind, LmcControl};
 use crate::run::RunConfig;
 use crate::{Error, Result};
 
@@ -113,7 +113,7 @@ impl Command {
     fn cell_keys(self) -> &'static [&'static str] {
         match self {
             Command::Branch => &["kind", "level", "branch_seed"],
-            Command::Lmc => &["k", "points", "ticket_level"],
+            Command::Lmc => &["k", "points", "ticket_level", "control"],
             _ => &[],
         }
     }
@@ -228,8 +228,21 @@ pub struct Resolved {
     pub config: RunConfig,
     /// `branch`: the baseline, its level (None: every level ≥ 1) and its seed.
     pub branch: Option<(BranchKind, Option<usize>, u64)>,
-    /// `lmc`: rewind iterations, path points, ticket level (0: dense).
-    pub lmc: Option<(Vec<usize>, usize, usize)>,
+    /// `lmc`: what to interpolate.
+    pub lmc: Option<LmcCell>,
+}
+
+/// The `lmc` keys of a cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmcCell {
+    /// Rewind iterations $k$.
+    pub ks: Vec<usize>,
+    /// Points on the path.
+    pub points: usize,
+    /// The ticket's IMP level (0: the dense network).
+    pub ticket_level: usize,
+    /// The ticket or a control at its sparsity.
+    pub control: LmcControl,
 }
 
 fn bad(reason: impl Into<String>) -> Error {

@@ -754,3 +754,166 @@ fn killed_and_restarted_methods_end_identical_to_uninterrupted_ones() {
         }
     }
 }
+
+/// Issue 11, defect 3: an LMC copy continues its parent exactly except for the data order. The
+/// check: a copy that starts at k1 from the parent's snapshot **with the parent's data order**
+/// and the carried optimizer state reaches the parent's k2 weights bit for bit; restarted with
+/// fresh Adam moments (what the copies did before) it does not.
+#[test]
+fn lmc_copies_carry_the_parents_optimizer_state() {
+    use lottery::nn::dynamics::FixedMask;
+    use lottery::nn::phase::{self, snapshot_state_path, Env, Phase, Segment};
+    use lottery::select::Mask;
+    use lottery::space::SparseVector;
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
+    cfg.set("dataset", "teacher").unwrap();
+    cfg.set("iterations", "60").unwrap();
+    let env = Env::new(tmp.path(), tch::Device::Cpu);
+    let data = lottery::nn::data::load_data(&cfg, None, tch::Device::Cpu).unwrap();
+    let (vs, net, _) = phase::network_of(&cfg, &data, tch::Device::Cpu, tmp.path()).unwrap();
+    let x = lottery::nn::params::prunable(&vs, &net);
+    let ctx = Phase::new(&cfg, &env, &net, &vs, &data, &x, tmp.path(), 60);
+    let full = Mask::full(&x.group_sizes());
+    let fixed = || FixedMask::new(phase::optimizer_kind(&cfg), 0.0, &x, &full, vec![]);
+    let (k1, k2) = (20, 45);
+    let snap = |k: usize| tmp.path().join(format!("k_{k}.safetensors"));
+    ctx.run_loop(
+        &mut fixed(),
+        cfg.lr,
+        k2,
+        &Segment {
+            snapshots: vec![(k1, snap(k1)), (k2, snap(k2))],
+            snapshot_state: true,
+            ..Segment::default()
+        },
+        &tmp.path().join("parent"),
+    )
+    .unwrap();
+    let parent_k2 = load_sorted(snap(k2));
+    let copy = |state: bool, name: &str| {
+        lottery::nn::params::assign(&vs, &lottery::nn::rundir::load_tensors(&snap(k1)).unwrap())
+            .unwrap();
+        let initial_state = state
+            .then(|| lottery::nn::rundir::load_tensors(&snapshot_state_path(&snap(k1))).unwrap());
+        ctx.run_loop(
+            &mut fixed(),
+            cfg.lr,
+            k2,
+            &Segment {
+                start: k1,
+                initial_state,
+                ..Segment::default()
+            },
+            &tmp.path().join(name),
+        )
+        .unwrap();
+        let mut w = lottery::nn::params::named_vars(&vs);
+        w.sort_by(|a, b| a.0.cmp(&b.0));
+        w
+    };
+    let same = |a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((na, ta), (nb, tb))| na == nb && ta.equal(tb))
+    };
+    assert!(
+        same(&copy(true, "carried"), &parent_k2),
+        "carried state: the parent's k2"
+    );
+    assert!(
+        !same(&copy(false, "fresh"), &parent_k2),
+        "fresh moments must differ"
+    );
+}
+
+/// The controls of Frankle et al. 2020 at the ticket's sparsity: random pruning keeps the
+/// ticket's per-layer counts on another support; random reinitialization keeps the support with
+/// other weights; both are stored apart from the ticket's results.
+#[test]
+fn lmc_controls_at_the_tickets_sparsity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imp = lottery_ok(
+        tmp.path(),
+        &[
+            "imp",
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "teacher",
+            "--levels",
+            "1",
+            "--iterations",
+            "60",
+            "--set",
+            "eval_every=60",
+        ],
+    );
+    let mask = imp.join("level_1/mask.safetensors");
+    let lmc = |control: &str| {
+        lottery_ok(
+            tmp.path(),
+            &[
+                "lmc",
+                "--preset",
+                "lenet300-lth",
+                "--dataset",
+                "teacher",
+                "--iterations",
+                "60",
+                "--set",
+                "eval_every=60",
+                "--k",
+                "20",
+                "--mask",
+                mask.to_str().unwrap(),
+                "--control",
+                control,
+            ],
+        )
+    };
+    let ticket = lmc("ticket");
+    let prune = lmc("random-prune");
+    let reinit = lmc("random-reinit");
+    assert!(prune.to_string_lossy().ends_with("-random-prune"));
+    assert!(reinit.to_string_lossy().ends_with("-random-reinit"));
+    let bits = |d: &Path| mask_bits(d.join("k_20/copy_0/mask.safetensors"));
+    let (t, p, r) = (bits(&ticket), bits(&prune), bits(&reinit));
+    assert_eq!(t, r, "random reinit keeps the ticket's mask");
+    for ((name, a), (_, b)) in t.iter().zip(&p) {
+        let count = |m: &Vec<u8>| m.iter().filter(|&&v| v == 1).count();
+        assert_eq!(count(a), count(b), "{name}: same survival");
+        if count(a) < a.len() {
+            assert_ne!(a, b, "{name}: another support");
+        }
+    }
+    let start = |d: &Path| load_sorted(d.join("k_20/copy_0/start.safetensors"));
+    let (ts, rs) = (start(&ticket), start(&reinit));
+    assert!(
+        ts.iter().zip(&rs).any(|((_, a), (_, b))| !a.equal(b)),
+        "reinit redraws weights"
+    );
+    // Copies share their start.
+    assert!(start(&reinit)
+        .iter()
+        .zip(load_sorted(reinit.join("k_20/copy_1/start.safetensors")).iter())
+        .all(|((_, a), (_, b))| a.equal(b)));
+    // A control without a mask is refused with one line.
+    let out = lottery_out(
+        tmp.path(),
+        &[
+            "lmc",
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "teacher",
+            "--control",
+            "random-prune",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a ticket's mask"), "{err}");
+}

@@ -134,6 +134,7 @@ where
                     &args.k,
                     args.mask.as_deref(),
                     args.points,
+                    args.control.parse()?,
                 )
             })
             .map(|d| serde_json::Value::String(d.display().to_string())),

@@ -32,6 +32,10 @@ pub struct LmcArgs {
     /// Points on the interpolation path (>= 11).
     #[arg(long, default_value_t = 11)]
     pub points: usize,
+    /// With --mask: ticket | random-prune | random-reinit (the controls at the ticket's
+    /// sparsity).
+    #[arg(long, default_value = "ticket")]
+    pub control: String,
     /// Run settings, as for `lottery imp`.
     #[command(flatten)]
     pub run: RunArgs,

@@ -9,11 +9,22 @@
 //! rewinding finds matching tickets. With a mask (a ticket's `mask.safetensors`) the copies are
 //! the sparse network trained from the parent's weights at $k$ under that mask.
 //!
-//! The copies start from the parent's weights with a fresh optimizer state (moments are not
-//! carried over), and continue its learning-rate schedule from $k$.
+//! The copies continue the parent exactly, except for the data order: they start from its
+//! weights **and its optimizer state** at $k$ (Adam's moments and step count, SGD's momentum;
+//! restarting them would be a perturbation the parent never had — on a sparse copy the moments
+//! of pruned weights are zeroed with the weights), continue its learning-rate schedule from
+//! $k$, and each draws its data order from its own seed (run seed + 1 + copy), positioned at
+//! iteration $k$ — the split of the data-order RNG at $k$ that open_lth makes.
+//!
+//! Controls (`control`, with a mask): `random-prune` — a random mask with the ticket's
+//! per-layer survival; `random-reinit` — the ticket's mask with its kept weights redrawn from
+//! the initialization's distribution (both copies the same draw). Both start from the parent's
+//! state at $k$ like the ticket.
 //!
 //! Layout: `<runs>/<preset>-lmc-<hash>/{config.toml, init.safetensors, parent/,
-//! [mask-<sha>/]k_<k>/{copy_0/, copy_1/, path.csv, summary.json}, [mask-<sha>/]instability.csv}`.
+//! [mask-<sha>[-<control>]/]k_<k>/{copy_0/, copy_1/, path.csv, summary.json},
+//! [mask-<sha>[-<control>]/]instability.csv}`; the parent holds `k_<k>.safetensors` and
+//! `k_<k>.state.safetensors` (the optimizer state) for every $k > 0$.
 
 use std::path::{Path, PathBuf};
 
@@ -24,10 +35,13 @@ use tch::Tensor;
 
 use crate::nn::data::{load_data, Data};
 use crate::nn::dynamics::FixedMask;
+use crate::nn::imp::random_mask_like;
 use crate::nn::models::Network;
 use crate::nn::params;
-use crate::nn::phase::{self, Env, Phase, Segment};
+use crate::nn::perturb::{self, Kept};
+use crate::nn::phase::{self, snapshot_state_path, Env, Phase, Segment};
 use crate::nn::rundir::{self, finished};
+use crate::run::kinds::LmcControl;
 use crate::run::RunConfig;
 use crate::select::Mask;
 use crate::space::SparseVector;
@@ -113,13 +127,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Run (or resume) the instability sweep over `ks`; returns the run directory.
+/// Run (or resume) the instability sweep over `ks` — dense, or the sparse network of
+/// `mask_file` under `control`; returns the directory of the results.
 pub fn run_lmc(
     cfg: &RunConfig,
     env: &Env,
     ks: &[usize],
     mask_file: Option<&Path>,
     points: usize,
+    control: LmcControl,
 ) -> Result<PathBuf> {
     let cfg = RunConfig {
         method: crate::run::Method::Lmc,
@@ -131,6 +147,12 @@ pub fn run_lmc(
     }
     if points < 11 {
         return Err(Error::param("points", format!("{points} < 11")));
+    }
+    if mask_file.is_none() && control != LmcControl::Ticket {
+        return Err(Error::param(
+            "control",
+            format!("`{control}` needs a ticket's mask (--mask)"),
+        ));
     }
     let run_dir = env.run_dir(&cfg)?;
     let _run = env.open(&run_dir, &cfg, "lmc", &[])?;
@@ -145,6 +167,7 @@ pub fn run_lmc(
             format!("{k} is beyond the training length {iterations}"),
         ));
     }
+    let control_seed = 1_000_003u64.wrapping_mul(cfg.seed + 1) ^ 0x1c0;
     let (base, mask) = match mask_file {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(io_err(p))?;
@@ -153,10 +176,15 @@ pub fn run_lmc(
                 .take(6)
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            (
-                run_dir.join(format!("mask-{sha}")),
-                rundir::load_mask(p, &x)?,
-            )
+            let ticket = rundir::load_mask(p, &x)?;
+            match control {
+                LmcControl::Ticket => (run_dir.join(format!("mask-{sha}")), ticket),
+                LmcControl::RandomPrune => (
+                    run_dir.join(format!("mask-{sha}-{control}")),
+                    random_mask_like(&cfg, &net, &x, &ticket, control_seed)?,
+                ),
+                LmcControl::RandomReinit => (run_dir.join(format!("mask-{sha}-{control}")), ticket),
+            }
         }
         None => (run_dir.clone(), Mask::full(&x.group_sizes())),
     };
@@ -169,7 +197,10 @@ pub fn run_lmc(
         .filter(|&&k| k > 0)
         .map(|&k| (k, snap(k)))
         .collect();
-    if snapshots.iter().any(|(_, p)| !p.exists()) {
+    if snapshots
+        .iter()
+        .any(|(_, p)| !p.exists() || !snapshot_state_path(p).exists())
+    {
         std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
         if !rundir::has_checkpoint(&parent) {
             params::assign(&vs, &rundir::load_tensors(&init_path)?)?;
@@ -190,6 +221,7 @@ pub fn run_lmc(
             &Segment {
                 start: 0,
                 snapshots: snapshots.clone(),
+                snapshot_state: true,
                 ..Segment::default()
             },
             &parent,
@@ -215,7 +247,21 @@ pub fn run_lmc(
                 if !rundir::has_checkpoint(&cdir) {
                     let source = if k == 0 { init_path.clone() } else { snap(k) };
                     params::assign(&vs, &rundir::load_tensors(&source)?)?;
+                    if control == LmcControl::RandomReinit {
+                        let (_, init) = phase::arch_of(&cfg)?;
+                        let fresh = perturb::fresh_init(&net, &vs, init, control_seed)?;
+                        let mut kept = x.shallow_clone();
+                        perturb::perturb(&mut kept, &mask, Kept::Reinit, Some(&fresh), 0)?;
+                    }
                 }
+                let initial_state = if k == 0 {
+                    None
+                } else {
+                    Some(masked_state(
+                        rundir::load_tensors(&snapshot_state_path(&snap(k)))?,
+                        &x.mask_tensors(&mask),
+                    )?)
+                };
                 // A different data order per copy: the batcher is seeded by the run's seed.
                 let copy_cfg = RunConfig {
                     seed: cfg.seed.wrapping_add(1 + c),
@@ -227,7 +273,7 @@ pub fn run_lmc(
                     cfg.lr,
                     &Segment {
                         start: k,
-                        snapshots: vec![],
+                        initial_state,
                         ..Segment::default()
                     },
                     &cdir,
@@ -262,4 +308,37 @@ pub fn run_lmc(
     )?;
     rundir::record(&base.join("instability.csv"))?;
     Ok(base)
+}
+
+/// The parent's optimizer state for a copy under a mask: the moments of the prunable weights
+/// (`dynamics.opt.m.<i>`, `dynamics.opt.v.<i>`, group $i$) multiplied by the mask, so that
+/// pruned weights start, like their weights, at zero.
+pub fn masked_state(
+    state: Vec<(String, Tensor)>,
+    masks: &[Tensor],
+) -> Result<Vec<(String, Tensor)>> {
+    state
+        .into_iter()
+        .map(|(name, t)| {
+            let group = name
+                .strip_prefix("dynamics.opt.m.")
+                .or_else(|| name.strip_prefix("dynamics.opt.v."));
+            match group {
+                Some(i) => {
+                    let m = i
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| masks.get(i))
+                        .ok_or_else(|| {
+                            Error::param("optimizer state", format!("unexpected tensor {name}"))
+                        })?;
+                    let masked = t
+                        .f_mul(&m.to_kind(t.kind()).to_device(t.device()))
+                        .map_err(|e| Error::Shape(format!("optimizer state {name}: {e}")))?;
+                    Ok((name, masked))
+                }
+                None => Ok((name, t)),
+            }
+        })
+        .collect()
 }

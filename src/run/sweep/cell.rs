@@ -1,8 +1,8 @@
 //! What a cell runs: [`Cell::resolve`] turns a cell's settings into a checked run
 //! configuration and the command's own keys.
 
-use super::{bad, display_value, one_line, Cell, Command, Resolved};
-use crate::run::kinds::BranchKind;
+use super::{bad, display_value, one_line, Cell, Command, LmcCell, Resolved};
+use crate::run::kinds::{BranchKind, LmcControl};
 use crate::run::RunConfig;
 use crate::{Error, Result};
 
@@ -123,7 +123,20 @@ impl Cell {
                         out.config.levels
                     )));
                 }
-                out.lmc = Some((ks, points, ticket));
+                let control: LmcControl = match get("control") {
+                    None => LmcControl::Ticket,
+                    Some(toml::Value::String(s)) => s.parse()?,
+                    Some(v) => return Err(bad(format!("`control` must be a string, not {v}"))),
+                };
+                if ticket == 0 && control != LmcControl::Ticket {
+                    return Err(bad(format!("`control` {control} needs a `ticket_level`")));
+                }
+                out.lmc = Some(LmcCell {
+                    ks,
+                    points,
+                    ticket_level: ticket,
+                    control,
+                });
             }
             _ => {}
         }
