@@ -17,6 +17,7 @@
 #![doc = include_str!("../../theory/thresholding.md")]
 #![doc = include_str!("../../theory/iht_descent.md")]
 #![doc = include_str!("../../theory/iht_rip_recovery.md")]
+#![doc = include_str!("../../theory/htp_rip_recovery.md")]
 #![doc = include_str!("../../theory/iht_rsc.md")]
 
 use ndarray::Array1;

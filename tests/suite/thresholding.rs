@@ -145,6 +145,43 @@ proptest! {
         }
     }
 
+    /// theory/htp_rip_recovery.md (Foucart 2011, Thm 3.5): with δ_{3s} < 1/√3 and unit step,
+    /// ‖x^{k+1} − x‖ ≤ ρ‖x^k − x‖ + τ‖e‖, ρ = √(2δ_{3s}²/(1 − δ_{2s}²)),
+    /// τ = √(2/(1 − δ_{2s})) + √(1 + δ_s)/(1 − δ_{2s}); noiseless: HTP ends at x.
+    #[test]
+    fn htp_rip_recovery(d in 4usize..11, s in 1usize..=2, extra in 0usize..8, spread in 0.0f64..0.5,
+                        perturb in 0.0f64..0.3, noisy in any::<bool>(), seed in any::<u64>()) {
+        prop_assume!(3 * s <= d);
+        let n = d + extra;
+        let mut r = rng(seed);
+        let q = orthonormal(n, d, &mut r);
+        let scales = Array1::from_shape_simple_fn(d, || 1.0 - spread + 2.0 * spread * rand::Rng::gen::<f64>(&mut r));
+        let noise_mat = Array2::from_shape_simple_fn((n, d), || rand::Rng::sample::<f64, _>(&mut r, rand_distr::StandardNormal));
+        let a = &q * &scales + &(noise_mat * (perturb / (n as f64).sqrt()));
+        let (d1, d2, d3) = (rip_constant(&a, s), rip_constant(&a, 2 * s), rip_constant(&a, 3 * s));
+        prop_assume!(d3 < 1.0 / 3f64.sqrt());
+        let rho = (2.0 * d3 * d3 / (1.0 - d2 * d2)).sqrt();
+        let tau = (2.0 / (1.0 - d2)).sqrt() + (1.0 + d1).sqrt() / (1.0 - d2);
+        let x = sparse_vector(d, s, &mut r);
+        let e = gaussian_vector(n, &mut r) * if noisy { 0.05 } else { 0.0 };
+        let y = a.dot(&x) + &e;
+        let p = LeastSquares::from_f64(a, y).unwrap();
+        let solver = Htp::new(ThresholdParams::new(s).step(n as f64).max_iters(40)).unwrap();
+        let (xs, _) = iterates(&solver, &p);
+        let en = e.dot(&e).sqrt();
+        let dist = |w: &Array1<f64>| (w - &x).mapv(|v| v * v).sum().sqrt();
+        for (k, w) in xs.windows(2).enumerate() {
+            let (err, err_next) = (dist(&w[0]), dist(&w[1]));
+            prop_assert!(err_next <= rho * err + tau * en + 1e-9,
+                "step {k}: {err_next} > ρ·{err} + τ‖e‖ (ρ = {rho}, δ3s = {d3})");
+        }
+        if !noisy {
+            let last = xs.last().unwrap();
+            prop_assert!(dist(last) <= 1e-8 * (1.0 + x.dot(&x).sqrt()),
+                "noiseless HTP ended {} from x (δ3s = {d3})", dist(last));
+        }
+    }
+
     /// theory/iht_rsc.md: HTP with η = 1/L and s ≥ 16κ²s* contracts f − f(θ*) by (1 − 1/(4κ)).
     #[test]
     fn htp_rsc_linear_rate(s_star in 1usize..=2, extra_d in 1usize..15, extra_n in 0usize..20,

@@ -158,11 +158,11 @@ pub fn slack(scale: f64) -> f64 {
 }
 
 /// Proptest configuration: `cases` cases, failures persisted to
-/// `tests/proptest-regressions/<family>.txt` (committed), generous rejection budget for
+/// `tests/suite/proptest-regressions/<family>.txt` (committed), generous rejection budget for
 /// `prop_assume!`-filtered hypotheses.
 pub fn config(cases: u32, family: &'static str) -> ProptestConfig {
     let path: &'static str =
-        Box::leak(format!("tests/proptest-regressions/{family}.txt").into_boxed_str());
+        Box::leak(format!("tests/suite/proptest-regressions/{family}.txt").into_boxed_str());
     ProptestConfig {
         cases,
         max_global_rejects: 100_000,
