@@ -76,6 +76,47 @@ pub trait Dynamics {
     fn load_trace(&mut self, _trace: &serde_json::Value) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the loop should measure each step's descent on its own minibatch (costs two
+    /// extra forward passes per step) and report it through [`Dynamics::observe_descent`].
+    fn observes_descent(&self) -> bool {
+        false
+    }
+
+    /// One step's descent, measured on the step's minibatch $B$ over every trained variable
+    /// $z$ (prunable weights and the rest).
+    fn observe_descent(&mut self, _step: &DescentStep) {}
+}
+
+/// What one training step did to its own minibatch loss $f_B$ (evaluation mode, no grad):
+/// the quantities of the descent inequality of `theory/iht_descent.md`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DescentStep {
+    /// Iteration (0-based).
+    pub iteration: usize,
+    /// Learning rate $\eta$ of the step.
+    pub lr: f64,
+    /// $f_B(z)$ before the step.
+    pub before: f64,
+    /// $f_B(z^+)$ after it, on the same batch.
+    pub after: f64,
+    /// $\langle \nabla f_B(z), z^+ - z\rangle$.
+    pub inner: f64,
+    /// $\|z^+ - z\|^2$.
+    pub step_sq: f64,
+}
+
+impl DescentStep {
+    /// The curvature of $f_B$ along the step, $\hat L = 2(f_B(z^+) - f_B(z) - \langle\nabla
+    /// f_B(z), z^+ - z\rangle)/\|z^+ - z\|^2$ (0 for a null step): the descent inequality
+    /// needs $\eta \hat L \le 1$.
+    pub fn curvature(&self) -> f64 {
+        if self.step_sq > 0.0 {
+            2.0 * (self.after - self.before - self.inner) / self.step_sq
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Restore tensors named `prefix.<i>` into `slots[i]`.

@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use super::data::Data;
-use super::dynamics::{Dynamics, FixedMask, Flow};
+use super::dynamics::{DescentStep, Dynamics, FixedMask, Flow};
 use super::models::{Arch, Init, Network};
 use super::optim::{Optimizer, OptimizerKind};
 use super::params::{assign, named_vars, prunable, Params};
@@ -463,10 +463,16 @@ impl<'a> Phase<'a> {
             let lr = segment
                 .constant_lr
                 .unwrap_or_else(|| lr_at(cfg, base_lr, it, per_epoch));
+            let descent = dynamics
+                .observes_descent()
+                .then(|| Before::take(net, &xs, &ys, &x.tensors, &rest));
             if trains {
                 opt.step(&mut rest, &rest_masks, lr);
             }
             dynamics.update(&mut x, lr, it)?;
+            if let Some(before) = descent {
+                dynamics.observe_descent(&before.step(net, &xs, &ys, &x.tensors, &rest, it, lr));
+            }
             progress.iteration += 1;
             progress.optimizer_steps = opt.steps;
             let flow = dynamics.after(progress.iteration, &mut x)?;
@@ -523,6 +529,67 @@ impl<'a> Phase<'a> {
             metrics: progress.metrics,
             stopped_at: progress.iteration,
             trace: dynamics.trace(),
+        })
+    }
+}
+
+/// The variables, their gradients and the minibatch loss before a step (for
+/// [`Dynamics::observe_descent`]).
+struct Before {
+    loss: f64,
+    vars: Vec<Tensor>,
+    grads: Vec<Tensor>,
+}
+
+impl Before {
+    fn take(net: &Network, xs: &Tensor, ys: &Tensor, x: &[Tensor], rest: &[Tensor]) -> Self {
+        tch::no_grad(|| {
+            let all = || x.iter().chain(rest);
+            let (loss, _) = net.loss_and_correct_with(xs, ys, false, None);
+            Before {
+                loss: loss.double_value(&[]),
+                vars: all().map(|t| t.detach().copy()).collect(),
+                grads: all()
+                    .map(|t| {
+                        let g = t.grad();
+                        if g.defined() {
+                            g.detach().copy()
+                        } else {
+                            t.zeros_like()
+                        }
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        net: &Network,
+        xs: &Tensor,
+        ys: &Tensor,
+        x: &[Tensor],
+        rest: &[Tensor],
+        iteration: usize,
+        lr: f64,
+    ) -> DescentStep {
+        tch::no_grad(|| {
+            let (loss, _) = net.loss_and_correct_with(xs, ys, false, None);
+            let (mut inner, mut step_sq) = (0.0, 0.0);
+            for ((now, was), g) in x.iter().chain(rest).zip(&self.vars).zip(&self.grads) {
+                let d = now - was;
+                inner += (&d * g).sum(Kind::Double).double_value(&[]);
+                step_sq += (&d * &d).sum(Kind::Double).double_value(&[]);
+            }
+            DescentStep {
+                iteration,
+                lr,
+                before: self.loss,
+                after: loss.double_value(&[]),
+                inner,
+                step_sq,
+            }
         })
     }
 }

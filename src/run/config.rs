@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::kinds::{
-    Arch, Criterion, Dataset, EbDistance, EbVariant, Init, Kept, Method, OptimizerName, Pruned,
-    Rewind, Strategy,
+    Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
+    Pruned, Rewind, Strategy,
 };
 use crate::{Error, Result};
 
@@ -216,6 +216,10 @@ pub struct ConvexKnobs {
     /// direction $d \leftarrow (1-\rho)d + \rho g$ that the vertex is computed from (Mokhtari,
     /// Hassani & Karbasi 2018; 1 = no averaging; 0.1).
     pub fw_averaging: f64,
+    /// Stochastic Frank-Wolfe: `constant` (`fw_step`, `fw_averaging`), `horizon`
+    /// ($\gamma = 1/\sqrt{T+1}$) or `decreasing` ($\gamma_t = 2/(t+8)$,
+    /// $\rho_t = 4/(t+8)^{2/3}$); see [`FwSchedule`].
+    pub fw_schedule: FwSchedule,
     /// Stochastic Frank-Wolfe: vertex magnitude $\tau_l$ as a multiple of layer $l$'s initial
     /// standard deviation (5).
     pub fw_radius: f64,

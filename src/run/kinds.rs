@@ -272,6 +272,21 @@ named_enum!(
 );
 
 named_enum!(
+    /// Step sizes of the stochastic Frank-Wolfe trainer (`fw_schedule`).
+    FwSchedule, "fw_schedule", {
+        /// $\gamma$ = `fw_step`, $\rho$ = `fw_averaging` at every step (what networks use).
+        Constant = "constant",
+        /// $\gamma = 1/\sqrt{T+1}$ for a run of $T$ steps, $\rho$ = `fw_averaging`: the step of
+        /// Lacoste-Julien (2016)'s nonconvex gap rate $\min_{t \le T} g_t = O(1/\sqrt T)$
+        /// (deterministic gradients; Reddi et al. 2016 keep it with minibatches growing to $T$).
+        Horizon = "horizon",
+        /// $\gamma_t = 2/(t+8)$, $\rho_t = 4/(t+8)^{2/3}$: Mokhtari, Hassani & Karbasi (2018)'s
+        /// stochastic conditional gradient, $O(t^{-1/3})$ for smooth convex objectives.
+        Decreasing = "decreasing",
+    }
+);
+
+named_enum!(
     /// How early-bird compares two masks.
     EbDistance, "eb_distance", {
         /// $1 - |M \cap M'|/\max(|M|, |M'|)$: the fraction of the kept set that changed

@@ -6,8 +6,8 @@ use super::config::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule, SupermaskKnobs,
 };
 use super::kinds::{
-    Arch, Criterion, Dataset, EbDistance, EbVariant, Init, Kept, Method, OptimizerName, Pruned,
-    Rewind, Strategy,
+    Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
+    Pruned, Rewind, Strategy,
 };
 use crate::{Error, Result};
 
@@ -100,6 +100,7 @@ impl RunConfig {
                 convex_lr: 0.1,
                 fw_step: 0.001,
                 fw_averaging: 0.1,
+                fw_schedule: FwSchedule::Constant,
                 fw_radius: 5.0,
                 threshold_at: 0.9,
                 grow_rounds: 10,

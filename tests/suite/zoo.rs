@@ -917,3 +917,45 @@ fn lmc_controls_at_the_tickets_sparsity() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a ticket's mask"), "{err}");
 }
+
+/// Issue 11, defect 7: the IHT trainer measures its descent inequality on every step's own
+/// minibatch (before and after on the same batch) instead of asserting it, and SFW logs its
+/// Frank-Wolfe gap; the decreasing schedule is the one named.
+#[test]
+fn convex_trainers_log_descent_and_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--dataset",
+        "teacher",
+        "--iterations",
+        "250",
+        "--set",
+        "eval_every=250",
+    ];
+    let iht = read_summary(&prune(tmp.path(), "iht", "0.9", &common));
+    let d = &iht["trace"]["descent"];
+    assert_eq!(d["steps"], 250, "{d}");
+    let (asc, viol) = (
+        d["ascents"].as_u64().unwrap(),
+        d["smoothness_violations"].as_u64().unwrap(),
+    );
+    assert!(asc <= 250 && viol <= 250);
+    let samples = d["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 3, "iterations 0, 100, 200");
+    for s in samples {
+        let s = s.as_array().unwrap();
+        let (before, after) = (s[1].as_f64().unwrap(), s[2].as_f64().unwrap());
+        assert!(before.is_finite() && after.is_finite() && before > 0.0);
+    }
+    let sfw = read_summary(&prune(
+        tmp.path(),
+        "sfw",
+        "0.9",
+        &[&common[..], &["--set", "fw_schedule=decreasing"]].concat(),
+    ));
+    let t = &sfw["trace"];
+    assert_eq!(t["schedule"], "decreasing");
+    let gaps = t["gap"].as_array().unwrap();
+    assert_eq!(gaps.len(), 3);
+    assert!(gaps.iter().all(|g| g[1].as_f64().unwrap().is_finite()));
+}

@@ -9,11 +9,11 @@ use tch::Tensor;
 
 use super::dynamic::Ramp;
 use super::Ctx;
-use crate::nn::dynamics::{indexed, Dynamics, FixedMask, Flow};
+use crate::nn::dynamics::{indexed, DescentStep, Dynamics, FixedMask, Flow};
 use crate::nn::params::Params;
 use crate::nn::phase::{optimizer_kind, Segment};
 use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
-use crate::run::kinds::{Method, OptimizerName};
+use crate::run::kinds::{FwSchedule, Method, OptimizerName};
 use crate::run::RunConfig;
 use crate::select::{Budget, Largest, Mask};
 use crate::solver::{
@@ -24,15 +24,67 @@ use crate::space::SparseVector;
 use crate::{Error, Result};
 
 /// Hard-thresholded SGD: the convex solver's own IHT step ([`solver::iht::Iht::step_on`]) at
-/// the run's budget, with the stochastic gradient.
+/// the run's budget, with the stochastic gradient. Every step's descent on its own minibatch is
+/// measured ([`DescentLog`]).
 #[derive(Debug)]
 pub struct Iht {
     iht: solver::iht::Iht,
     budget: Budget,
     mask: Mask,
+    descent: DescentLog,
+}
+
+/// How often the descent inequality of `theory/iht_descent.md` fails along a training run: the
+/// inequality $f_B(x^+) \le f_B(x) - (\frac1{2\eta} - \frac L2)\|x^+-x\|^2$ holds for the
+/// step's own minibatch loss $f_B$ when $f_B$ is $L$-smooth along the step with $\eta L \le 1$.
+/// Logged: the steps, those whose minibatch loss rose (`ascents`), those whose curvature along
+/// the step exceeded $1/\eta$ (`smoothness_violations`: the hypothesis fails), and every 100th
+/// step as `[iteration, f_B(x), f_B(x+), eta * curvature]`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DescentLog {
+    /// Steps measured.
+    pub steps: usize,
+    /// Steps with $f_B(x^+) > f_B(x)$.
+    pub ascents: usize,
+    /// Steps with $\eta\hat L > 1$.
+    pub smoothness_violations: usize,
+    /// Every 100th step: iteration, $f_B(x)$, $f_B(x^+)$, $\eta\hat L$.
+    pub samples: Vec<(usize, f64, f64, f64)>,
+}
+
+impl DescentLog {
+    /// Count one step.
+    pub fn add(&mut self, s: &DescentStep) {
+        self.steps += 1;
+        self.ascents += usize::from(s.after > s.before);
+        let eta_l = s.lr * s.curvature();
+        self.smoothness_violations += usize::from(eta_l > 1.0);
+        if s.iteration.is_multiple_of(100) {
+            self.samples.push((s.iteration, s.before, s.after, eta_l));
+        }
+    }
 }
 
 impl Dynamics for Iht {
+    fn observes_descent(&self) -> bool {
+        true
+    }
+
+    fn observe_descent(&mut self, step: &DescentStep) {
+        self.descent.add(step);
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({ "descent": self.descent })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        if let Ok(d) = serde_json::from_value(trace["descent"].clone()) {
+            self.descent = d;
+        }
+        Ok(())
+    }
+
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
         let g = x.gradients();
         self.mask = self.iht.step_on(x, &g, lr, &self.budget)?;
@@ -101,6 +153,13 @@ pub enum ConvexStep {
         rho: f64,
         /// The averaged gradient $d$ (empty before the first step).
         avg: Vec<Tensor>,
+        /// Step sizes over time ($\gamma$ and $\rho$ above are the constant ones).
+        schedule: FwSchedule,
+        /// The run's length $T$.
+        horizon: usize,
+        /// Every 100th step: the Frank-Wolfe gap $\langle d, x - v\rangle$ of the averaged
+        /// direction at the iterate (`[iteration, gap]`).
+        gaps: Vec<(usize, f64)>,
     },
     /// Entropic mirror descent on each layer's magnitudes, signs fixed.
     Mirror {
@@ -119,7 +178,7 @@ pub struct Projected {
 }
 
 impl Dynamics for Projected {
-    fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
         let g = x.gradients();
         match &mut self.step {
             ConvexStep::FrankWolfe {
@@ -127,13 +186,17 @@ impl Dynamics for Projected {
                 gamma,
                 rho,
                 avg,
+                schedule,
+                horizon,
+                gaps,
             } => {
+                let (gamma_t, rho_t) = fw_steps(*schedule, *gamma, *rho, it, *horizon);
                 tch::no_grad(|| {
                     if avg.is_empty() {
                         *avg = g.tensors.iter().map(|t| t.detach().copy()).collect();
                     } else {
                         for (d, gi) in avg.iter_mut().zip(&g.tensors) {
-                            let _ = d.f_lerp_(gi, *rho).expect("shapes agree");
+                            let _ = d.f_lerp_(gi, rho_t).expect("shapes agree");
                         }
                     }
                 });
@@ -142,7 +205,10 @@ impl Dynamics for Projected {
                     avg.iter().map(Tensor::shallow_clone).collect(),
                 );
                 let (v, _) = sparse_polytope_vertex_grouped(&d, taus, &Largest, &self.th.budget)?;
-                frank_wolfe_update(x, &v, *gamma);
+                if it.is_multiple_of(100) {
+                    gaps.push((it, d.dot(x) - d.dot(&v)));
+                }
+                frank_wolfe_update(x, &v, gamma_t);
                 if self.th.fixed {
                     x.apply_mask(&self.th.mask);
                 }
@@ -198,8 +264,18 @@ impl Dynamics for Projected {
 
     fn trace(&self) -> serde_json::Value {
         match &self.step {
-            ConvexStep::FrankWolfe { taus, .. } => {
-                json!({ "thresholded": self.th.fixed, "tau": taus })
+            ConvexStep::FrankWolfe {
+                taus,
+                gaps,
+                schedule,
+                ..
+            } => {
+                json!({
+                    "thresholded": self.th.fixed,
+                    "tau": taus,
+                    "schedule": schedule.as_str(),
+                    "gap": gaps,
+                })
             }
             ConvexStep::Mirror { radii, .. } => {
                 json!({ "thresholded": self.th.fixed, "radii": radii })
@@ -209,10 +285,15 @@ impl Dynamics for Projected {
 
     fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
         self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
-        if let (ConvexStep::Mirror { radii, .. }, Some(r)) =
-            (&mut self.step, trace["radii"].as_array())
-        {
-            *radii = r.iter().filter_map(|v| v.as_f64()).collect();
+        match &mut self.step {
+            ConvexStep::Mirror { radii, .. } => {
+                if let Some(r) = trace["radii"].as_array() {
+                    *radii = r.iter().filter_map(|v| v.as_f64()).collect();
+                }
+            }
+            ConvexStep::FrankWolfe { gaps, .. } => {
+                *gaps = serde_json::from_value(trace["gap"].clone()).unwrap_or_default();
+            }
         }
         Ok(())
     }
@@ -302,6 +383,35 @@ impl Dynamics for Greedy {
     }
 }
 
+/// $(\gamma_t, \rho_t)$ of step `it` (0-based) of a run of `horizon` steps under `schedule`,
+/// from the constant `gamma`, `rho` (see [`FwSchedule`]).
+///
+/// ```
+/// use lottery::nn::zoo::convex::fw_steps;
+/// use lottery::run::kinds::FwSchedule;
+/// assert_eq!(fw_steps(FwSchedule::Constant, 0.001, 0.1, 7, 100), (0.001, 0.1));
+/// assert_eq!(fw_steps(FwSchedule::Horizon, 0.001, 0.1, 7, 99), (0.1, 0.1));
+/// let (g, r) = fw_steps(FwSchedule::Decreasing, 0.001, 0.1, 0, 100);
+/// assert_eq!(g, 0.25);
+/// assert!((r - 1.0).abs() < 1e-12); // 4 / 8^{2/3}
+/// ```
+pub fn fw_steps(
+    schedule: FwSchedule,
+    gamma: f64,
+    rho: f64,
+    it: usize,
+    horizon: usize,
+) -> (f64, f64) {
+    match schedule {
+        FwSchedule::Constant => (gamma, rho),
+        FwSchedule::Horizon => (1.0 / ((horizon + 1) as f64).sqrt(), rho),
+        FwSchedule::Decreasing => {
+            let t = (it + 8) as f64;
+            (2.0 / t, (4.0 / t.powf(2.0 / 3.0)).min(1.0))
+        }
+    }
+}
+
 /// Plain SGD at `convex_lr` for every variable: the step the convex analyses assume.
 pub fn convex_config(cfg: &RunConfig) -> RunConfig {
     RunConfig {
@@ -328,6 +438,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             ))?,
             budget,
             mask: Mask::full(&ctx.x.group_sizes()),
+            descent: DescentLog::default(),
         }),
         Method::Sfw => {
             let taus = tch::no_grad(|| {
@@ -343,6 +454,9 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                     gamma: cfg.convex.fw_step,
                     rho: cfg.convex.fw_averaging,
                     avg: Vec::new(),
+                    schedule: cfg.convex.fw_schedule,
+                    horizon: ctx.iterations,
+                    gaps: Vec::new(),
                 },
                 th: Thresholded::new(ctx),
             })
