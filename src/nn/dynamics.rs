@@ -240,6 +240,17 @@ impl LearnedScores {
         }
     }
 
+    /// The same scores trained with `kind` and L2 weight decay `weight_decay` instead of Adam.
+    pub fn with_optimizer(mut self, kind: OptimizerKind, weight_decay: f64) -> Self {
+        self.opt = Optimizer::new(kind, weight_decay, &self.tensors);
+        self
+    }
+
+    /// Set the learning rate of the next steps (a schedule).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
     /// The scores on the host, grouped as the prunable tensors.
     pub fn values(&self) -> crate::select::Scores {
         use crate::space::SparseVector;

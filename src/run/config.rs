@@ -136,7 +136,8 @@ pub struct Schedule {
     pub straight_through: bool,
 }
 
-/// Supermask settings; keys `supermask_criterion`, `supermask_kept`, `supermask_pruned`.
+/// Supermask settings; keys `supermask_criterion`, `supermask_kept`, `supermask_pruned`,
+/// `supermask_natural`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SupermaskKnobs {
     /// `learned`, `large_final`, `large_init`, `magnitude_increase`, `movement`, `random`
@@ -149,6 +150,12 @@ pub struct SupermaskKnobs {
     /// Pruned weights are `zero` (default) or `freeze` (kept at their initial values).
     #[serde(rename = "supermask_pruned")]
     pub pruned: Pruned,
+    /// Learned supermask: `false` (default) calibrates the sampling probabilities to the target
+    /// density and keeps the top $1-S$ scores; `true` samples $\mathrm{Bernoulli}(\sigma(s))$
+    /// and keeps every score with $\sigma(s) > 1/2$ — the mask at its **natural** density
+    /// (Zhou et al.), which `sparsity` then only starts from ($s_0 = \mathrm{logit}(1-S)$).
+    #[serde(rename = "supermask_natural")]
+    pub natural: bool,
 }
 
 /// Continuous sparsification; keys `cs_rounds`, `cs_beta`, `cs_lambda`, `cs_init`.

@@ -178,6 +178,9 @@ named_enum!(
         Md = "md",
         /// Forward greedy growth.
         Greedy = "greedy",
+        /// Edge-popup (Ramanujan et al. 2020): a fixed-density supermask, top-k scores in the
+        /// forward pass.
+        EdgePopup = "edge-popup",
     }
 );
 
@@ -213,8 +216,13 @@ named_enum!(
         LargeFinal = "large_final",
         /// Large initial weights.
         LargeInit = "large_init",
+        /// Large final weights that kept their initial sign ($|w_f|$ where
+        /// $\mathrm{sign}\,w_f = \mathrm{sign}\,w_i$; the others rank last).
+        LargeFinalSameSign = "large_final_same_sign",
         /// Magnitude increase $|w_f| - |w_i|$.
         MagnitudeIncrease = "magnitude_increase",
+        /// Magnitude increase of the weights that kept their sign (the others rank last).
+        MagnitudeIncreaseSameSign = "magnitude_increase_same_sign",
         /// Movement $|w_f - w_i|$.
         Movement = "movement",
         /// Random.

@@ -75,6 +75,7 @@ impl RunConfig {
                 criterion: Criterion::Learned,
                 kept: Kept::Rewind,
                 pruned: Pruned::Zero,
+                natural: false,
             },
             score_lr: 0.1,
             cs: ContinuousKnobs {

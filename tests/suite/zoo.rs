@@ -89,8 +89,8 @@ fn every_method_meets_its_sparsity_exactly_on_the_planted_teacher() {
         } else {
             assert_eq!(k, exact_layerwise(0.9), "{method}");
         }
-        // Methods whose weights live on the mask.
-        if method != "supermask" {
+        // Methods whose weights live on the mask (supermasks keep frozen dense weights).
+        if !["supermask", "edge-popup"].contains(&method) {
             assert!(
                 zero_outside_mask(&dir),
                 "{method}: weights outside the mask"
@@ -605,6 +605,8 @@ fn supermask_criteria_and_actions_set_the_weights_they_name() {
         ("magnitude_increase", "reinit", "zero"),
         ("large_init", "rewind", "freeze"),
         ("random", "rewind", "zero"),
+        ("large_final_same_sign", "signed_constant", "zero"),
+        ("magnitude_increase_same_sign", "rewind", "zero"),
     ] {
         let sets = [
             format!("supermask_criterion={criterion}"),
@@ -618,6 +620,29 @@ fn supermask_criteria_and_actions_set_the_weights_they_name() {
         let dir = prune(tmp.path(), "supermask", "0.8", &args);
         let s = read_summary(&dir);
         assert_eq!(kept(&s), exact_layerwise(0.8), "{criterion}");
+        // Zhou et al.'s supermask accuracy: the masked network before training.
+        let untrained = s["trace"]["untrained_test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&untrained), "{criterion}");
+        // Same-sign criteria keep only weights training left on their initial sign (when
+        // enough of them exist, which 60 steps from init guarantee).
+        if criterion.ends_with("_same_sign") {
+            let init = load_sorted(dir.join("init.safetensors"));
+            let trained = load_sorted(dir.join("search/final.safetensors"));
+            for (name, m) in mask_bits(dir.join("mask.safetensors")) {
+                let a = values(&init.iter().find(|(n, _)| *n == name).unwrap().1);
+                let b = values(&trained.iter().find(|(n, _)| *n == name).unwrap().1);
+                let flipped = a
+                    .iter()
+                    .zip(&b)
+                    .zip(&m)
+                    .filter(|((x, y), bit)| **bit == 1 && x.signum() != y.signum());
+                assert_eq!(
+                    flipped.count(),
+                    0,
+                    "{criterion}: {name} keeps a flipped weight"
+                );
+            }
+        }
         assert!(
             dir.join("search/final.safetensors").exists(),
             "dense search phase"
@@ -958,4 +983,61 @@ fn convex_trainers_log_descent_and_gap() {
     let gaps = t["gap"].as_array().unwrap();
     assert_eq!(gaps.len(), 3);
     assert!(gaps.iter().all(|g| g[1].as_f64().unwrap().is_finite()));
+}
+
+/// Edge-popup (Ramanujan et al. 2020): the weights never move (here set to the signed Kaiming
+/// constant), every layer keeps exactly its share, and the scores learn a mask that classifies;
+/// the learned Bernoulli supermask at its natural density reports that density.
+#[test]
+fn edge_popup_trains_a_fixed_density_mask_over_frozen_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prune(
+        tmp.path(),
+        "edge-popup",
+        "0.5",
+        &[
+            "--iterations",
+            "300",
+            "--set",
+            "eval_every=300",
+            "--set",
+            "supermask_kept=signed_constant",
+        ],
+    );
+    let s = read_summary(&dir);
+    assert_eq!(kept(&s), exact_layerwise(0.5));
+    assert!(s["final_test_accuracy"].as_f64().unwrap() > 0.5, "{s}");
+    let start = load_sorted(dir.join("start.safetensors"));
+    let fin = load_sorted(dir.join("final.safetensors"));
+    for ((name, a), (_, b)) in start.iter().zip(&fin) {
+        assert!(a.equal(b), "{name}: a frozen weight moved");
+        if name.ends_with(".weight") {
+            let v = values(a);
+            let c = v[0].abs();
+            assert!(
+                v.iter().all(|x| x.abs() == c),
+                "{name}: not a signed constant"
+            );
+        }
+    }
+    let natural = read_summary(&prune(
+        tmp.path(),
+        "supermask",
+        "0.5",
+        &[
+            "--iterations",
+            "300",
+            "--set",
+            "eval_every=300",
+            "--set",
+            "supermask_natural=true",
+        ],
+    ));
+    let density = natural["trace"]["natural_density"].as_f64().unwrap();
+    assert_eq!(natural["remaining"].as_f64().unwrap(), density);
+    assert_ne!(
+        kept(&natural),
+        exact_layerwise(0.5),
+        "the natural mask is not calibrated"
+    );
 }

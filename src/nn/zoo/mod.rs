@@ -7,9 +7,10 @@
 //! | `dpf` | forward at $m\odot w$, gradient to the dense $w$, magnitude mask every 16 steps, Zhu–Gupta ramp | Lin et al. 2020 | [`dynamic`] |
 //! | `gradual` | Zhu–Gupta cubic schedule of magnitude pruning (`straight_through = true`: pruned weights keep their gradient) | Zhu & Gupta 2017; Gale et al. 2019 | [`dynamic`] |
 //! | `supermask` | learned Bernoulli mask over frozen weights, or mask criteria × actions on kept / pruned weights | Zhou et al. 2019 | [`supermask`] |
+//! | `edge-popup` | fixed-density supermask: top-$k$ of $\|s\|$ in the forward pass, straight-through scores | Ramanujan et al. 2020 | [`edge_popup`] |
 //! | `snip`, `grasp`, `synflow`, `magnitude-init`, `random` | pruning at initialization | Lee et al. 2019; Wang et al. 2020; Tanaka et al. 2020 | [`pai`] |
 //! | `continuous` | $w\odot\sigma(\beta s)$, $\beta$ annealed, $\ell_1$ on the mask, rounds with rewinding | Savarese et al. 2020 | [`continuous`] |
-//! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by Hamming distance | You et al. 2020 | [`early_bird`] |
+//! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by the fraction of the kept set that changed (or You et al.'s Hamming distance) | You et al. 2020 | [`early_bird`] |
 //! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
 //!
 //! Linear mode connectivity is [`lmc`]; the early-phase perturbations and ticket transfer are
@@ -33,6 +34,7 @@ pub mod continuous;
 pub mod convex;
 pub mod dynamic;
 pub mod early_bird;
+pub mod edge_popup;
 pub mod lmc;
 pub mod pai;
 pub mod supermask;
@@ -103,6 +105,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             pai::run(&ctx)?
         }
         Method::Supermask => supermask::run(&ctx)?,
+        Method::EdgePopup => edge_popup::run(&ctx)?,
         Method::Continuous => continuous::run(&ctx)?,
         Method::EarlyBird => early_bird::run(&ctx)?,
         Method::Iht | Method::Sfw | Method::Md | Method::Greedy => convex::run(&ctx)?,

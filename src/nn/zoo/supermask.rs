@@ -19,7 +19,15 @@
 //! `movement` $|w_f - w_i|$ or `random`, keep the top of the budget; set the kept weights by
 //! `supermask_kept` (`rewind`, `reinit`, `reshuffle`, `signed_constant`, see [`crate::nn::perturb`])
 //! and the pruned ones by `supermask_pruned` (`zero`, or `freeze` at their initial values:
-//! they take part in the forward pass but never move); then train.
+//! they take part in the forward pass but never move); then train. The masked network's test
+//! accuracy **before** that training is Zhou et al.'s supermask accuracy
+//! (`trace.untrained_test_accuracy`); their best criteria keep only weights whose sign training
+//! left unchanged (`large_final_same_sign`, `magnitude_increase_same_sign`), with the kept
+//! weights set to a signed constant (`supermask_kept = "signed_constant"`).
+//!
+//! With `supermask_natural = true` the learned mask is not calibrated to the target: it keeps
+//! every weight with $\sigma(s) > 1/2$ at the density training found
+//! (`trace.natural_density`), as Zhou et al. report it.
 
 use serde_json::json;
 use tch::Tensor;
@@ -46,6 +54,7 @@ pub struct Learned {
     goal: f64,
     seed: u64,
     t: usize,
+    natural: bool,
 }
 
 impl Learned {
@@ -61,7 +70,22 @@ impl Learned {
             goal: ctx.cfg.sparsity,
             seed: ctx.cfg.seed,
             t: 0,
+            natural: ctx.cfg.supermask.natural,
         }
+    }
+
+    /// The fraction of pooled weights the natural mask ($\sigma(s) > 1/2$) keeps.
+    pub fn natural_density(&self) -> f64 {
+        let m = self.mask();
+        let sizes = m.group_sizes();
+        let (mut kept, mut total) = (0usize, 0usize);
+        for (g, &n) in sizes.iter().enumerate() {
+            if self.target.pooled(g) {
+                kept += m.group_bytes(g).iter().filter(|&&b| b == 1).count();
+                total += n;
+            }
+        }
+        kept as f64 / total.max(1) as f64
     }
 
     /// Per group, the shift $c$ that calibrates the sampling probabilities $\sigma(s + c)$ to
@@ -70,6 +94,11 @@ impl Learned {
     /// Layers outside the pool are never masked ($c = +50$).
     fn shifts(&self) -> Vec<f64> {
         let n = self.scores.tensors.len();
+        if self.natural {
+            return (0..n)
+                .map(|g| if self.target.pooled(g) { 0.0 } else { 50.0 })
+                .collect();
+        }
         let units: Vec<Vec<usize>> = if self.target.is_layerwise() {
             (0..n)
                 .filter(|&g| self.target.pooled(g))
@@ -158,7 +187,25 @@ impl Dynamics for Learned {
     }
 
     fn mask(&self) -> Mask {
-        let ranked = by_value(&self.score_values()).expect("scores are finite");
+        let values = self.score_values();
+        if self.natural {
+            // Keep every pooled score with sigma(s) > 1/2; layers outside the pool stay whole.
+            let sizes = values.group_sizes();
+            let mut bytes = Vec::with_capacity(values.len());
+            let mut start = 0;
+            for (g, &n) in sizes.iter().enumerate() {
+                let range = start..start + n;
+                start += n;
+                let pooled = self.target.pooled(g);
+                bytes.extend(
+                    values.values()[range]
+                        .iter()
+                        .map(|&s| u8::from(!pooled || s > 0.0)),
+                );
+            }
+            return Mask::from_bytes(&bytes, &sizes).expect("sizes agree");
+        }
+        let ranked = by_value(&values).expect("scores are finite");
         self.target
             .select(&Largest, &ranked, self.goal)
             .expect("the budget fits the pool")
@@ -190,6 +237,32 @@ fn criterion_scores(criterion: Criterion, init: &Scores, fin: &Scores) -> Result
         Criterion::LargeFinal => b.iter().map(|v| v.abs()).collect(),
         Criterion::LargeInit => a.iter().map(|v| v.abs()).collect(),
         Criterion::MagnitudeIncrease => a.iter().zip(b).map(|(i, f)| f.abs() - i.abs()).collect(),
+        Criterion::LargeFinalSameSign | Criterion::MagnitudeIncreaseSameSign => {
+            let base = |i: &f64, f: &f64| {
+                if criterion == Criterion::LargeFinalSameSign {
+                    f.abs()
+                } else {
+                    f.abs() - i.abs()
+                }
+            };
+            // Weights whose sign flipped rank below every weight that kept it.
+            let floor = a
+                .iter()
+                .zip(b)
+                .map(|(i, f)| base(i, f))
+                .fold(0.0f64, f64::min)
+                - 1.0;
+            a.iter()
+                .zip(b)
+                .map(|(i, f)| {
+                    if i.signum() == f.signum() && *i != 0.0 {
+                        base(i, f)
+                    } else {
+                        floor - (f - i).abs()
+                    }
+                })
+                .collect()
+        }
         Criterion::Movement => a.iter().zip(b).map(|(i, f)| (f - i).abs()).collect(),
         Criterion::Learned | Criterion::Random => {
             return Err(Error::param(
@@ -218,7 +291,12 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         )?;
         return Ok((
             summary,
-            json!({ "criterion": "learned", "steps": trained.stopped_at }),
+            json!({
+                "criterion": "learned",
+                "steps": trained.stopped_at,
+                "natural": cfg.supermask.natural,
+                "natural_density": learned.natural_density(),
+            }),
         ));
     }
     let search = ctx.search_dir()?;
@@ -259,6 +337,8 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         let mut x = ctx.x.shallow_clone();
         x.apply_mask(&mask);
     }
+    // Zhou et al.'s supermask: the masked network before any training.
+    let (_, untrained) = tch::no_grad(|| phase::evaluate(ctx.net, &ctx.data.test));
     let mut fixed = FixedMask::new(
         phase::optimizer_kind(cfg),
         cfg.weight_decay,
@@ -283,6 +363,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             "kept": cfg.supermask.kept,
             "pruned": cfg.supermask.pruned,
             "dense_test_accuracy": dense.final_test_accuracy,
+            "untrained_test_accuracy": untrained,
         }),
     ))
 }
