@@ -17,6 +17,7 @@
 
 pub mod cifar;
 pub mod idx;
+pub mod mnist1d;
 pub mod safetensors;
 pub mod teacher;
 

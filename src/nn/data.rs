@@ -37,8 +37,9 @@ impl Data {
     /// An empty dataset with the input shape and classes of `cfg`'s model on its usual data
     /// (`--dataset none`: data-free pruning at initialization).
     pub fn none(cfg: &RunConfig) -> Data {
-        let shape = match cfg.model {
-            Arch::Lenet300 => [1, 28, 28],
+        let shape = match (cfg.model, cfg.dataset) {
+            (Arch::Conv1d, _) | (_, DatasetName::Mnist1d) => [1, 1, 40],
+            (Arch::Lenet300, _) => [1, 28, 28],
             _ => [3, 32, 32],
         };
         let empty = || {
@@ -97,6 +98,7 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
                 data::cifar::read(&data::cifar::files(&dir, false))?,
             )
         }
+        DatasetName::Mnist1d => data::mnist1d::load(&dir_or(data::mnist1d::DIR))?,
         DatasetName::Teacher => {
             let (tr, te, teacher) = data::teacher::TeacherParams {
                 seed: cfg.seed,

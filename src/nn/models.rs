@@ -6,6 +6,7 @@
 //! | `conv2`, `conv4`, `conv6` | (conv3×3 ×2, maxpool) ×1/2/3, fc 256-256-10 | Frankle & Carbin 2019 |
 //! | `resnet20` | CIFAR ResNet-20 (16/32/64 channels, batch norm, 1×1 projection shortcuts) | He et al. 2016; open_lth |
 //! | `vgg16` | CIFAR VGG-16 with batch norm, global average pooling, fc 512-10 | open_lth |
+//! | `conv1d` | 1-d conv 25 channels (kernel 5, stride 2) → 25 (3, 2) → 25 (3, 2), fc 10, biases, ReLU | MNIST-1D's `ConvBase` (Greydanus 2020) |
 //!
 //! All accept CIFAR (3×32×32) and MNIST-shaped (1×28×28) inputs: flattened sizes are computed
 //! from the input shape and VGG pools adaptively. Prunable tensors are the conv and linear
@@ -45,6 +46,12 @@ enum Body {
     Resnet {
         stem: Box<(Cv, nn::BatchNorm)>,
         blocks: Vec<Block>,
+        fc: nn::Linear,
+    },
+    /// 1-d convolutions as 2-d ones with $1\times k$ kernels (stride $(1, 2)$, padding
+    /// $(0, 1)$) on inputs of height 1.
+    Conv1d {
+        convs: Vec<nn::Conv2D>,
         fc: nn::Linear,
     },
 }
@@ -124,6 +131,37 @@ impl Network {
             Arch::Lenet300 => {
                 let widths = [c * h * w, 300, 100, k];
                 Body::Mlp(fc_stack(vs, &widths, &mut prunable))
+            }
+            Arch::Conv1d => {
+                let (mut len, mut channels) = (w, c);
+                let mut convs = Vec::new();
+                for (l, kernel) in [5i64, 3, 3].into_iter().enumerate() {
+                    let name = format!("conv{}", l + 1);
+                    let cfg = nn::ConvConfigND::<[i64; 2]> {
+                        stride: [1, 2],
+                        padding: [0, 1],
+                        dilation: [1, 1],
+                        groups: 1,
+                        bias: true,
+                        ws_init: nn::Init::Const(0.0),
+                        bs_init: nn::Init::Const(0.0),
+                        padding_mode: nn::PaddingMode::Zeros,
+                    };
+                    convs.push(nn::conv(vs / name.as_str(), channels, 25, [1, kernel], cfg));
+                    prunable.push(format!("{name}.weight"));
+                    len = (len + 2 - kernel) / 2 + 1;
+                    channels = 25;
+                }
+                if h != 1 || len < 1 {
+                    return Err(crate::Error::Shape(format!(
+                        "conv1d needs inputs of shape [C, 1, W] with W >= 5, not [{c}, {h}, {w}]"
+                    )));
+                }
+                prunable.push("fc.weight".into());
+                Body::Conv1d {
+                    convs,
+                    fc: nn::linear(vs / "fc", channels * len, k, Default::default()),
+                }
             }
             Arch::Conv2 | Arch::Conv4 | Arch::Conv6 => {
                 let stages = match arch {
@@ -320,6 +358,15 @@ impl Network {
                     };
                 }
                 lin(&h.adaptive_avg_pool2d([1, 1]).flatten(1, -1), fc)
+            }
+            Body::Conv1d { convs, fc } => {
+                let mut h = xs.shallow_clone();
+                for c in convs {
+                    h = h
+                        .conv2d(&w(&c.ws), c.bs.as_ref(), [1, 2], [0, 1], [1, 1], 1)
+                        .relu();
+                }
+                lin(&h.flatten(1, -1), fc)
             }
             Body::Resnet { stem, blocks, fc } => {
                 let mut h = cv(xs, &stem.0).apply_t(&stem.1, train).relu();

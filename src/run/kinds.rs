@@ -94,6 +94,9 @@ named_enum!(
         Resnet20 = "resnet20",
         /// VGG-16 (CIFAR).
         Vgg16 = "vgg16",
+        /// The MNIST-1D convolutional network (Greydanus 2020): three 1-d convolutions of 25
+        /// channels, fc 10.
+        Conv1d = "conv1d",
     }
 );
 
@@ -108,6 +111,8 @@ named_enum!(
         Cifar10 = "cifar10",
         /// The planted sparse teacher.
         Teacher = "teacher",
+        /// MNIST-1D (Greydanus 2020; `.npy` files from `scripts/mnist1d` in `--data-dir`).
+        Mnist1d = "mnist1d",
         /// No data: data-free pruning at initialization.
         None = "none",
     }

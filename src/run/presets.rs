@@ -1,5 +1,5 @@
 //! The named presets: the papers' settings for each model (Frankle & Carbin 2019 for `*-lth`,
-//! open_lth for `*-openlth`; ../shared/REFERENCES.md). Every setting of [`RunConfig`] gets its
+//! open_lth for `*-openlth`, MNIST-1D's own recipe for `*-mnist1d`; ../shared/REFERENCES.md). Every setting of [`RunConfig`] gets its
 //! default here; run names hash only what differs from the preset.
 
 use super::config::{
@@ -12,7 +12,7 @@ use super::kinds::{
 use crate::{Error, Result};
 
 /// The presets by name.
-pub const PRESETS: [&str; 7] = [
+pub const PRESETS: [&str; 9] = [
     "lenet300-lth",
     "conv2-lth",
     "conv4-lth",
@@ -20,6 +20,8 @@ pub const PRESETS: [&str; 7] = [
     "lenet300-openlth",
     "resnet20-openlth",
     "vgg16-openlth",
+    "lenet300-mnist1d",
+    "conv1d-mnist1d",
 ];
 
 impl RunConfig {
@@ -126,6 +128,16 @@ impl RunConfig {
             prune_output,
             ..lth(model, 0.1, 0, 0.2)
         };
+        // MNIST-1D (Greydanus 2020): the package's training recipe (Adam 1e-2, batch 100, 6000
+        // steps), 500 of the 4000 training samples held out for validation, evaluation every
+        // 100 steps, and Frankle & Carbin's per-level rates.
+        let mnist1d = |model: Arch| RunConfig {
+            dataset: Dataset::Mnist1d,
+            batch: 100,
+            validation: 500,
+            eval_every: 100,
+            ..lth(model, 1e-2, 6000, 0.1)
+        };
         Ok(match name {
             "lenet300-lth" => lth(Arch::Lenet300, 1.2e-3, 50_000, 0.1),
             "conv2-lth" => lth(Arch::Conv2, 2e-4, 20_000, 0.1),
@@ -134,6 +146,8 @@ impl RunConfig {
             "lenet300-openlth" => openlth(Arch::Lenet300, 40, vec![], 0.0, 0.0, false),
             "resnet20-openlth" => openlth(Arch::Resnet20, 160, vec![80, 120], 0.9, 1e-4, true),
             "vgg16-openlth" => openlth(Arch::Vgg16, 160, vec![80, 120], 0.9, 1e-4, false),
+            "lenet300-mnist1d" => mnist1d(Arch::Lenet300),
+            "conv1d-mnist1d" => mnist1d(Arch::Conv1d),
             other => {
                 return Err(Error::param(
                     "preset",

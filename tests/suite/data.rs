@@ -213,3 +213,42 @@ fn planted_teacher_has_the_requested_support() {
     assert_eq!(test.len(), 100);
     assert_eq!(p.generate().unwrap().0, train, "seeded");
 }
+
+/// MNIST-1D from the `.npy` files `scripts/mnist1d` writes (here generated): shape (1, 1, d),
+/// labels checked; a missing directory names the script, a bad label or a mismatch the file.
+#[test]
+fn mnist1d_reads_the_npy_split_and_refuses_bad_files() {
+    use lottery::data::mnist1d;
+    use ndarray::{Array1, Array2};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let err = mnist1d::load(dir).unwrap_err().to_string();
+    assert!(err.contains("scripts/mnist1d"), "{err}");
+    let x = Array2::from_shape_fn((6, 40), |(i, j)| (i * 40 + j) as f64 / 100.0);
+    let y = Array1::from_vec(vec![0.0, 1.0, 2.0, 9.0, 3.0, 4.0]);
+    let [xtr, ytr, xte, yte] = mnist1d::files(dir);
+    for (p, a) in [(&xtr, &x), (&xte, &x)] {
+        lottery::io::write_matrix(p, a).unwrap();
+    }
+    for p in [&ytr, &yte] {
+        lottery::io::write_vector(p, &y).unwrap();
+    }
+    let (train, test) = mnist1d::load(dir).unwrap();
+    assert_eq!(train.shape, [1, 1, 40]);
+    assert_eq!((train.len(), test.len(), train.classes), (6, 6, 10));
+    assert_eq!(train.y, vec![0, 1, 2, 9, 3, 4]);
+    assert_eq!(train.sample(1)[0], 0.4);
+    // A label that is not a class, and features that do not match the labels.
+    lottery::io::write_vector(&ytr, &Array1::from_vec(vec![0.0, 1.0, 2.5, 9.0, 3.0, 4.0])).unwrap();
+    let err = mnist1d::load(dir).unwrap_err().to_string();
+    assert!(
+        err.contains("label 2.5") && err.contains("x_train.npy"),
+        "{err}"
+    );
+    lottery::io::write_vector(&ytr, &Array1::from_vec(vec![0.0; 5])).unwrap();
+    let err = mnist1d::load(dir).unwrap_err().to_string();
+    assert!(
+        err.contains("6 samples") && err.lines().count() == 1,
+        "{err}"
+    );
+}

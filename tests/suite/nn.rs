@@ -37,6 +37,15 @@ fn models_have_the_standard_sizes_and_shapes() {
         (268_000..=272_000).contains(&n),
         "ResNet-20 has ≈ 270K weights, got {n}"
     );
+    // MNIST-1D's ConvBase: 25·5 + 25·25·3 + 25·25·3 conv weights, 25·5 features into fc 10.
+    let (vs, net) = build(Arch::Conv1d, [1, 1, 40]);
+    assert_eq!(
+        prunable_count(&vs, &net),
+        25 * 5 + 2 * 25 * 25 * 3 + 125 * 10
+    );
+    let xs = Tensor::randn([3, 1, 1, 40], (Kind::Float, Device::Cpu));
+    assert_eq!(net.forward_t(&xs, false).size(), vec![3, 10]);
+    assert_eq!(net.output, "fc.weight");
     for arch in [
         Arch::Lenet300,
         Arch::Conv2,
