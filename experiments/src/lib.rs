@@ -7,6 +7,10 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "torch")]
+pub mod evidence;
+#[cfg(feature = "torch")]
+pub mod frankle_carbin;
+#[cfg(feature = "torch")]
 pub mod instability;
 #[cfg(feature = "torch")]
 pub mod lottery_curve;

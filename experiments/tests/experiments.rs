@@ -121,3 +121,69 @@ fn the_experiment_sweep_files_resolve() {
         ]
     );
 }
+
+/// The Frankle & Carbin analysis end to end on a miniature sweep: every level has the ticket,
+/// the compute-matched dense network (the long run early-stopped within (L+1)·T) and, where the
+/// controls ran, paired differences over both seeds.
+#[cfg(feature = "torch")]
+#[test]
+fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/fc_mini.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frankle_carbin"))
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--sweep",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tmp.path().join("fc_mini");
+    let text = std::fs::read_to_string(dir.join("levels.csv")).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header = rd.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3, "levels 0, 1, 2");
+    for r in &rows {
+        assert_eq!(&r[col("imp_n")], "2");
+        assert_eq!(&r[col("dense_matched_n")], "2");
+    }
+    let l2 = &rows[2];
+    assert_eq!(&l2[col("level")], "2");
+    assert_eq!(&l2[col("ticket_iterations")], "600");
+    for c in [
+        "imp_minus_reinit_n",
+        "imp_minus_pruning_n",
+        "imp_minus_dense_matched_n",
+    ] {
+        assert_eq!(&l2[col(c)], "2", "{c}");
+    }
+    // The paired difference is the mean of the per-seed differences of the two arms.
+    let f = |c: &str| l2[col(c)].parse::<f64>().unwrap();
+    let runs = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let acc = |arm: &str| -> f64 {
+        let mut rd = csv::Reader::from_reader(runs.as_bytes());
+        let h = rd.headers().unwrap().clone();
+        let i = |n: &str| h.iter().position(|x| x == n).unwrap();
+        let v: Vec<f64> = rd
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| &r[i("arm")] == arm && &r[i("level")] == "2")
+            .map(|r| r[i("early_stop_test_accuracy")].parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 2, "{arm}");
+        v.iter().sum::<f64>() / 2.0
+    };
+    let d = f("imp_minus_reinit_mean") - (acc("IMP") - acc("random reinit"));
+    assert!(d.abs() < 1e-12, "{d}");
+    assert!(dir.join("fc_mini.svg").exists() && dir.join("levels.md").exists());
+}
