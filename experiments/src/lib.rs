@@ -19,6 +19,8 @@ pub mod methods;
 pub mod phase_transition;
 pub mod rates;
 #[cfg(feature = "torch")]
+pub mod renda;
+#[cfg(feature = "torch")]
 pub mod sweeps;
 pub mod tradeoff;
 

@@ -102,6 +102,9 @@ fn the_experiment_sweep_files_resolve() {
         ("methods-paper.toml", 5 + 14 * 6 * 5),
         ("instability.toml", 4),
         ("instability-paper.toml", 6),
+        ("frankle_carbin.toml", 5 + 5 * 2 * 5 + 5),
+        ("frankle_carbin-mnist1d.toml", 2 * (5 + 5 * 2 * 5 + 5)),
+        ("renda.toml", 2 * 5 * 9),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
         assert_eq!(s.len(), cells, "{file}");
@@ -186,4 +189,57 @@ fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
     let d = f("imp_minus_reinit_mean") - (acc("IMP") - acc("random reinit"));
     assert!(d.abs() < 1e-12, "{d}");
     assert!(dir.join("fc_mini.svg").exists() && dir.join("levels.md").exists());
+}
+
+/// The Renda comparison end to end on a miniature sweep: each (budget, level) cell has the three
+/// arms over both seeds with their paired differences, weight rewinding's budget is the
+/// iterations its level retrained (T − k), and under the decaying schedule LR rewinding and
+/// fine-tuning differ.
+#[cfg(feature = "torch")]
+#[test]
+fn renda_compares_the_three_retrainings_at_equal_budgets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/renda_mini.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_renda"))
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--sweep",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(tmp.path().join("renda/cells.csv")).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let h = rd.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3 * 2, "3 budgets x 2 levels");
+    let mut budgets: Vec<&str> = rows.iter().map(|r| &r[col("budget")]).collect();
+    budgets.dedup();
+    assert_eq!(budgets, ["50", "100", "200"]);
+    let mut differ = false;
+    for r in &rows {
+        for c in [
+            "weight_rewinding_n",
+            "lr_rewinding_n",
+            "fine_tuning_n",
+            "lr_minus_finetune_n",
+        ] {
+            assert_eq!(&r[col(c)], "2", "{c}");
+        }
+        differ |= r[col("lr_minus_finetune_mean")].parse::<f64>().unwrap() != 0.0;
+    }
+    assert!(
+        differ,
+        "a decaying schedule separates LR rewinding from fine-tuning"
+    );
 }
