@@ -1,13 +1,16 @@
 //! Instability against the rewind iteration k on LeNet-300-100 / Fashion-MNIST: the dense
-//! network and an IMP ticket; mean ± standard deviation over seeds (test and train error).
+//! network, the IMP ticket found with rewinding to k, and its controls (random pruning, random
+//! reinitialization); late rewinding's accuracy; 95% intervals over seeds, paired differences.
 //!
 //! `scripts/with-torch cargo run --release --features torch --bin instability [-- --paper]
 //! [--jobs N] [--executor slurm]` runs the sweep `experiments/sweeps/instability.toml`
 //! (`-paper.toml`) with its runs under `results/instability/runs/` and writes
-//! `results/instability/{instability.csv, instability.svg, .png}`.
+//! `results/instability/{instability.csv, late_rewinding.csv, points.csv, late.csv,
+//! instability.md, instability.svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::plot::{figure, mean_std, Panel, Series};
+use lottery_experiments::evidence::{write_flat, Ci};
+use lottery_experiments::plot::{figure, Panel, Series};
 use lottery_experiments::{instability as ins, sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
@@ -19,70 +22,120 @@ struct Args {
     sweep: sweeps::SweepFlags,
 }
 
+fn series(points: &[ins::Point], network: &str, v: impl Fn(&ins::Point) -> Ci) -> Series {
+    let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = points
+        .iter()
+        .filter(|p| p.network == network && v(p).n > 0)
+        .map(|p| {
+            let c = v(p);
+            // k = 0 sits at 1 on the log axis.
+            (
+                ((p.k as f64).max(1.0), 100.0 * c.mean),
+                if c.ci95.is_finite() {
+                    100.0 * c.ci95
+                } else {
+                    0.0
+                },
+            )
+        })
+        .unzip();
+    let mut s = Series::line(network, pts);
+    s.err = Some(errs);
+    s
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("instability")?;
-    let start = std::time::Instant::now();
     let Some(table) = sweeps::run("instability", common.paper, &dir, &args.sweep)? else {
         return Ok(());
     };
-    let rows = ins::rows(&table)?;
-    let mut ks: Vec<usize> = rows.iter().map(|r| r.k).collect();
-    ks.sort_unstable();
-    ks.dedup();
+    let (rows, late_rows) = ins::rows(&table)?;
     write_rows(&dir.join("instability.csv"), &rows)?;
-    let mut networks: Vec<String> = Vec::new();
-    for r in &rows {
-        if !networks.contains(&r.network) {
-            networks.push(r.network.clone());
-        }
-    }
-    let series = |test: bool| -> Vec<Series> {
-        networks
-            .iter()
-            .map(|n| {
-                let mut pts = Vec::new();
-                let mut errs = Vec::new();
-                for &k in &ks {
-                    let v: Vec<f64> = rows
-                        .iter()
-                        .filter(|r| r.network == *n && r.k == k)
-                        .map(|r| {
-                            if test {
-                                r.instability_test
+    write_rows(&dir.join("late_rewinding.csv"), &late_rows)?;
+    let points = ins::points(&rows);
+    let late = ins::late(&late_rows);
+    write_flat(&dir.join("points.csv"), &points)?;
+    write_flat(&dir.join("late.csv"), &late)?;
+    let md = ins::markdown(&points, &late);
+    lottery::io::write_atomic(&dir.join("instability.md"), md.as_bytes())?;
+    let networks = ["dense", "IMP ticket", "random pruning", "random reinit"];
+    let k_panel = |title: &str, y: &str, v: &dyn Fn(&ins::Point) -> Ci| Panel {
+        title: title.into(),
+        x_label: "rewind iteration k (0 plotted at 1)".into(),
+        y_label: y.into(),
+        log_x: true,
+        log_y: false,
+        series: networks.iter().map(|n| series(&points, n, v)).collect(),
+        cells: vec![],
+        legend_lower: false,
+    };
+    let mut ks: Vec<usize> = late.iter().map(|l| l.k).collect();
+    ks.dedup();
+    let late_series = |v: &dyn Fn(&ins::Late) -> Ci| -> Vec<Series> {
+        ks.iter()
+            .map(|&k| {
+                let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = late
+                    .iter()
+                    .filter(|l| l.k == k && v(l).n > 0)
+                    .map(|l| {
+                        let c = v(l);
+                        (
+                            (l.remaining_pct, 100.0 * c.mean),
+                            if c.ci95.is_finite() {
+                                100.0 * c.ci95
                             } else {
-                                r.instability_train
-                            }
-                        })
-                        .collect();
-                    let (m, s) = mean_std(&v);
-                    // k = 0 sits at 1 on the log axis.
-                    pts.push(((k as f64).max(1.0), 100.0 * m));
-                    errs.push(100.0 * s);
-                }
-                let mut s = Series::line(n.clone(), pts);
+                                0.0
+                            },
+                        )
+                    })
+                    .unzip();
+                let mut s = Series::line(
+                    if k == 0 {
+                        "rewind to init".into()
+                    } else {
+                        format!("rewind to {k}")
+                    },
+                    pts,
+                );
                 s.err = Some(errs);
                 s
             })
             .collect()
     };
-    let panel = |test: bool| Panel {
-        title: format!("{} instability", if test { "Test" } else { "Train" }),
-        x_label: "rewind iteration k (0 plotted at 1)".into(),
-        y_label: "max error on the path − mean endpoint error (%)".into(),
+    let late_panel = |title: &str, y: &str, v: &dyn Fn(&ins::Late) -> Ci| Panel {
+        title: title.into(),
+        x_label: "% of weights remaining".into(),
+        y_label: y.into(),
         log_x: true,
         log_y: false,
-        series: series(test),
+        series: late_series(v),
         cells: vec![],
-        legend_lower: false,
+        legend_lower: true,
     };
-    figure(&dir.join("instability"), &[panel(true), panel(false)], 2)?;
-    eprintln!(
-        "instability: {} points in {:.0}s",
-        rows.len(),
-        start.elapsed().as_secs_f64()
-    );
-    println!("{}", dir.display());
+    let panels = [
+        k_panel(
+            "Test instability (mean, 95% CI)",
+            "max path error − mean endpoint error (%)",
+            &|p| p.instability_test,
+        ),
+        k_panel("Test accuracy of a copy", "test accuracy (%)", &|p| {
+            p.copy_test_accuracy
+        }),
+        late_panel(
+            "Late rewinding: early-stopped test accuracy",
+            "test accuracy (%)",
+            &|l| l.accuracy,
+        ),
+        late_panel(
+            "Late rewinding minus rewinding to init (paired)",
+            "points",
+            &|l| l.minus_init,
+        ),
+    ];
+    figure(&dir.join("instability"), &panels, 2)?;
+    print!("{md}");
+    eprintln!("{}", dir.display());
     Ok(())
 }

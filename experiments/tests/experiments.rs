@@ -100,7 +100,7 @@ fn the_experiment_sweep_files_resolve() {
         ("lottery_curve-paper.toml", 15),
         ("methods.toml", 2 + 14 * 6 * 2),
         ("methods-paper.toml", 5 + 14 * 6 * 5),
-        ("instability.toml", 4),
+        ("instability.toml", 5 + 5 * 3 + 5 * 4),
         ("instability-paper.toml", 6),
         ("frankle_carbin.toml", 5 + 5 * 2 * 5 + 5),
         ("frankle_carbin-mnist1d.toml", 2 * (5 + 5 * 2 * 5 + 5)),
@@ -242,4 +242,52 @@ fn renda_compares_the_three_retrainings_at_equal_budgets() {
         differ,
         "a decaying schedule separates LR rewinding from fine-tuning"
     );
+}
+
+/// The instability analysis end to end on a miniature sweep: the dense network, the ticket
+/// (found with rewinding to each k) and both controls at every k over both seeds, the controls
+/// paired with the ticket, and late rewinding paired with rewinding to init.
+#[cfg(feature = "torch")]
+#[test]
+fn instability_reports_controls_and_late_rewinding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/instability_mini.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_instability"))
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--sweep",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| {
+        let text = std::fs::read_to_string(tmp.path().join("instability").join(f)).unwrap();
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let h = rd.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        (h, rows)
+    };
+    let (h, points) = read("points.csv");
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    assert_eq!(points.len(), 4 * 2, "4 networks x 2 values of k");
+    for p in &points {
+        assert_eq!(&p[col("instability_test_n")], "2");
+        assert_eq!(&p[col("minus_ticket_n")], "2", "{p:?}");
+        if &p[col("network")] == "IMP ticket" {
+            assert_eq!(&p[col("minus_ticket_mean")], "0.0");
+        }
+    }
+    let (h, late) = read("late.csv");
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    assert_eq!(late.len(), 2 * 3, "2 rewind points x levels 0..=2");
+    assert!(late.iter().all(|l| &l[col("minus_init_n")] == "2"));
 }
