@@ -1,14 +1,17 @@
-//! The method zoo on LeNet-300-100 / Fashion-MNIST: test accuracy against the percentage of
-//! weights remaining for every `lottery prune` method at 50–99% sparsity, with IMP and the
-//! dense network as references; mean ± standard deviation over seeds.
+//! The method zoo on LeNet-300-100 / Fashion-MNIST: final test accuracy against the percentage
+//! of weights remaining for every `lottery prune` method, with IMP, the dense network (Adam and
+//! SGD) and the optimizer controls (gradual and one-shot pruning with the convex trainers' SGD);
+//! mean with its 95% interval over seeds, paired differences with gradual pruning, and the
+//! compute axis (total training iterations per result).
 //!
 //! `scripts/with-torch cargo run --release --features torch --bin methods [-- --paper]
 //! [--jobs N] [--executor slurm]` runs the sweep `experiments/sweeps/methods.toml`
 //! (`-paper.toml`) with its runs under `results/methods/runs/` and writes
-//! `results/methods/{methods.csv, methods.svg, .png}`.
+//! `results/methods/{methods.csv, points.csv, methods.md, methods.svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::plot::{figure, mean_std, Panel, Series};
+use lottery_experiments::evidence::write_flat;
+use lottery_experiments::plot::{figure, Panel, Series};
 use lottery_experiments::{methods as me, sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
@@ -20,72 +23,122 @@ struct Args {
     sweep: sweeps::SweepFlags,
 }
 
-const PANELS: [(&str, &[&str]); 3] = [
+const PANELS: [(&str, &[&str]); 4] = [
     (
         "Pruning at initialization",
         &["snip", "grasp", "synflow", "magnitude-init", "random"],
     ),
     (
-        "Pruning during training",
-        &["dpf", "gradual", "continuous", "early-bird", "supermask"],
+        "Pruning during training; supermasks",
+        &[
+            "dpf",
+            "gradual",
+            "continuous",
+            "early-bird",
+            "supermask",
+            "edge-popup",
+        ],
     ),
     (
-        "Convex methods as trainers",
+        "Convex methods as trainers (SGD 0.1)",
         &["iht", "sfw", "md", "greedy"],
     ),
+    (
+        "Optimizer controls (SGD 0.1 unless Adam)",
+        &[
+            "gradual",
+            "gradual (SGD)",
+            "one-shot at 0.9T (SGD)",
+            "sfw",
+            "md",
+            "iht",
+        ],
+    ),
 ];
+
+fn curve(points: &[me::Point], method: &str) -> Series {
+    let mut here: Vec<&me::Point> = points.iter().filter(|p| p.method == method).collect();
+    here.sort_by(|a, b| b.remaining_pct.total_cmp(&a.remaining_pct));
+    let pts = here
+        .iter()
+        .map(|p| (p.remaining_pct, 100.0 * p.accuracy.mean))
+        .collect();
+    let errs = here
+        .iter()
+        .map(|p| {
+            if p.accuracy.ci95.is_finite() {
+                100.0 * p.accuracy.ci95
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut s = Series::line(method, pts);
+    s.err = Some(errs);
+    s
+}
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = args.common;
     let dir = common.prepare("methods")?;
-    let start = std::time::Instant::now();
     let Some(table) = sweeps::run("methods", common.paper, &dir, &args.sweep)? else {
         return Ok(());
     };
     let rows = me::rows(&table)?;
     write_rows(&dir.join("methods.csv"), &rows)?;
-    // Mean ± std over seeds of the final test accuracy, per method and sparsity level.
-    let curve = |method: &str| -> Series {
-        let mut keys: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.method == method)
-            .map(|r| (r.remaining * 1e4).round() / 1e4)
-            .collect();
-        keys.sort_by(f64::total_cmp);
-        keys.dedup();
-        let mut pts = Vec::new();
-        let mut errs = Vec::new();
-        for k in keys.into_iter().rev() {
-            let acc: Vec<f64> = rows
-                .iter()
-                .filter(|r| r.method == method && ((r.remaining * 1e4).round() / 1e4) == k)
-                .map(|r| r.final_test_accuracy)
-                .collect();
-            let (m, s) = mean_std(&acc);
-            pts.push((100.0 * k, m));
-            errs.push(s);
-        }
-        let mut s = Series::line(method, pts);
-        s.err = Some(errs);
-        s
-    };
-    let dense: Vec<f64> = rows
+    let points = me::points(&rows);
+    write_flat(&dir.join("points.csv"), &points)?;
+    let mut sparsities: Vec<f64> = rows
         .iter()
-        .filter(|r| r.method == "dense")
-        .map(|r| r.final_test_accuracy)
+        .filter(|r| !["imp", "dense", "dense (SGD)"].contains(&r.method.as_str()))
+        .map(|r| (r.sparsity * 1000.0).round() / 1000.0)
         .collect();
-    let dense = mean_std(&dense).0;
-    let panels: Vec<Panel> = PANELS
+    sparsities.sort_by(f64::total_cmp);
+    sparsities.dedup();
+    let mut md = me::markdown(
+        &points
+            .iter()
+            .filter(|p| p.method != "imp")
+            .cloned()
+            .collect::<Vec<_>>(),
+        &sparsities,
+    );
+    for p in points.iter().filter(|p| p.method == "imp") {
+        md.push_str(&format!(
+            "\nIMP at {:.1}% remaining: {} ({:.0} iterations)",
+            p.remaining_pct,
+            p.accuracy.show(100.0, 1),
+            p.iterations
+        ));
+    }
+    md.push('\n');
+    lottery::io::write_atomic(&dir.join("methods.md"), md.as_bytes())?;
+    let level = |m: &str| {
+        points
+            .iter()
+            .find(|p| p.method == m)
+            .map(|p| 100.0 * p.accuracy.mean)
+            .unwrap_or(f64::NAN)
+    };
+    let (dense, dense_sgd) = (level("dense"), level("dense (SGD)"));
+    let mut panels: Vec<Panel> = PANELS
         .iter()
         .map(|(title, methods)| {
-            let mut series: Vec<Series> = methods.iter().map(|m| curve(m)).collect();
-            series.push(curve("imp"));
-            series.push(Series::bound("dense", vec![(0.5, dense), (100.0, dense)]));
+            let mut series: Vec<Series> = methods.iter().map(|m| curve(&points, m)).collect();
+            series.push(curve(&points, "imp"));
+            series.push(Series::bound(
+                "dense (Adam)",
+                vec![(1.0, dense), (100.0, dense)],
+            ));
+            series.push(Series::bound(
+                "dense (SGD)",
+                vec![(1.0, dense_sgd), (100.0, dense_sgd)],
+            ));
             Panel {
                 title: (*title).into(),
                 x_label: "% of weights remaining".into(),
-                y_label: "final test accuracy".into(),
+                y_label: "final test accuracy (%, 95% CI)".into(),
                 log_x: true,
                 log_y: false,
                 series,
@@ -94,12 +147,40 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
+    // The compute axis: accuracy at the second-highest sparsity against total iterations.
+    if let Some(&at) = sparsities.iter().rev().nth(1).or(sparsities.last()) {
+        let series = points
+            .iter()
+            .filter(|p| {
+                (p.sparsity - at).abs() < 1e-9
+                    || (p.method == "imp" && (p.sparsity - at).abs() < 0.04)
+            })
+            .map(|p| {
+                let mut s = Series::line(
+                    p.method.clone(),
+                    vec![(p.iterations, 100.0 * p.accuracy.mean)],
+                );
+                s.err = Some(vec![if p.accuracy.ci95.is_finite() {
+                    100.0 * p.accuracy.ci95
+                } else {
+                    0.0
+                }]);
+                s
+            })
+            .collect();
+        panels.push(Panel {
+            title: format!("Compute: {:.0}% sparsity", 100.0 * at),
+            x_label: "total training iterations".into(),
+            y_label: "final test accuracy (%)".into(),
+            log_x: true,
+            log_y: false,
+            series,
+            cells: vec![],
+            legend_lower: true,
+        });
+    }
     figure(&dir.join("methods"), &panels, 3)?;
-    eprintln!(
-        "methods: {} rows in {:.0}s",
-        rows.len(),
-        start.elapsed().as_secs_f64()
-    );
-    println!("{}", dir.display());
+    print!("{md}");
+    eprintln!("{}", dir.display());
     Ok(())
 }

@@ -31,20 +31,53 @@ pub struct Row {
     pub cumulative_iterations: usize,
 }
 
+/// The method of a `prune` row: its `method` column, or when the method is not a varying key
+/// of the sweep, the name of its run (`<preset>-<method>-<hash>`).
+fn method_of(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    if let Some(m) = r.get("method").filter(|m| !m.is_empty()) {
+        return Ok(m.clone());
+    }
+    let run: String = field(r, "run_dir")?;
+    let stem = run.rsplit_once('-').map(|(s, _)| s).unwrap_or(&run);
+    lottery::run::Method::NAMES
+        .iter()
+        .filter(|n| stem.ends_with(&format!("-{n}")))
+        .max_by_key(|n| n.len())
+        .map(|n| n.to_string())
+        .ok_or_else(|| lottery::Error::param("results", format!("no method in run `{run}`")))
+}
+
+/// The label of a row: the method, or a control (`dense (SGD)`, `gradual (SGD)`,
+/// `one-shot at 0.9T (SGD)`), `dense` and `imp` for IMP's levels.
+fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    let sgd = r.get("optimizer").map(String::as_str) == Some("sgd");
+    Ok(match r.get("command").map(String::as_str) {
+        Some("train") => "dense (SGD)".into(),
+        Some("imp") => {
+            let level: usize = field(r, "level")?;
+            if level == 0 { "dense" } else { "imp" }.into()
+        }
+        _ => {
+            let m = method_of(r)?;
+            match (sgd, r.get("schedule_start").map(String::as_str)) {
+                (true, Some("0.9")) => "one-shot at 0.9T (SGD)".into(),
+                (true, _) => format!("{m} (SGD)"),
+                _ => m,
+            }
+        }
+    })
+}
+
 /// The figure's rows from the sweep's merged table (data-free rows have no accuracy: NaN).
 pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
     crate::sweeps::records(table)
         .iter()
         .map(|r| {
             let remaining: f64 = field(r, "remaining")?;
-            let (method, sparsity) = if r.get("command").map(String::as_str) == Some("imp") {
-                let level: usize = field(r, "level")?;
-                (
-                    if level == 0 { "dense" } else { "imp" }.to_string(),
-                    1.0 - remaining,
-                )
-            } else {
-                (field::<String>(r, "method")?, field(r, "sparsity")?)
+            let method = label(r)?;
+            let sparsity = match r.get("command").map(String::as_str) {
+                Some("prune") => field(r, "sparsity")?,
+                _ => 1.0 - remaining,
             };
             Ok(Row {
                 method,
@@ -57,4 +90,100 @@ pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
             })
         })
         .collect()
+}
+
+/// One method at one sparsity over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// Method or control.
+    pub method: String,
+    /// Sparsity (requested; IMP: its level's, rounded to 3 decimals).
+    pub sparsity: f64,
+    /// Weights remaining (%).
+    pub remaining_pct: f64,
+    /// Final test accuracy.
+    pub accuracy: crate::evidence::Ci,
+    /// Paired difference with gradual magnitude pruning (Adam) at the same sparsity and seed.
+    pub minus_gradual: crate::evidence::Ci,
+    /// Total training iterations behind the result (mean over seeds).
+    pub iterations: f64,
+}
+
+/// The summaries; IMP's levels are matched to the sweep's sparsities when within 0.01.
+pub fn points(rows: &[Row]) -> Vec<Point> {
+    use std::collections::BTreeMap;
+    let key = |s: f64| (s * 1000.0).round() as i64;
+    let mut keys: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| (r.method.clone(), key(r.sparsity)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let of = |m: &str, k: i64| -> Vec<&Row> {
+        rows.iter()
+            .filter(|r| r.method == m && key(r.sparsity) == k)
+            .collect()
+    };
+    let acc = |v: &[&Row]| -> BTreeMap<u64, f64> {
+        v.iter().map(|r| (r.seed, r.final_test_accuracy)).collect()
+    };
+    keys.into_iter()
+        .map(|(m, k)| {
+            let here = of(&m, k);
+            let a = acc(&here);
+            Point {
+                sparsity: k as f64 / 1000.0,
+                remaining_pct: 100.0 * here[0].remaining,
+                accuracy: crate::evidence::Ci::of(&a.values().copied().collect::<Vec<_>>()),
+                minus_gradual: crate::evidence::Ci::paired(&a, &acc(&of("gradual", k))),
+                iterations: here
+                    .iter()
+                    .map(|r| r.cumulative_iterations as f64)
+                    .sum::<f64>()
+                    / here.len() as f64,
+                method: m,
+            }
+        })
+        .collect()
+}
+
+/// The markdown table: one row per method, one column per sparsity (final test accuracy, %,
+/// mean ± 95% CI), and the total training iterations at the highest sparsity.
+pub fn markdown(points: &[Point], sparsities: &[f64]) -> String {
+    let mut methods: Vec<String> = Vec::new();
+    for p in points {
+        if !methods.contains(&p.method) {
+            methods.push(p.method.clone());
+        }
+    }
+    let mut header: Vec<String> = vec!["method".into()];
+    header.extend(
+        sparsities
+            .iter()
+            .map(|s| format!("{:.0}% sparse", 100.0 * s)),
+    );
+    header.push("iterations".into());
+    let rows: Vec<Vec<String>> = methods
+        .iter()
+        .map(|m| {
+            let mut row = vec![format!("`{m}`")];
+            let mut its = String::from("—");
+            for s in sparsities {
+                match points
+                    .iter()
+                    .find(|p| p.method == *m && (p.sparsity - s).abs() < 0.01)
+                {
+                    Some(p) => {
+                        row.push(p.accuracy.show(100.0, 1));
+                        its = format!("{:.0}", p.iterations);
+                    }
+                    None => row.push("—".into()),
+                }
+            }
+            row.push(its);
+            row
+        })
+        .collect();
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    crate::evidence::markdown(&h, &rows)
 }

@@ -98,7 +98,7 @@ fn the_experiment_sweep_files_resolve() {
     for (file, cells) in [
         ("lottery_curve.toml", 6),
         ("lottery_curve-paper.toml", 15),
-        ("methods.toml", 2 + 14 * 6 * 2),
+        ("methods.toml", 5 + 5 + 15 * 4 * 5 + 2 * 4 * 5),
         ("methods-paper.toml", 5 + 14 * 6 * 5),
         ("instability.toml", 5 + 5 * 3 + 5 * 4),
         ("instability-paper.toml", 6),
@@ -290,4 +290,67 @@ fn instability_reports_controls_and_late_rewinding() {
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();
     assert_eq!(late.len(), 2 * 3, "2 rewind points x levels 0..=2");
     assert!(late.iter().all(|l| &l[col("minus_init_n")] == "2"));
+}
+
+/// The method comparison end to end on a miniature sweep: the optimizer controls are labelled
+/// apart from the methods, every point has both seeds and its paired difference with gradual
+/// pruning, and the compute axis counts IMP's levels.
+#[cfg(feature = "torch")]
+#[test]
+fn methods_label_controls_and_count_compute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/methods_mini.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_methods"))
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--sweep",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(tmp.path().join("methods/points.csv")).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let h = rd.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let methods: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| &r[col("method")]).collect();
+    for m in [
+        "gradual",
+        "iht",
+        "edge-popup",
+        "gradual (SGD)",
+        "one-shot at 0.9T (SGD)",
+        "dense",
+        "dense (SGD)",
+        "imp",
+    ] {
+        assert!(methods.contains(m), "{m} missing from {methods:?}");
+    }
+    for r in rows
+        .iter()
+        .filter(|r| ["gradual (SGD)", "iht"].contains(&&r[col("method")]))
+    {
+        assert_eq!(&r[col("accuracy_n")], "2");
+        assert_eq!(&r[col("minus_gradual_n")], "2");
+    }
+    // IMP's level 2 has trained 3 times 200 iterations; a one-training method 200.
+    let its = |m: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| &r[col("method")] == m)
+            .map(|r| r[col("iterations")].parse().unwrap())
+            .collect()
+    };
+    assert!(its("imp").contains(&600.0), "{:?}", its("imp"));
+    assert!(its("gradual").iter().all(|&v| v == 200.0));
+    assert!(tmp.path().join("methods/methods.md").exists());
 }
