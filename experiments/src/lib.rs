@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "torch")]
+pub mod early_phase;
+#[cfg(feature = "torch")]
 pub mod evidence;
 #[cfg(feature = "torch")]
 pub mod frankle_carbin;

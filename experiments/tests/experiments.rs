@@ -105,6 +105,7 @@ fn the_experiment_sweep_files_resolve() {
         ("frankle_carbin.toml", 5 + 5 * 2 * 5 + 5),
         ("frankle_carbin-mnist1d.toml", 2 * (5 + 5 * 2 * 5 + 5)),
         ("renda.toml", 2 * 5 * 9),
+        ("early_phase.toml", 10 + 5 * 2 * 4 * 2 + 5 * 2 + 5),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
         assert_eq!(s.len(), cells, "{file}");
@@ -353,4 +354,60 @@ fn methods_label_controls_and_count_compute() {
     assert!(its("imp").contains(&600.0), "{:?}", its("imp"));
     assert!(its("gradual").iter().all(|&v| v == 200.0));
     assert!(tmp.path().join("methods/methods.md").exists());
+}
+
+/// Early-phase perturbations and transfer end to end on a miniature sweep: every perturbation
+/// is paired with the unperturbed ticket of its seed, rewind point and level; the transferred
+/// ticket with the dense network trained under the same settings.
+#[cfg(feature = "torch")]
+#[test]
+fn early_phase_pairs_perturbations_with_the_ticket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/early_phase_mini.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_early_phase"))
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--sweep",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(tmp.path().join("early_phase/points.csv")).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let h = rd.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let arms: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[col("k")].to_string(), r[col("arm")].to_string()))
+        .collect();
+    for (k, arm) in [
+        ("0", "perturb-shuffle"),
+        ("50", "perturb-signs"),
+        ("0", "transfer"),
+        ("0", "ticket"),
+    ] {
+        assert!(
+            arms.contains(&(k.into(), arm.into())),
+            "{k} {arm}: {arms:?}"
+        );
+    }
+    for r in &rows {
+        assert_eq!(&r[col("accuracy_n")], "2", "{r:?}");
+        if r[col("arm")].starts_with("perturb") {
+            assert_eq!(&r[col("minus_ticket_n")], "2", "{r:?}");
+        }
+        if &r[col("arm")] == "transfer" {
+            assert_eq!(&r[col("minus_dense_n")], "2", "{r:?}");
+        }
+    }
 }

@@ -157,8 +157,9 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
             };
             let mut rows = Vec::new();
             for l in levels {
-                let dir =
-                    wait_for(|| crate::nn::branch::run_branch(kind, &run, l, seed, &[], env))?;
+                let dir = wait_for(|| {
+                    crate::nn::branch::run_branch(kind, &run, l, seed, &r.transfer, env)
+                })?;
                 let it = phase_iterations(&dir)?;
                 rows.push(row(env, &dir, Some(l), it)?);
             }

@@ -39,7 +39,7 @@
 //! |---|---|---|
 //! | `prune` | `method` (required), `sparsity` (default 0.8) | as `lottery prune METHOD --sparsity S` |
 //! | `train` | — | IMP's level 0 only (`levels` is 0) |
-//! | `branch` | `kind` (required), `level` (default: every level ≥ 1), `branch_seed` (default 0) | a baseline of the IMP run the other settings name, which the cell runs first if needed |
+//! | `branch` | `kind` (required), `level` (default: every level ≥ 1), `branch_seed` (default 0), `transfer_set` (kind `transfer`: an array of `"KEY=VALUE"` settings) | a baseline of the IMP run the other settings name, which the cell runs first if needed; `transfer` trains the ticket under the `transfer_set` settings |
 //! | `lmc` | `k` (int or array, default 0), `points` (default 11), `ticket_level` (default 0: dense), `control` (`ticket`, `random-prune`, `random-reinit`; default `ticket`) | instability; with `ticket_level = L`, for each $k$ the mask of level L of the IMP run the other settings name **with rewinding to $k$** (`rewind = k`; $k = 0$: `init`), or a control at that mask's sparsity |
 //!
 //! State: `<runs>/sweeps/<name>/cells/<key>.json` per cell (running, done with its result rows,
@@ -112,7 +112,7 @@ impl Command {
     /// The keys this command adds to the run settings.
     fn cell_keys(self) -> &'static [&'static str] {
         match self {
-            Command::Branch => &["kind", "level", "branch_seed"],
+            Command::Branch => &["kind", "level", "branch_seed", "transfer_set"],
             Command::Lmc => &["k", "points", "ticket_level", "control"],
             _ => &[],
         }
@@ -228,6 +228,8 @@ pub struct Resolved {
     pub config: RunConfig,
     /// `branch`: the baseline, its level (None: every level ≥ 1) and its seed.
     pub branch: Option<(BranchKind, Option<usize>, u64)>,
+    /// `branch` of kind `transfer`: the settings the ticket is transferred to (`transfer_set`).
+    pub transfer: Vec<(String, String)>,
     /// `lmc`: what to interpolate.
     pub lmc: Option<LmcCell>,
 }

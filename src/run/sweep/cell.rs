@@ -4,7 +4,7 @@
 use super::{bad, display_value, one_line, Cell, Command, LmcCell, Resolved};
 use crate::run::kinds::{BranchKind, LmcControl};
 use crate::run::RunConfig;
-use crate::{Error, Result};
+use crate::Result;
 
 fn usize_of(key: &str, v: &toml::Value) -> Result<usize> {
     v.as_integer()
@@ -68,6 +68,7 @@ impl Cell {
         let mut out = Resolved {
             config,
             branch: None,
+            transfer: Vec::new(),
             lmc: None,
         };
         match self.command {
@@ -78,9 +79,25 @@ impl Cell {
                     None => return Err(bad("`branch` needs a `kind`")),
                 };
                 if kind == BranchKind::Transfer {
-                    return Err(Error::Unsupported(
-                        "transfer branches in sweeps (run `lottery branch transfer`)".into(),
-                    ));
+                    let sets = match get("transfer_set") {
+                        Some(toml::Value::Array(a)) if !a.is_empty() => a.clone(),
+                        _ => {
+                            return Err(bad(
+                                "a `transfer` branch needs `transfer_set = [\"KEY=VALUE\", …]`",
+                            ))
+                        }
+                    };
+                    let mut probe = out.config.clone();
+                    for v in &sets {
+                        let kv = v.as_str().and_then(|s| s.split_once('=')).ok_or_else(|| {
+                            bad(format!("`transfer_set` entry {v} is not \"KEY=VALUE\""))
+                        })?;
+                        probe.set(kv.0.trim(), kv.1.trim())?;
+                        out.transfer.push((kv.0.trim().into(), kv.1.trim().into()));
+                    }
+                    probe.validate()?;
+                } else if get("transfer_set").is_some() {
+                    return Err(bad("`transfer_set` is for `kind = \"transfer\"` only"));
                 }
                 let level = get("level").map(|v| usize_of("level", v)).transpose()?;
                 if let Some(l) = level {

@@ -163,3 +163,40 @@ fn shell_quoting_survives_spaces_and_quotes() {
     assert_eq!(shell_quote("a b"), "'a b'");
     assert_eq!(shell_quote("it's"), r"'it'\''s'");
 }
+
+#[test]
+fn transfer_branches_take_their_settings_from_transfer_set() {
+    let file = |kind: &str, extra: &str| {
+        format!(
+            "name = \"t\"\ncommand = \"branch\"\n[base]\npreset = \"lenet300-lth\"\nkind = \"{kind}\"\n{extra}\n[grid]\nseed = [0]\n"
+        )
+    };
+    let one = |text: String| Sweep::parse(&text).unwrap().cell(0).unwrap().resolve();
+    let r = one(file(
+        "transfer",
+        "transfer_set = [\"optimizer=sgd\", \"lr = 0.05\", \"momentum=0.9\"]",
+    ))
+    .unwrap();
+    assert_eq!(
+        r.transfer,
+        [("optimizer", "sgd"), ("lr", "0.05"), ("momentum", "0.9")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    // The IMP run the branch starts from keeps its own settings.
+    assert_eq!(r.config.lr, 1.2e-3);
+    for (kind, extra, expect) in [
+        ("transfer", "", "needs `transfer_set"),
+        (
+            "transfer",
+            "transfer_set = [\"optimizer\"]",
+            "is not \"KEY=VALUE\"",
+        ),
+        ("transfer", "transfer_set = [\"colour=red\"]", "colour"),
+        ("transfer", "transfer_set = [\"lr=-1\"]", "lr"),
+        ("random-reinit", "transfer_set = [\"lr=0.1\"]", "only"),
+    ] {
+        let err = one(file(kind, extra)).unwrap_err().to_string();
+        assert!(err.contains(expect), "{kind} {extra}: {err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+}
