@@ -175,8 +175,35 @@ impl std::fmt::Display for Difference {
     }
 }
 
+/// Whether `key` cannot affect a run with the `requested` settings, so that a stored value made
+/// under another default is no difference: the fine-tuning rate and the retraining budget
+/// matter only to `rewind = "lr"` or `"finetune"` (issue 11 changed `finetune_lr`'s default from
+/// a tenth of `lr` to Renda's final rate; every other run is unaffected and stays reusable).
+fn inert(key: &str, requested: &Settings) -> bool {
+    match key {
+        "finetune_lr" | "retrain" => !matches!(
+            requested.get("rewind").and_then(Value::as_str),
+            Some("lr") | Some("finetune")
+        ),
+        _ => false,
+    }
+}
+
+/// The value a run stored before `key` existed *had*, where that differs from the key's
+/// default: early-bird compared masks by the Hamming distance over all weights (`eb_distance =
+/// "all"`) until issue 11 made the kept-set distance the default. `None`: the default's.
+fn legacy_value(key: &str, stored: &Settings) -> Option<Value> {
+    match key {
+        "eb_distance" if stored.get("method").and_then(Value::as_str) == Some("early-bird") => {
+            Some(Value::String("all".into()))
+        }
+        _ => None,
+    }
+}
+
 /// The settings whose stored and requested values differ, by key. A key missing from `stored`
-/// is equal when the request leaves it at `defaults`' value.
+/// is equal when the request leaves it at `defaults`' value (unless the stored run's behaviour
+/// was another value's: [`legacy_value`]); keys that cannot affect the requested run are skipped.
 pub fn differences(
     stored: &Settings,
     requested: &Settings,
@@ -186,8 +213,11 @@ pub fn differences(
     keys.sort();
     keys.dedup();
     keys.into_iter()
+        .filter(|k| !inert(k, requested))
         .filter_map(|k| {
-            let (s, r) = (stored.get(k), requested.get(k));
+            let old = legacy_value(k, stored);
+            let s = stored.get(k).or(old.as_ref());
+            let r = requested.get(k);
             let same = s == r || (s.is_none() && r.is_some() && r == defaults.get(k));
             (!same).then(|| Difference {
                 key: k.clone(),
@@ -383,4 +413,50 @@ fn legacy(dir: &Path, command: &str, extra: &[(&str, Value)]) -> Result<Option<I
     let mut id = Identity::new(command, settings);
     id.write(dir)?;
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, Value)]) -> Settings {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Issue 11 changed two meanings: `finetune_lr`'s default (which only fine-tuning reads) and
+    /// early-bird's distance (a new key whose default is not what old runs did).
+    #[test]
+    fn changed_defaults_refuse_only_the_runs_they_change() {
+        let s = |v: &str| Value::String(v.into());
+        let stored = settings(&[("rewind", s("init")), ("finetune_lr", 0.00012.into())]);
+        let defaults = settings(&[("rewind", s("init")), ("finetune_lr", 0.0.into())]);
+        // An IMP run rewinding to init never reads the fine-tuning rate.
+        assert!(differences(&stored, &defaults, &defaults).is_empty());
+        // A fine-tuning run does.
+        let ft_stored = settings(&[("rewind", s("finetune")), ("finetune_lr", 0.00012.into())]);
+        let ft = settings(&[("rewind", s("finetune")), ("finetune_lr", 0.0.into())]);
+        assert_eq!(
+            differences(&ft_stored, &ft, &defaults)[0].key,
+            "finetune_lr"
+        );
+        // Early-bird runs made before `eb_distance` compared all weights.
+        let eb_stored = settings(&[("method", s("early-bird"))]);
+        let eb = settings(&[("method", s("early-bird")), ("eb_distance", s("kept"))]);
+        let eb_defaults = settings(&[("eb_distance", s("kept"))]);
+        let d = differences(&eb_stored, &eb, &eb_defaults);
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].to_string(),
+            "eb_distance (stored \"all\", requested \"kept\")"
+        );
+        let eb_all = settings(&[("method", s("early-bird")), ("eb_distance", s("all"))]);
+        assert!(differences(&eb_stored, &eb_all, &eb_defaults).is_empty());
+        // Any other run made before the key is unaffected.
+        let imp_stored = settings(&[("method", s("imp"))]);
+        let imp = settings(&[("method", s("imp")), ("eb_distance", s("kept"))]);
+        assert!(differences(&imp_stored, &imp, &eb_defaults).is_empty());
+    }
 }

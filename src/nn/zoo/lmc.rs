@@ -155,7 +155,14 @@ pub fn run_lmc(
         ));
     }
     let run_dir = env.run_dir(&cfg)?;
-    let _run = env.open(&run_dir, &cfg, "lmc", &[])?;
+    // Copies that restart the optimizer (before issue 11) are another experiment: a run made
+    // without this key is refused, not silently reused.
+    let _run = env.open(
+        &run_dir,
+        &cfg,
+        "lmc",
+        &[("lmc_copies", serde_json::json!("carry-optimizer-state"))],
+    )?;
     rundir::write_config(&run_dir, &cfg, false)?;
     let data = load_data(&cfg, env.data_dir.as_deref(), env.device)?;
     let (vs, net, init_path) = phase::network_of(&cfg, &data, env.device, &run_dir)?;
