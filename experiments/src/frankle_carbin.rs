@@ -91,6 +91,9 @@ pub struct Level {
     pub pruning_to_target: Ci,
 }
 
+/// (group, arm, seed, level).
+type CurveKey = (String, &'static str, u64, usize);
+
 /// Every run of the sweep's table (runs under `runs`), measured.
 pub fn runs(table: &[Vec<String>], runs_root: &Path) -> Result<Vec<Run>> {
     let recs = records(table);
@@ -109,7 +112,7 @@ pub fn runs(table: &[Vec<String>], runs_root: &Path) -> Result<Vec<Run>> {
         )
     };
     let group = |r: &BTreeMap<String, String>| r.get("preset").cloned().unwrap_or_default();
-    let mut curves: BTreeMap<(String, &str, u64, usize), (Vec<Eval>, f64)> = BTreeMap::new();
+    let mut curves: BTreeMap<CurveKey, (Vec<Eval>, f64)> = BTreeMap::new();
     for r in &recs {
         let evals = read_metrics(&run_level_dir(runs_root, r)?)?;
         curves.insert(

@@ -202,8 +202,10 @@ fn legacy_value(key: &str, stored: &Settings) -> Option<Value> {
 }
 
 /// The settings whose stored and requested values differ, by key. A key missing from `stored`
-/// is equal when the request leaves it at `defaults`' value (unless the stored run's behaviour
-/// was another value's: [`legacy_value`]); keys that cannot affect the requested run are skipped.
+/// is equal when the request leaves it at `defaults`' value (unless the stored run behaved as
+/// another value: early-bird runs made before `eb_distance` compared all weights, `"all"`); keys
+/// that cannot affect the requested run are skipped (`finetune_lr` and `retrain` unless the run
+/// rewinds by `lr` or fine-tunes).
 pub fn differences(
     stored: &Settings,
     requested: &Settings,

@@ -183,7 +183,7 @@ fn transfer_branches_take_their_settings_from_transfer_set() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
     );
     // The IMP run the branch starts from keeps its own settings.
-    assert_eq!(r.config.lr, 1.2e-3);
+    assert_eq!(r.config.lr.to_bits(), 1.2e-3f64.to_bits());
     for (kind, extra, expect) in [
         ("transfer", "", "needs `transfer_set"),
         (
