@@ -268,6 +268,10 @@ fn early_bird_ticket_is_drawn_before_training_ends() {
             "eval_every=500",
             "--set",
             "eb_every=100",
+            // The kept-set distance (the default) of 80% masks falls to 0.12 by iteration 2000
+            // on this budget (0.16 at the first check); 0.15 draws inside it.
+            "--set",
+            "eb_threshold=0.15",
         ],
     );
     let s = read_summary(&dir);
@@ -278,10 +282,10 @@ fn early_bird_ticket_is_drawn_before_training_ends() {
     let d = t["distances"].as_array().unwrap();
     let last = d.last().unwrap().as_array().unwrap();
     assert_eq!(last[0].as_u64().unwrap(), at);
-    assert!(last[1].as_f64().unwrap() <= 0.1);
+    assert!(last[1].as_f64().unwrap() <= 0.15);
     assert!(d[..d.len() - 1]
         .iter()
-        .all(|p| p.as_array().unwrap()[1].as_f64().unwrap() > 0.1));
+        .all(|p| p.as_array().unwrap()[1].as_f64().unwrap() > 0.15));
     // The ticket trains on from the early-bird point.
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let first: u64 = metrics
