@@ -9,8 +9,8 @@
 
 use clap::Parser;
 use lottery_experiments::early_phase as ep;
-use lottery_experiments::evidence::{write_flat, Ci};
-use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::evidence::{ci_series, write_flat, Ci};
+use lottery_experiments::plot::{figure, Panel};
 use lottery_experiments::{sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
@@ -59,26 +59,14 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .filter(|a| *a != "ticket")
                 .map(|a| {
-                    let here: Vec<&ep::Point> =
-                        points.iter().filter(|p| p.k == k && p.arm == *a).collect();
-                    let mut s = Series::line(
+                    ci_series(
                         a.clone(),
-                        here.iter()
-                            .map(|p| (p.remaining_pct, 100.0 * p.minus_ticket.mean))
-                            .collect(),
-                    );
-                    s.err = Some(
-                        here.iter()
-                            .map(|p| {
-                                if p.minus_ticket.ci95.is_finite() {
-                                    100.0 * p.minus_ticket.ci95
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect(),
-                    );
-                    s
+                        points
+                            .iter()
+                            .filter(|p| p.k == k && p.arm == *a)
+                            .map(|p| (p.remaining_pct, p.minus_ticket)),
+                        100.0,
+                    )
                 })
                 .collect();
             Panel {

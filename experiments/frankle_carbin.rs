@@ -10,9 +10,9 @@
 //! levels.md, <sweep name>[-<model>].svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::evidence::Ci;
+use lottery_experiments::evidence::{ci_series, remaining_panel, Ci};
 use lottery_experiments::frankle_carbin as fc;
-use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::plot::{figure, Series};
 use lottery_experiments::{sweeps, write_rows, ExperimentArgs};
 
 #[derive(Parser)]
@@ -25,37 +25,7 @@ struct Args {
 }
 
 fn series(name: &str, levels: &[&fc::Level], v: impl Fn(&fc::Level) -> Ci, scale: f64) -> Series {
-    let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = levels
-        .iter()
-        .filter(|l| v(l).n > 0 && v(l).mean.is_finite())
-        .map(|l| {
-            let c = v(l);
-            (
-                (l.remaining_pct, c.mean * scale),
-                if c.ci95.is_finite() {
-                    c.ci95 * scale
-                } else {
-                    0.0
-                },
-            )
-        })
-        .unzip();
-    let mut s = Series::line(name, pts);
-    s.err = Some(errs);
-    s
-}
-
-fn panel(title: &str, y: &str, series: Vec<Series>) -> Panel {
-    Panel {
-        title: title.into(),
-        x_label: "% of weights remaining".into(),
-        y_label: y.into(),
-        log_x: true,
-        log_y: false,
-        series,
-        cells: vec![],
-        legend_lower: false,
-    }
+    ci_series(name, levels.iter().map(|l| (l.remaining_pct, v(l))), scale)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     for g in groups {
         let ls: Vec<&fc::Level> = levels.iter().filter(|l| l.group == g).collect();
         let panels = vec![
-            panel(
+            remaining_panel(
                 "Test accuracy at early stopping (mean, 95% CI)",
                 "test accuracy (%)",
                 vec![
@@ -94,7 +64,7 @@ fn main() -> anyhow::Result<()> {
                     series("dense, compute-matched", &ls, |l| l.dense_matched, 100.0),
                 ],
             ),
-            panel(
+            remaining_panel(
                 "Paired differences (points, 95% CI)",
                 "IMP minus control",
                 vec![
@@ -108,7 +78,7 @@ fn main() -> anyhow::Result<()> {
                     series("IMP − random pruning", &ls, |l| l.imp_minus_pruning, 100.0),
                 ],
             ),
-            panel(
+            remaining_panel(
                 "Iterations to the dense validation accuracy",
                 "iterations (runs that reach it)",
                 vec![
@@ -117,7 +87,7 @@ fn main() -> anyhow::Result<()> {
                     series("random pruning", &ls, |l| l.pruning_to_target, 1.0),
                 ],
             ),
-            panel(
+            remaining_panel(
                 "Early-stopping iteration of the ticket",
                 "iteration",
                 vec![series("IMP", &ls, |l| l.imp_early_stop_iteration, 1.0)],

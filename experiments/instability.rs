@@ -9,7 +9,7 @@
 //! instability.md, instability.svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::evidence::{write_flat, Ci};
+use lottery_experiments::evidence::{ci_series, remaining_panel, write_flat, Ci};
 use lottery_experiments::plot::{figure, Panel, Series};
 use lottery_experiments::{instability as ins, sweeps, write_rows, ExperimentArgs};
 
@@ -23,25 +23,15 @@ struct Args {
 }
 
 fn series(points: &[ins::Point], network: &str, v: impl Fn(&ins::Point) -> Ci) -> Series {
-    let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = points
-        .iter()
-        .filter(|p| p.network == network && v(p).n > 0)
-        .map(|p| {
-            let c = v(p);
-            // k = 0 sits at 1 on the log axis.
-            (
-                ((p.k as f64).max(1.0), 100.0 * c.mean),
-                if c.ci95.is_finite() {
-                    100.0 * c.ci95
-                } else {
-                    0.0
-                },
-            )
-        })
-        .unzip();
-    let mut s = Series::line(network, pts);
-    s.err = Some(errs);
-    s
+    // k = 0 sits at 1 on the log axis.
+    ci_series(
+        network,
+        points
+            .iter()
+            .filter(|p| p.network == network)
+            .map(|p| ((p.k as f64).max(1.0), v(p))),
+        100.0,
+    )
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,43 +66,23 @@ fn main() -> anyhow::Result<()> {
     let late_series = |v: &dyn Fn(&ins::Late) -> Ci| -> Vec<Series> {
         ks.iter()
             .map(|&k| {
-                let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = late
-                    .iter()
-                    .filter(|l| l.k == k && v(l).n > 0)
-                    .map(|l| {
-                        let c = v(l);
-                        (
-                            (l.remaining_pct, 100.0 * c.mean),
-                            if c.ci95.is_finite() {
-                                100.0 * c.ci95
-                            } else {
-                                0.0
-                            },
-                        )
-                    })
-                    .unzip();
-                let mut s = Series::line(
-                    if k == 0 {
-                        "rewind to init".into()
-                    } else {
-                        format!("rewind to {k}")
-                    },
-                    pts,
-                );
-                s.err = Some(errs);
-                s
+                let name = if k == 0 {
+                    "rewind to init".to_string()
+                } else {
+                    format!("rewind to {k}")
+                };
+                ci_series(
+                    name,
+                    late.iter()
+                        .filter(|l| l.k == k)
+                        .map(|l| (l.remaining_pct, v(l))),
+                    100.0,
+                )
             })
             .collect()
     };
-    let late_panel = |title: &str, y: &str, v: &dyn Fn(&ins::Late) -> Ci| Panel {
-        title: title.into(),
-        x_label: "% of weights remaining".into(),
-        y_label: y.into(),
-        log_x: true,
-        log_y: false,
-        series: late_series(v),
-        cells: vec![],
-        legend_lower: true,
+    let late_panel = |title: &str, y: &str, v: &dyn Fn(&ins::Late) -> Ci| {
+        remaining_panel(title, y, late_series(v))
     };
     let panels = [
         k_panel(

@@ -10,7 +10,7 @@
 //! `results/methods/{methods.csv, points.csv, methods.md, methods.svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::evidence::write_flat;
+use lottery_experiments::evidence::{ci_series, write_flat};
 use lottery_experiments::plot::{figure, Panel, Series};
 use lottery_experiments::{methods as me, sweeps, write_rows, ExperimentArgs};
 
@@ -59,23 +59,11 @@ const PANELS: [(&str, &[&str]); 4] = [
 fn curve(points: &[me::Point], method: &str) -> Series {
     let mut here: Vec<&me::Point> = points.iter().filter(|p| p.method == method).collect();
     here.sort_by(|a, b| b.remaining_pct.total_cmp(&a.remaining_pct));
-    let pts = here
-        .iter()
-        .map(|p| (p.remaining_pct, 100.0 * p.accuracy.mean))
-        .collect();
-    let errs = here
-        .iter()
-        .map(|p| {
-            if p.accuracy.ci95.is_finite() {
-                100.0 * p.accuracy.ci95
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mut s = Series::line(method, pts);
-    s.err = Some(errs);
-    s
+    ci_series(
+        method,
+        here.iter().map(|p| (p.remaining_pct, p.accuracy)),
+        100.0,
+    )
 }
 
 fn main() -> anyhow::Result<()> {
@@ -155,18 +143,7 @@ fn main() -> anyhow::Result<()> {
                 (p.sparsity - at).abs() < 1e-9
                     || (p.method == "imp" && (p.sparsity - at).abs() < 0.04)
             })
-            .map(|p| {
-                let mut s = Series::line(
-                    p.method.clone(),
-                    vec![(p.iterations, 100.0 * p.accuracy.mean)],
-                );
-                s.err = Some(vec![if p.accuracy.ci95.is_finite() {
-                    100.0 * p.accuracy.ci95
-                } else {
-                    0.0
-                }]);
-                s
-            })
+            .map(|p| ci_series(p.method.clone(), [(p.iterations, p.accuracy)], 100.0))
             .collect();
         panels.push(Panel {
             title: format!("Compute: {:.0}% sparsity", 100.0 * at),

@@ -8,8 +8,8 @@
 //! renda-<model>.svg, .png}`.
 
 use clap::Parser;
-use lottery_experiments::evidence::{write_flat, Ci};
-use lottery_experiments::plot::{figure, Panel, Series};
+use lottery_experiments::evidence::{ci_series, remaining_panel, write_flat, Ci};
+use lottery_experiments::plot::{figure, Series};
 use lottery_experiments::renda;
 use lottery_experiments::{sweeps, write_rows, ExperimentArgs};
 
@@ -23,37 +23,7 @@ struct Args {
 }
 
 fn series(name: &str, cells: &[&renda::Cell], v: impl Fn(&renda::Cell) -> Ci) -> Series {
-    let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = cells
-        .iter()
-        .filter(|c| v(c).n > 0)
-        .map(|c| {
-            let x = v(c);
-            (
-                (c.remaining_pct, 100.0 * x.mean),
-                if x.ci95.is_finite() {
-                    100.0 * x.ci95
-                } else {
-                    0.0
-                },
-            )
-        })
-        .unzip();
-    let mut s = Series::line(name, pts);
-    s.err = Some(errs);
-    s
-}
-
-fn panel(title: String, y: &str, series: Vec<Series>) -> Panel {
-    Panel {
-        title,
-        x_label: "% of weights remaining".into(),
-        y_label: y.into(),
-        log_x: true,
-        log_y: false,
-        series,
-        cells: vec![],
-        legend_lower: true,
-    }
+    ci_series(name, cells.iter().map(|c| (c.remaining_pct, v(c))), 100.0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,7 +55,7 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .filter(|c| c.model == m && c.budget == t)
                 .collect();
-            panels.push(panel(
+            panels.push(remaining_panel(
                 format!("{m}: retraining budget t = {t}"),
                 "final test accuracy (%)",
                 vec![
@@ -96,7 +66,7 @@ fn main() -> anyhow::Result<()> {
             ));
             diffs.push(series(&format!("t = {t}"), &at, |c| c.lr_minus_finetune));
         }
-        panels.push(panel(
+        panels.push(remaining_panel(
             format!("{m}: LR rewinding − fine-tuning (paired)"),
             "points",
             diffs,

@@ -205,3 +205,41 @@ pub fn write_flat<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
     let bytes = w.into_inner().map_err(|e| bad(e.to_string()))?;
     lottery::io::write_atomic(path, &bytes)
 }
+
+/// A curve of means with 95% error bars: one point `(x, ci)` per item (items without a value
+/// are skipped), values scaled by `scale` (100 for percentages).
+pub fn ci_series(
+    name: impl Into<String>,
+    points: impl IntoIterator<Item = (f64, Ci)>,
+    scale: f64,
+) -> lottery::plot::Series {
+    let (pts, errs): (Vec<(f64, f64)>, Vec<f64>) = points
+        .into_iter()
+        .filter(|(_, c)| c.n > 0 && c.mean.is_finite())
+        .map(|(x, c)| {
+            let half = if c.ci95.is_finite() { c.ci95 } else { 0.0 };
+            ((x, scale * c.mean), scale * half)
+        })
+        .unzip();
+    let mut s = lottery::plot::Series::line(name, pts);
+    s.err = Some(errs);
+    s
+}
+
+/// A panel of curves against the percentage of weights remaining (log axis).
+pub fn remaining_panel(
+    title: impl Into<String>,
+    y_label: &str,
+    series: Vec<lottery::plot::Series>,
+) -> lottery::plot::Panel {
+    lottery::plot::Panel {
+        title: title.into(),
+        x_label: "% of weights remaining".into(),
+        y_label: y_label.into(),
+        log_x: true,
+        log_y: false,
+        series,
+        cells: vec![],
+        legend_lower: true,
+    }
+}

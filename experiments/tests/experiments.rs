@@ -126,15 +126,15 @@ fn the_experiment_sweep_files_resolve() {
     );
 }
 
-/// The Frankle & Carbin analysis end to end on a miniature sweep: every level has the ticket,
-/// the compute-matched dense network (the long run early-stopped within (L+1)·T) and, where the
-/// controls ran, paired differences over both seeds.
+/// Run an experiment binary on a miniature sweep of `tests/sweeps/` into a temporary results
+/// root; the binary must succeed.
 #[cfg(feature = "torch")]
-#[test]
-fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
+fn run_mini(binary: &str, sweep: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/fc_mini.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frankle_carbin"))
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sweeps")
+        .join(sweep);
+    let out = std::process::Command::new(binary)
         .args([
             "--out",
             tmp.path().to_str().unwrap(),
@@ -150,44 +150,73 @@ fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dir = tmp.path().join("fc_mini");
-    let text = std::fs::read_to_string(dir.join("levels.csv")).unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let header = rd.headers().unwrap().clone();
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), 3, "levels 0, 1, 2");
-    for r in &rows {
-        assert_eq!(&r[col("imp_n")], "2");
-        assert_eq!(&r[col("dense_matched_n")], "2");
+    tmp
+}
+
+/// A CSV file's rows, with cells looked up by column name.
+#[cfg(feature = "torch")]
+struct Table {
+    header: csv::StringRecord,
+    rows: Vec<csv::StringRecord>,
+}
+
+#[cfg(feature = "torch")]
+impl Table {
+    fn read(path: &std::path::Path) -> Table {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let header = rd.headers().unwrap().clone();
+        let rows = rd.records().map(|r| r.unwrap()).collect();
+        Table { header, rows }
     }
-    let l2 = &rows[2];
-    assert_eq!(&l2[col("level")], "2");
-    assert_eq!(&l2[col("ticket_iterations")], "600");
+
+    fn col(&self, name: &str) -> usize {
+        self.header.iter().position(|h| h == name).unwrap()
+    }
+
+    fn get<'a>(&self, row: &'a csv::StringRecord, name: &str) -> &'a str {
+        &row[self.col(name)]
+    }
+}
+
+/// The Frankle & Carbin analysis end to end on a miniature sweep: every level has the ticket,
+/// the compute-matched dense network (the long run early-stopped within (L+1)·T) and, where the
+/// controls ran, paired differences over both seeds.
+#[cfg(feature = "torch")]
+#[test]
+fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
+    let tmp = run_mini(env!("CARGO_BIN_EXE_frankle_carbin"), "fc_mini.toml");
+    let dir = tmp.path().join("fc_mini");
+    let t = Table::read(&dir.join("levels.csv"));
+    assert_eq!(t.rows.len(), 3, "levels 0, 1, 2");
+    for r in &t.rows {
+        assert_eq!(t.get(r, "imp_n"), "2");
+        assert_eq!(t.get(r, "dense_matched_n"), "2");
+    }
+    let l2 = &t.rows[2];
+    assert_eq!(t.get(l2, "level"), "2");
+    assert_eq!(t.get(l2, "ticket_iterations"), "600");
     for c in [
         "imp_minus_reinit_n",
         "imp_minus_pruning_n",
         "imp_minus_dense_matched_n",
     ] {
-        assert_eq!(&l2[col(c)], "2", "{c}");
+        assert_eq!(t.get(l2, c), "2", "{c}");
     }
     // The paired difference is the mean of the per-seed differences of the two arms.
-    let f = |c: &str| l2[col(c)].parse::<f64>().unwrap();
-    let runs = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let runs = Table::read(&dir.join("runs.csv"));
     let acc = |arm: &str| -> f64 {
-        let mut rd = csv::Reader::from_reader(runs.as_bytes());
-        let h = rd.headers().unwrap().clone();
-        let i = |n: &str| h.iter().position(|x| x == n).unwrap();
-        let v: Vec<f64> = rd
-            .records()
-            .map(|r| r.unwrap())
-            .filter(|r| &r[i("arm")] == arm && &r[i("level")] == "2")
-            .map(|r| r[i("early_stop_test_accuracy")].parse().unwrap())
+        let v: Vec<f64> = runs
+            .rows
+            .iter()
+            .filter(|r| runs.get(r, "arm") == arm && runs.get(r, "level") == "2")
+            .map(|r| runs.get(r, "early_stop_test_accuracy").parse().unwrap())
             .collect();
         assert_eq!(v.len(), 2, "{arm}");
         v.iter().sum::<f64>() / 2.0
     };
-    let d = f("imp_minus_reinit_mean") - (acc("IMP") - acc("random reinit"));
+    let mean: f64 = t.get(l2, "imp_minus_reinit_mean").parse().unwrap();
+    let d = mean - (acc("IMP") - acc("random reinit"));
     assert!(d.abs() < 1e-12, "{d}");
     assert!(dir.join("fc_mini.svg").exists() && dir.join("levels.md").exists());
 }
@@ -199,45 +228,23 @@ fn frankle_carbin_reports_controls_matched_compute_and_paired_differences() {
 #[cfg(feature = "torch")]
 #[test]
 fn renda_compares_the_three_retrainings_at_equal_budgets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/renda_mini.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_renda"))
-        .args([
-            "--out",
-            tmp.path().to_str().unwrap(),
-            "--jobs",
-            "2",
-            "--sweep",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(tmp.path().join("renda/cells.csv")).unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let h = rd.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), 3 * 2, "3 budgets x 2 levels");
-    let mut budgets: Vec<&str> = rows.iter().map(|r| &r[col("budget")]).collect();
+    let tmp = run_mini(env!("CARGO_BIN_EXE_renda"), "renda_mini.toml");
+    let t = Table::read(&tmp.path().join("renda/cells.csv"));
+    assert_eq!(t.rows.len(), 3 * 2, "3 budgets x 2 levels");
+    let mut budgets: Vec<&str> = t.rows.iter().map(|r| t.get(r, "budget")).collect();
     budgets.dedup();
     assert_eq!(budgets, ["50", "100", "200"]);
     let mut differ = false;
-    for r in &rows {
+    for r in &t.rows {
         for c in [
             "weight_rewinding_n",
             "lr_rewinding_n",
             "fine_tuning_n",
             "lr_minus_finetune_n",
         ] {
-            assert_eq!(&r[col(c)], "2", "{c}");
+            assert_eq!(t.get(r, c), "2", "{c}");
         }
-        differ |= r[col("lr_minus_finetune_mean")].parse::<f64>().unwrap() != 0.0;
+        differ |= t.get(r, "lr_minus_finetune_mean").parse::<f64>().unwrap() != 0.0;
     }
     assert!(
         differ,
@@ -246,51 +253,24 @@ fn renda_compares_the_three_retrainings_at_equal_budgets() {
 }
 
 /// The instability analysis end to end on a miniature sweep: the dense network, the ticket
-/// (found with rewinding to each k) and both controls at every k over both seeds, the controls
-/// paired with the ticket, and late rewinding paired with rewinding to init.
+/// (found with rewinding to each k) and both controls at every k over both seeds, each paired
+/// with the ticket, and late rewinding paired with rewinding to init.
 #[cfg(feature = "torch")]
 #[test]
 fn instability_reports_controls_and_late_rewinding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/instability_mini.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_instability"))
-        .args([
-            "--out",
-            tmp.path().to_str().unwrap(),
-            "--jobs",
-            "2",
-            "--sweep",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| {
-        let text = std::fs::read_to_string(tmp.path().join("instability").join(f)).unwrap();
-        let mut rd = csv::Reader::from_reader(text.as_bytes());
-        let h = rd.headers().unwrap().clone();
-        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
-        (h, rows)
-    };
-    let (h, points) = read("points.csv");
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    assert_eq!(points.len(), 4 * 2, "4 networks x 2 values of k");
-    for p in &points {
-        assert_eq!(&p[col("instability_test_n")], "2");
-        assert_eq!(&p[col("minus_ticket_n")], "2", "{p:?}");
-        if &p[col("network")] == "IMP ticket" {
-            assert_eq!(&p[col("minus_ticket_mean")], "0.0");
+    let tmp = run_mini(env!("CARGO_BIN_EXE_instability"), "instability_mini.toml");
+    let t = Table::read(&tmp.path().join("instability/points.csv"));
+    assert_eq!(t.rows.len(), 4 * 2, "4 networks x 2 values of k");
+    for p in &t.rows {
+        assert_eq!(t.get(p, "instability_test_n"), "2");
+        assert_eq!(t.get(p, "minus_ticket_n"), "2", "{p:?}");
+        if t.get(p, "network") == "IMP ticket" {
+            assert_eq!(t.get(p, "minus_ticket_mean"), "0.0");
         }
     }
-    let (h, late) = read("late.csv");
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    assert_eq!(late.len(), 2 * 3, "2 rewind points x levels 0..=2");
-    assert!(late.iter().all(|l| &l[col("minus_init_n")] == "2"));
+    let late = Table::read(&tmp.path().join("instability/late.csv"));
+    assert_eq!(late.rows.len(), 2 * 3, "2 rewind points x levels 0..=2");
+    assert!(late.rows.iter().all(|l| late.get(l, "minus_init_n") == "2"));
 }
 
 /// The method comparison end to end on a miniature sweep: the optimizer controls are labelled
@@ -299,32 +279,10 @@ fn instability_reports_controls_and_late_rewinding() {
 #[cfg(feature = "torch")]
 #[test]
 fn methods_label_controls_and_count_compute() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/methods_mini.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_methods"))
-        .args([
-            "--out",
-            tmp.path().to_str().unwrap(),
-            "--jobs",
-            "2",
-            "--sweep",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(tmp.path().join("methods/points.csv")).unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let h = rd.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let tmp = run_mini(env!("CARGO_BIN_EXE_methods"), "methods_mini.toml");
+    let t = Table::read(&tmp.path().join("methods/points.csv"));
     let methods: std::collections::BTreeSet<&str> =
-        rows.iter().map(|r| &r[col("method")]).collect();
+        t.rows.iter().map(|r| t.get(r, "method")).collect();
     for m in [
         "gradual",
         "iht",
@@ -337,18 +295,20 @@ fn methods_label_controls_and_count_compute() {
     ] {
         assert!(methods.contains(m), "{m} missing from {methods:?}");
     }
-    for r in rows
+    for r in t
+        .rows
         .iter()
-        .filter(|r| ["gradual (SGD)", "iht"].contains(&&r[col("method")]))
+        .filter(|r| ["gradual (SGD)", "iht"].contains(&t.get(r, "method")))
     {
-        assert_eq!(&r[col("accuracy_n")], "2");
-        assert_eq!(&r[col("minus_gradual_n")], "2");
+        assert_eq!(t.get(r, "accuracy_n"), "2");
+        assert_eq!(t.get(r, "minus_gradual_n"), "2");
     }
     // IMP's level 2 has trained 3 times 200 iterations; a one-training method 200.
     let its = |m: &str| -> Vec<f64> {
-        rows.iter()
-            .filter(|r| &r[col("method")] == m)
-            .map(|r| r[col("iterations")].parse().unwrap())
+        t.rows
+            .iter()
+            .filter(|r| t.get(r, "method") == m)
+            .map(|r| t.get(r, "iterations").parse().unwrap())
             .collect()
     };
     assert!(its("imp").contains(&600.0), "{:?}", its("imp"));
@@ -362,52 +322,28 @@ fn methods_label_controls_and_count_compute() {
 #[cfg(feature = "torch")]
 #[test]
 fn early_phase_pairs_perturbations_with_the_ticket() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sweeps/early_phase_mini.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_early_phase"))
-        .args([
-            "--out",
-            tmp.path().to_str().unwrap(),
-            "--jobs",
-            "2",
-            "--sweep",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(tmp.path().join("early_phase/points.csv")).unwrap();
-    let mut rd = csv::Reader::from_reader(text.as_bytes());
-    let h = rd.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
-    let arms: Vec<(String, String)> = rows
+    let tmp = run_mini(env!("CARGO_BIN_EXE_early_phase"), "early_phase_mini.toml");
+    let t = Table::read(&tmp.path().join("early_phase/points.csv"));
+    let arms: Vec<(&str, &str)> = t
+        .rows
         .iter()
-        .map(|r| (r[col("k")].to_string(), r[col("arm")].to_string()))
+        .map(|r| (t.get(r, "k"), t.get(r, "arm")))
         .collect();
-    for (k, arm) in [
+    for want in [
         ("0", "perturb-shuffle"),
         ("50", "perturb-signs"),
         ("0", "transfer"),
         ("0", "ticket"),
     ] {
-        assert!(
-            arms.contains(&(k.into(), arm.into())),
-            "{k} {arm}: {arms:?}"
-        );
+        assert!(arms.contains(&want), "{want:?}: {arms:?}");
     }
-    for r in &rows {
-        assert_eq!(&r[col("accuracy_n")], "2", "{r:?}");
-        if r[col("arm")].starts_with("perturb") {
-            assert_eq!(&r[col("minus_ticket_n")], "2", "{r:?}");
+    for r in &t.rows {
+        assert_eq!(t.get(r, "accuracy_n"), "2", "{r:?}");
+        if t.get(r, "arm").starts_with("perturb") {
+            assert_eq!(t.get(r, "minus_ticket_n"), "2", "{r:?}");
         }
-        if &r[col("arm")] == "transfer" {
-            assert_eq!(&r[col("minus_dense_n")], "2", "{r:?}");
+        if t.get(r, "arm") == "transfer" {
+            assert_eq!(t.get(r, "minus_dense_n"), "2", "{r:?}");
         }
     }
 }
