@@ -34,7 +34,9 @@
 
 pub mod branch;
 pub mod data;
+mod descent;
 pub mod dynamics;
+mod env;
 pub mod imp;
 pub mod models;
 pub mod optim;

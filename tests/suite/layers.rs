@@ -32,11 +32,13 @@ const NN_LAYERS: &[(&str, usize)] = &[
     ("dynamics", 2),
     ("rundir", 2),
     ("perturb", 2),
-    ("phase", 3),
-    ("imp", 4),
-    ("branch", 5),
-    ("zoo", 6),
-    ("sweep", 7),
+    ("env", 3),
+    ("descent", 3),
+    ("phase", 4),
+    ("imp", 5),
+    ("branch", 6),
+    ("zoo", 7),
+    ("sweep", 8),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
