@@ -4,7 +4,7 @@
 //! The weights stay at their random initialization and are never updated. Each prunable weight
 //! has a score $s_i$; the forward pass uses $w_i \cdot h_i$ with $h$ the indicator of the top
 //! $1-S$ of $|s|$ (per layer when layerwise — the paper's setting — or over the pool for a
-//! global budget), so every forward pass runs a mask of exactly the ticket's size. The backward
+//! global budget; the shared [`crate::select::Largest`] rule), so every forward pass runs a mask of exactly the ticket's size. The backward
 //! pass treats $h$ as the identity (straight-through): $\partial L/\partial s_i =
 //! \partial L/\partial (w_i h_i)\cdot w_i\,\mathrm{sign}(s_i)$. Scores start uniform in
 //! $[-b_l, b_l]$ with $b_l = \sqrt3\,\mathrm{std}(w_l)$ (the variance of the layer's weights, as
@@ -15,7 +15,7 @@
 //! layer's standard deviation with its own sign).
 
 use serde_json::json;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::Ctx;
 use crate::nn::dynamics::{Dynamics, LearnedScores};
@@ -24,13 +24,14 @@ use crate::nn::params::Params;
 use crate::nn::perturb::{perturb, Kept};
 use crate::nn::phase::Segment;
 use crate::nn::rundir::{self, Summary};
-use crate::select::{Budget, Mask};
+use crate::select::{Budget, Largest, Mask, Rule};
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
 /// Scores whose top $1-S$ (by $|s|$) select the frozen weights the forward pass uses.
 #[derive(Debug)]
 pub struct EdgePopup {
+    names: Vec<String>,
     weights: Vec<Tensor>,
     scores: LearnedScores,
     budget: Budget,
@@ -61,6 +62,7 @@ impl EdgePopup {
                 5e-4,
             );
         EdgePopup {
+            names: ctx.x.names.clone(),
             weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
             scores,
             budget: ctx.target.budget(ctx.cfg.sparsity),
@@ -69,50 +71,29 @@ impl EdgePopup {
         }
     }
 
-    /// The 0/1 masks of the top scores by $|s|$ under the budget (exact counts; no gradient).
+    /// The mask of the top scores by $|s|$ under the budget: the shared selection rule
+    /// ([`crate::select::Largest`], exact counts, ties to the lower index) on the scores'
+    /// magnitudes, as every other method selects.
+    fn selected(&self) -> Mask {
+        let magnitudes = tch::no_grad(|| {
+            Params::new(
+                self.names.clone(),
+                self.scores.tensors.iter().map(Tensor::abs).collect(),
+            )
+            .to_scores()
+        });
+        Largest
+            .select(&magnitudes, &self.budget)
+            .expect("the budget fits the scores")
+    }
+
+    /// The 0/1 mask tensors of [`EdgePopup::selected`] (no gradient).
     fn masks(&self) -> Vec<Tensor> {
-        tch::no_grad(|| {
-            let abs: Vec<Tensor> = self.scores.tensors.iter().map(Tensor::abs).collect();
-            let top = |flat: &Tensor, k: i64| -> Tensor {
-                let n = flat.size()[0];
-                if k >= n {
-                    return flat.ones_like();
-                }
-                let (_, idx) = flat.topk(k, 0, true, false);
-                flat.zeros_like().scatter_value(0, &idx, 1.0)
-            };
-            match &self.budget {
-                Budget::PerGroupK(ks) => abs
-                    .iter()
-                    .zip(ks)
-                    .map(|(a, &k)| top(&a.flatten(0, -1), k as i64).view_as(a))
-                    .collect(),
-                Budget::Pooled { k, pool } => {
-                    let pooled: Vec<Tensor> = abs
-                        .iter()
-                        .zip(pool)
-                        .filter(|(_, &p)| p)
-                        .map(|(a, _)| a.flatten(0, -1))
-                        .collect();
-                    let all = top(&Tensor::cat(&pooled, 0), *k as i64);
-                    let mut offset = 0;
-                    abs.iter()
-                        .zip(pool)
-                        .map(|(a, &p)| {
-                            if p {
-                                let n = a.numel() as i64;
-                                let m = all.narrow(0, offset, n).view_as(a);
-                                offset += n;
-                                m
-                            } else {
-                                a.ones_like()
-                            }
-                        })
-                        .collect()
-                }
-                other => unreachable!("a run's budget is per layer or pooled, not {other:?}"),
-            }
-        })
+        let frozen = Params::new(
+            self.names.clone(),
+            self.weights.iter().map(Tensor::shallow_clone).collect(),
+        );
+        frozen.mask_tensors(&self.selected())
     }
 }
 
@@ -150,13 +131,7 @@ impl Dynamics for EdgePopup {
     }
 
     fn mask(&self) -> Mask {
-        let bytes: Vec<u8> = self
-            .masks()
-            .iter()
-            .flat_map(|m| Vec::<u8>::try_from(m.flatten(0, -1).to_kind(Kind::Uint8)).unwrap())
-            .collect();
-        let sizes: Vec<usize> = self.weights.iter().map(|w| w.numel()).collect();
-        Mask::from_bytes(&bytes, &sizes).expect("sizes agree")
+        self.selected()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
