@@ -26,9 +26,11 @@
 
 mod design;
 mod generate;
+pub mod quadratic;
 
 pub use design::Design;
 pub use generate::{DesignKind, Magnitudes, Planted, PlantedParams, Scaling};
+pub use quadratic::{design_form, Damping, LayerGram};
 
 use std::sync::OnceLock;
 

@@ -42,6 +42,10 @@ pub struct ThresholdParams {
     pub max_iters: usize,
     /// Stop when $\|x^{t+1} - x^t\| \le \mathrm{tol}\cdot\max(1, \|x^t\|)$ (default $10^{-10}$).
     pub tol: f64,
+    /// Starting point (default $0$), at most $s$-sparse: layerwise pruning starts from the
+    /// magnitude support refit, as CHITA does.
+    #[serde(default)]
+    pub warm: Option<Array1<f64>>,
 }
 
 impl ThresholdParams {
@@ -52,6 +56,7 @@ impl ThresholdParams {
             step: None,
             max_iters: 500,
             tol: 1e-10,
+            warm: None,
         }
     }
 
@@ -80,6 +85,18 @@ impl ThresholdParams {
         if self.tol.is_nan() || self.tol < 0.0 {
             return Err(Error::param("tol", "must be >= 0"));
         }
+        if let Some(w) = &self.warm {
+            let nnz = w.iter().filter(|v| **v != 0.0).count();
+            if nnz > self.sparsity || w.iter().any(|v| !v.is_finite()) {
+                return Err(Error::param(
+                    "warm",
+                    format!(
+                        "must be finite and at most {}-sparse, has {nnz} nonzeros",
+                        self.sparsity
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -103,15 +120,29 @@ pub struct ThresholdState {
     pub step: f64,
 }
 
-fn initial_state<P: SmoothProblem + ?Sized>(p: &P, s: usize) -> Result<ThresholdState> {
-    check_sparsity(s, p.dim())?;
-    let x = Array1::zeros(p.dim());
+fn initial_state<P: SmoothProblem + ?Sized>(
+    p: &P,
+    params: &ThresholdParams,
+) -> Result<ThresholdState> {
+    check_sparsity(params.sparsity, p.dim())?;
+    let x = match &params.warm {
+        Some(w) if w.len() != p.dim() => {
+            return Err(Error::Shape(format!(
+                "warm start has length {} but the problem has dimension {}",
+                w.len(),
+                p.dim()
+            )))
+        }
+        Some(w) => w.clone(),
+        None => Array1::zeros(p.dim()),
+    };
     let (f, g) = p.value_and_gradient(&x);
+    let support = crate::solver::support_of(&x);
     Ok(ThresholdState {
         x,
         f,
         g,
-        support: Vec::new(),
+        support,
         step: 0.0,
     })
 }
@@ -242,7 +273,7 @@ impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
     threshold_common!("iht");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
-        let mut s = initial_state(p, self.params.sparsity)?;
+        let mut s = initial_state(p, &self.params)?;
         s.step = self.params.resolve_step(p);
         Ok(s)
     }
@@ -288,7 +319,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
     threshold_common!("niht");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
-        initial_state(p, self.params.sparsity)
+        initial_state(p, &self.params)
     }
 
     fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
@@ -364,7 +395,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
     threshold_common!("htp");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
-        let mut s = initial_state(p, self.params.sparsity)?;
+        let mut s = initial_state(p, &self.params)?;
         // Foucart's unit step on unit-norm columns, i.e. 1/β in this crate's scaling.
         s.step = self
             .params
@@ -415,7 +446,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Cosamp {
     threshold_common!("cosamp");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
-        initial_state(p, self.params.sparsity)
+        initial_state(p, &self.params)
     }
 
     fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {

@@ -9,6 +9,8 @@
 //! |---|---|---|
 //! | IHT, NIHT, HTP, CoSaMP | [`iht`] | `thresholding.md`, `iht_descent.md`, `iht_rip_recovery.md`, `iht_rsc.md` |
 //! | OMP, FCFGS, forward, FWR, FoBa | [`greedy`] | `omp.md`, `fcfgs_rate.md`, `fcfgs_rsc.md`, `foba.md` |
+//! | OBS backward elimination | [`greedy`] | `obs.md` |
+//! | layerwise pruning (rows of a layer sharing $H$: Batch-OMP, OBS/OBC, SparseGPT, any solver above) | [`layer`] | `layerwise.md` |
 //! | Maurey sparsification | [`maurey`] | `maurey.md` |
 //! | Frank-Wolfe, away-step, pairwise | [`frank_wolfe`] | `frank_wolfe.md`, `fw_sparsity.md`, `fw_linear.md` |
 //! | mirror descent | [`mirror`] | `mirror_descent.md` |
@@ -20,6 +22,7 @@ pub mod argmin_bridge;
 pub mod frank_wolfe;
 pub mod greedy;
 pub mod iht;
+pub mod layer;
 pub mod maurey;
 pub mod mirror;
 pub mod step;

@@ -15,6 +15,7 @@ mod frank_wolfe;
 mod greedy;
 mod imp;
 mod layers;
+mod layerwise;
 mod mirror;
 mod nn;
 mod one_interface;

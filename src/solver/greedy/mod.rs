@@ -11,6 +11,7 @@
 //! | [`ForwardGreedy`] | one exact line-search step on coordinate $j$ only |
 //! | [`Fwr`] | FCFGS to $k$ atoms, then replacement steps (add the best, drop the smallest) |
 //! | [`Foba`] | forward step, then backward removals while they cost at most $\nu$ of the forward gain |
+//! | [`Obs`] | backward: start from the least-squares fit, remove the least salient $w_q^2/[H^{-1}]_{qq}$, update the rest optimally |
 //!
 //! ```
 //! use lottery::problem::{LeastSquares, PlantedParams};
@@ -28,6 +29,9 @@
 //! - S. Shalev-Shwartz, N. Srebro, T. Zhang. Trading accuracy for sparsity in optimization problems
 //!   with sparsity constraints. SIAM J. Optim. 20(6), 2010.
 //! - J. A. Tropp. Greed is good: algorithmic results for sparse approximation. IEEE TIT 50(10), 2004.
+//! - B. Hassibi, D. G. Stork. Second order derivatives for network pruning: Optimal Brain
+//!   Surgeon. NeurIPS 1992; E. Frantar, S. P. Singh, D. Alistarh. Optimal Brain Compression.
+//!   NeurIPS 2022.
 //! - T. Zhang. Adaptive forward-backward greedy algorithm for learning sparse representations.
 //!   IEEE TIT 57(7), 2011.
 //!
@@ -36,12 +40,15 @@
 #![doc = include_str!("../../../theory/fcfgs_rate.md")]
 #![doc = include_str!("../../../theory/fcfgs_rsc.md")]
 #![doc = include_str!("../../../theory/foba.md")]
+#![doc = include_str!("../../../theory/obs.md")]
 
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+mod obs;
 mod omp;
 
+pub use obs::{spd_inverse, Obs, ObsParams, ObsRow, ObsState};
 pub use omp::{Omp, OmpState};
 
 use super::step::grow_scores;
