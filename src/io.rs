@@ -154,6 +154,11 @@ pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
     read_npy_file(path)
 }
 
+/// Read an f64 array of any dimension from `.npy`, rejecting NaN and infinities.
+pub fn read_array(path: &Path) -> Result<ndarray::ArrayD<f64>> {
+    read_npy_file(path)
+}
+
 /// Read an f64 vector from `.npy`, rejecting NaN and infinities.
 pub fn read_vector(path: &Path) -> Result<Array1<f64>> {
     read_npy_file(path)

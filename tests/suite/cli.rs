@@ -50,6 +50,8 @@ fn every_solver_prints_the_json_contract() {
         ("forward", vec!["--sparsity", "4"]),
         ("fwr", vec!["--sparsity", "4"]),
         ("foba", vec!["--sparsity", "4"]),
+        ("obs", vec!["--sparsity", "4", "--damp", "1e-3"]),
+        ("sparsegpt", vec!["--sparsity", "4", "--damp", "1e-3"]),
         ("fw", vec!["--domain", "l1", "--radius", "4"]),
         (
             "afw",
@@ -227,6 +229,13 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
             "y.npy",
             vec!["--solver", "iht", "--sparsity", "3", "--unknown-flag"],
         ),
+        // 60 samples, 120 coordinates: AᵀA/n is singular without damping.
+        ("A.npy", "y.npy", vec!["--solver", "obs", "--sparsity", "3"]),
+        (
+            "A.npy",
+            "y.npy",
+            vec!["--solver", "obs", "--sparsity", "3", "--damp", "-1"],
+        ),
     ];
     let path = |f: &str| d.join(f).to_str().unwrap().to_string();
     let o = out_path.to_str().unwrap().to_string();
@@ -272,4 +281,109 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
         .collect();
     assert!(leftovers.is_empty());
+}
+
+/// The layerwise problem from the command line: `--gram H --center w̄` (several rows) selects,
+/// row by row, what `--design X --response Xw̄` selects for OMP and OBS (the issue's "same code,
+/// same support"), and what the library's Batch-OMP selects; bad `--gram` input is one line,
+/// exit 2.
+#[test]
+fn gram_form_matches_the_design_form() {
+    use lottery::problem::{Damping, LayerGram};
+    use lottery::solver::layer::{prune_layer, LayerBudget, LayerSolver};
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let d_ = dir.path();
+    let (n, d, rows, k) = (90, 16, 3, 5);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let x = Array2::from_shape_fn((n, d), |_| {
+        rng.gen_range(-1.0..1.0f64).max(0.0) + rng.gen_range(0.0..0.3)
+    });
+    let w = Array2::from_shape_fn((rows, d), |_| rng.gen_range(-1.0..1.0f64));
+    let h = x.t().dot(&x) / n as f64;
+    lottery::io::write_matrix(&d_.join("X.npy"), &x).unwrap();
+    lottery::io::write_matrix(&d_.join("H.npy"), &h).unwrap();
+    lottery::io::write_matrix(&d_.join("W.npy"), &w).unwrap();
+    let p = |f: &str| d_.join(f).to_str().unwrap().to_string();
+    let json = |args: &[String]| -> serde_json::Value {
+        let out = bin().arg("solve").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let library = prune_layer(
+        &LayerGram::from_gram(h.view(), Damping::Absolute(0.0)).unwrap(),
+        w.view(),
+        LayerSolver::Omp,
+        LayerBudget::Row(k),
+    )
+    .unwrap();
+    for solver in ["omp", "obs"] {
+        let base = |extra: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = ["--solver", solver, "--sparsity", &k.to_string()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(extra.iter().map(|s| s.to_string()));
+            v
+        };
+        let g = json(&base(&[
+            "--gram",
+            &p("H.npy"),
+            "--center",
+            &p("W.npy"),
+            "--out",
+            &p("Wk.npy"),
+        ]));
+        let pruned = lottery::io::read_matrix(&d_.join("Wk.npy")).unwrap();
+        assert_eq!(pruned.dim(), (rows, d));
+        for r in 0..rows {
+            lottery::io::write_vector(&d_.join("y.npy"), &x.dot(&w.row(r))).unwrap();
+            let single = json(&base(&["--design", &p("X.npy"), "--response", &p("y.npy")]));
+            assert_eq!(
+                g["rows"][r]["support"], single["support"],
+                "{solver} row {r}"
+            );
+            let nnz = pruned.row(r).iter().filter(|v| **v != 0.0).count();
+            assert_eq!(nnz, k);
+            if solver == "omp" {
+                let lib: Vec<usize> =
+                    lottery::solver::support_of(&library.weights.row(r).to_owned());
+                assert_eq!(serde_json::to_value(lib).unwrap(), single["support"]);
+            }
+        }
+    }
+    // Bad --gram input: wrong center length, a non-symmetric H, a negative damping.
+    lottery::io::write_vector(&d_.join("short.npy"), &Array1::zeros(d - 1)).unwrap();
+    let mut asym = h.clone();
+    asym[[0, 1]] += 1.0;
+    lottery::io::write_matrix(&d_.join("asym.npy"), &asym).unwrap();
+    for (gram, center, extra) in [
+        ("H.npy", "short.npy", "0"),
+        ("asym.npy", "W.npy", "0"),
+        ("H.npy", "W.npy", "-1"),
+    ] {
+        let out = bin()
+            .args([
+                "solve",
+                "--solver",
+                "omp",
+                "--sparsity",
+                "3",
+                "--gram",
+                &p(gram),
+                "--center",
+                &p(center),
+                "--damp",
+                extra,
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{gram} {center}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
 }
