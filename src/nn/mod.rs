@@ -14,6 +14,7 @@
 //! | [`imp`] | iterative magnitude pruning with rewinding |
 //! | [`perturb`] | actions on kept weights (shuffle, reinit, signs, constant), shared by branches and supermask |
 //! | [`branch`] | a level's baselines, perturbations and transfer |
+//! | [`layerwise`] | one-shot layerwise pruning of a trained level by the convex solvers ([`crate::solver::layer`]) |
 //! | [`zoo`] | the other pruning methods, the convex trainers and linear mode connectivity |
 //!
 //! The convex layer's steps run on a network's weights unchanged — here $H_2$ on one tensor:
@@ -38,6 +39,7 @@ mod descent;
 pub mod dynamics;
 mod env;
 pub mod imp;
+pub mod layerwise;
 pub mod models;
 pub mod optim;
 pub mod params;

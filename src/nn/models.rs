@@ -307,22 +307,80 @@ impl Network {
     /// gradient reaches whatever `weights` was computed from. Biases and batch norm are the
     /// network's own.
     pub fn forward_with(&self, xs: &Tensor, train: bool, weights: Option<&[Tensor]>) -> Tensor {
+        self.forward_tapped(xs, train, weights, None)
+    }
+
+    /// The inputs of prunable op `layer` (in the order of [`Network::prunable`]) on the batch
+    /// `xs`, as the matrix $X$ whose rows the op's flattened weight multiplies: the activations
+    /// ($B \times d$) for a linear layer, the im2col patches ($B L \times C k_h k_w$, columns in
+    /// the order of `weight.flatten(1)`) for a convolution. Evaluation mode (batch norm uses its
+    /// running statistics); the current weights, or `weights` when given.
+    pub fn layer_input(
+        &self,
+        xs: &Tensor,
+        layer: usize,
+        weights: Option<&[Tensor]>,
+    ) -> Result<Tensor> {
+        if layer >= self.prunable.len() {
+            return Err(crate::Error::param(
+                "layer",
+                format!(
+                    "{layer} out of range ({} prunable layers)",
+                    self.prunable.len()
+                ),
+            ));
+        }
+        let tap = std::cell::RefCell::new(None);
+        let _ = tch::no_grad(|| self.forward_tapped(xs, false, weights, Some((layer, &tap))));
+        let captured = tap.into_inner();
+        captured.ok_or_else(|| {
+            crate::Error::Numerical(format!("layer {layer} was not reached by the forward pass"))
+        })
+    }
+
+    fn forward_tapped(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        weights: Option<&[Tensor]>,
+        tap: Option<(usize, &std::cell::RefCell<Option<Tensor>>)>,
+    ) -> Tensor {
         let next = std::cell::Cell::new(0usize);
-        let w = |own: &Tensor| -> Tensor {
+        // Hands out the weight of the next prunable op and, when it is the tapped one, records
+        // its input (a conv's as im2col patches of its kernel, stride and padding).
+        let w = |own: &Tensor, h: &Tensor, conv: Option<([i64; 2], [i64; 2])>| -> Tensor {
             let i = next.get();
             next.set(i + 1);
+            if let Some((target, cell)) = tap {
+                if target == i {
+                    let x = match conv {
+                        None => h.flatten(1, -1),
+                        Some((stride, padding)) => {
+                            let size = own.size();
+                            let patches = h.im2col([size[2], size[3]], [1, 1], padding, stride);
+                            // [B, C·kh·kw, L] → [B·L, C·kh·kw]
+                            patches
+                                .transpose(1, 2)
+                                .reshape([-1, size[1] * size[2] * size[3]])
+                        }
+                    };
+                    *cell.borrow_mut() = Some(x);
+                }
+            }
             match weights {
                 Some(ws) => ws[i].shallow_clone(),
                 None => own.shallow_clone(),
             }
         };
-        let lin = |h: &Tensor, l: &nn::Linear| h.linear(&w(&l.ws), l.bs.as_ref());
+        let lin = |h: &Tensor, l: &nn::Linear| h.linear(&w(&l.ws, h, None), l.bs.as_ref());
         let cv = |h: &Tensor, c: &Cv| {
+            let stride = [c.stride, c.stride];
+            let padding = [c.padding, c.padding];
             h.conv2d(
-                &w(&c.conv.ws),
+                &w(&c.conv.ws, h, Some((stride, padding))),
                 c.conv.bs.as_ref(),
-                [c.stride, c.stride],
-                [c.padding, c.padding],
+                stride,
+                padding,
                 [1, 1],
                 1,
             )
@@ -362,8 +420,9 @@ impl Network {
             Body::Conv1d { convs, fc } => {
                 let mut h = xs.shallow_clone();
                 for c in convs {
+                    let wt = w(&c.ws, &h, Some(([1, 2], [0, 1])));
                     h = h
-                        .conv2d(&w(&c.ws), c.bs.as_ref(), [1, 2], [0, 1], [1, 1], 1)
+                        .conv2d(&wt, c.bs.as_ref(), [1, 2], [0, 1], [1, 1], 1)
                         .relu();
                 }
                 lin(&h.flatten(1, -1), fc)

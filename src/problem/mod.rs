@@ -88,6 +88,10 @@ pub struct LeastSquares {
     y: Array1<f64>,
     col_norms_sq: Array1<f64>,
     lipschitz: OnceLock<f64>,
+    /// $A^\top A$ when known in advance (shared by the rows of a layer): refits then solve
+    /// the normal equations on $S$ by Cholesky instead of a least-squares SVD of $A_S$.
+    gram: Option<std::sync::Arc<Array2<f64>>>,
+    aty: OnceLock<Array1<f64>>,
 }
 
 impl LeastSquares {
@@ -101,12 +105,31 @@ impl LeastSquares {
             y,
             col_norms_sq,
             lipschitz: OnceLock::new(),
+            gram: None,
+            aty: OnceLock::new(),
         })
     }
 
     /// From an f64 matrix.
     pub fn from_f64(a: Array2<f64>, y: Array1<f64>) -> Result<Self> {
         Self::new(Design::F64(a), y)
+    }
+
+    /// The same problem with its Gram matrix $A^\top A$ given (checked for shape only): refits
+    /// become a Cholesky solve of $(A^\top A)_{SS} z = (A^\top y)_S$, $O(|S|^3)$ instead of an SVD
+    /// of the $n \times |S|$ matrix $A_S$ (falling back to it when the Cholesky factorization
+    /// fails). [`LayerGram::problem`] shares one Gram matrix among a layer's rows.
+    pub fn with_gram(mut self, gram: std::sync::Arc<Array2<f64>>) -> Result<Self> {
+        if gram.dim() != (self.dim(), self.dim()) {
+            return Err(Error::Shape(format!(
+                "the Gram matrix is {}x{} but the design has {} columns",
+                gram.nrows(),
+                gram.ncols(),
+                self.dim()
+            )));
+        }
+        self.gram = Some(gram);
+        Ok(self)
     }
 
     /// The response $y$.
@@ -160,6 +183,8 @@ impl LeastSquares {
             y: self.y.clone(),
             col_norms_sq: self.col_norms_sq.clone(),
             lipschitz: self.lipschitz.clone(),
+            gram: self.gram.clone(),
+            aty: self.aty.clone(),
         }
     }
 
@@ -226,6 +251,22 @@ impl SmoothProblem for LeastSquares {
         let mut x = Array1::zeros(self.dim());
         if support.is_empty() {
             return Ok(x);
+        }
+        if let Some(g) = &self.gram {
+            use ndarray_linalg::SolveC;
+            let aty = self.aty.get_or_init(|| self.a.rmatvec(&self.y));
+            let g_ss = Array2::from_shape_fn((support.len(), support.len()), |(i, j)| {
+                g[[support[i], support[j]]]
+            });
+            let rhs = Array1::from_iter(support.iter().map(|&j| aty[j]));
+            if let Ok(z) = g_ss.solvec(&rhs) {
+                if z.iter().all(|v| v.is_finite()) {
+                    for (&j, v) in support.iter().zip(z.iter()) {
+                        x[j] = *v;
+                    }
+                    return Ok(x);
+                }
+            }
         }
         let a_s = self.a.columns(support);
         let z = crate::linalg::least_squares(&a_s, &self.y)?;

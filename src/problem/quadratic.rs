@@ -84,6 +84,8 @@ impl Damping {
 #[derive(Clone, Debug)]
 pub struct LayerGram {
     h: Array2<f64>,
+    /// $d\,H$: the Gram matrix $A^\top A$ of the Gram-form design, shared by every row's problem.
+    dh: std::sync::Arc<Array2<f64>>,
     /// Upper Cholesky factor $R$, $H = R^\top R$.
     r: Array2<f64>,
     dead: Vec<usize>,
@@ -145,7 +147,14 @@ impl LayerGram {
                 "the damped Gram matrix is not positive definite ({e}); increase the damping"
             ))
         })?;
-        Ok(LayerGram { h, r, dead, lambda })
+        let dh = std::sync::Arc::new(&h * d as f64);
+        Ok(LayerGram {
+            h,
+            dh,
+            r,
+            dead,
+            lambda,
+        })
     }
 
     /// $d$.
@@ -215,7 +224,7 @@ impl LayerGram {
         let c = self.center(center)?;
         let a = &self.r * (self.dim() as f64).sqrt();
         let y = a.dot(&c);
-        LeastSquares::from_f64(a, y)
+        LeastSquares::from_f64(a, y)?.with_gram(self.dh.clone())
     }
 }
 

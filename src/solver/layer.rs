@@ -392,9 +392,12 @@ fn row_solver(
         let support = crate::select::top_k(w.as_slice().expect("owned"), k);
         p.refit(&support, &Array1::zeros(w.len()))
     };
+    // 100 iterations: from the magnitude start the support settles within a few dozen when it
+    // settles at all (CoSaMP can cycle on a correlated H; theory/layerwise.md).
     let threshold = |warm: Array1<f64>| ThresholdParams {
         warm: Some(warm),
         step: Some(step),
+        max_iters: 100,
         ..ThresholdParams::new(k)
     };
     let x = match s {

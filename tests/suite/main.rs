@@ -16,6 +16,7 @@ mod greedy;
 mod imp;
 mod layers;
 mod layerwise;
+mod layerwise_net;
 mod mirror;
 mod nn;
 mod one_interface;

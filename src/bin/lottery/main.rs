@@ -15,7 +15,9 @@ mod sweep;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "torch")]
-use runs::{run_branch_cli, run_config, BranchArgs, LmcArgs, PruneArgs, RunArgs};
+use runs::{
+    run_branch_cli, run_config, run_layerwise_cli, BranchArgs, LmcArgs, PruneArgs, RunArgs,
+};
 use solve::{run_solve, SolveArgs};
 use sweep::{run_sweep, SweepArgs};
 
@@ -53,8 +55,9 @@ pub enum Command {
     #[cfg(feature = "torch")]
     Branch(BranchArgs),
     /// A pruning method of the zoo (feature `torch`): dpf, supermask, snip, grasp, synflow,
-    /// magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy; last stdout
-    /// line: the run dir.
+    /// magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy; or
+    /// `layerwise --from RUN_DIR --solver S`: one-shot layerwise pruning of a trained run by the
+    /// convex solvers; last stdout line: the run dir.
     #[cfg(feature = "torch")]
     Prune(PruneArgs),
     /// Linear mode connectivity: instability against the rewind iteration k (feature `torch`);
@@ -116,6 +119,10 @@ where
         #[cfg(feature = "torch")]
         Command::Branch(args) => {
             run_branch_cli(args).map(|d| serde_json::Value::String(d.display().to_string()))
+        }
+        #[cfg(feature = "torch")]
+        Command::Prune(args) if args.method == "layerwise" => {
+            run_layerwise_cli(args).map(|d| serde_json::Value::String(d.display().to_string()))
         }
         #[cfg(feature = "torch")]
         Command::Prune(args) => run_config(&args.run, None)

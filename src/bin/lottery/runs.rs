@@ -15,9 +15,57 @@ pub struct PruneArgs {
     /// variant, of the channels).
     #[arg(long)]
     pub sparsity: Option<f64>,
+    /// `layerwise`: the trained run to prune (its directory).
+    #[arg(long = "from", value_name = "RUN_DIR")]
+    pub from: Option<PathBuf>,
+    /// `layerwise`: the level whose final weights are pruned (default 0, the dense network).
+    #[arg(long)]
+    pub level: Option<usize>,
+    /// `layerwise`: magnitude | omp | fcfgs | iht | niht | htp | cosamp | obs | sparsegpt.
+    #[arg(long)]
+    pub solver: Option<String>,
+    /// `layerwise`: row | layer | N:M (default row).
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// `layerwise`: calibration samples from the training split (default 1000; seeded by --seed).
+    #[arg(long)]
+    pub calibration: Option<usize>,
+    /// `layerwise`: damping relative to the mean diagonal of H (default 0.01).
+    #[arg(long)]
+    pub damp: Option<f64>,
+    /// `layerwise`: fine-tuning iterations with the mask fixed (default 0).
+    #[arg(long)]
+    pub finetune: Option<usize>,
     /// Run settings, as for `lottery imp`.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `lottery prune layerwise --from RUN_DIR …`: the settings, the environment, the run.
+pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
+    let from = args
+        .from
+        .clone()
+        .ok_or_else(|| Error::param("from", "layerwise needs --from RUN_DIR (a trained run)"))?;
+    let defaults = lottery::nn::layerwise::LayerwiseSettings::default();
+    let settings = lottery::nn::layerwise::LayerwiseSettings {
+        solver: args.solver.clone().unwrap_or(defaults.solver),
+        sparsity: args.sparsity.unwrap_or(defaults.sparsity),
+        budget: args.budget.clone().unwrap_or(defaults.budget),
+        calibration: args.calibration.unwrap_or(defaults.calibration),
+        damp: args.damp.unwrap_or(defaults.damp),
+        finetune: args.finetune.unwrap_or(defaults.finetune),
+        seed: args.run.seed.unwrap_or(defaults.seed),
+    };
+    let env = lottery::nn::phase::Env {
+        runs: from.clone(),
+        data_dir: args.run.data_dir.clone(),
+        device: device_of(args.run.device.as_deref())?,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        rerun: args.run.rerun,
+        resume_diverged: None,
+    };
+    lottery::nn::layerwise::run_layerwise(&from, args.level.unwrap_or(0), &settings, &env)
 }
 
 /// Arguments of `lottery lmc`.

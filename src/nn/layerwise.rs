@@ -1,0 +1,349 @@
+//! `lottery prune layerwise`: one-shot pruning of a trained network, layer by layer, as a batch
+//! of sparse least-squares problems solved by the convex layer ([`crate::solver::layer`]).
+//!
+//! From a finished level of a run (`--from RUN_DIR --level L`, default 0: the dense network):
+//! draw `calibration` training samples (seeded), then for each pooled prunable layer in forward
+//! order collect its inputs $X$ on them **through the already-pruned layers before it** (the
+//! cascade of OBC and SparseGPT), form $H = X^\top X/n$ (convolutions: im2col patches, so a
+//! filter is a row), prune the layer's rows with the chosen solver and budget
+//! ([`prune_layer`]), and write the weights back. Optionally fine-tune with the mask fixed
+//! (`finetune` iterations of the run's optimizer). Written to
+//! `<run>/level_<L>/layerwise_<solver>_<sha>/` in the usual layout (`mask`, `start`, `final`
+//! safetensors, `metrics.csv`, `summary.json`); the summary's `trace` holds each layer's
+//! report ([`LayerReport`]): its relative reconstruction error and magnitude pruning's on the
+//! same inputs, the coherence and the extreme eigenvalues of its normalized $H$ (the quantities
+//! the recovery theorems of `theory/layerwise.md` are stated in), and the accuracy before
+//! fine-tuning.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use super::models::Network;
+use super::params::{self, named_vars};
+use super::phase::{arch_of, evaluate, Env, Phase, Segment};
+use super::rundir::{self, level_dir, MetricRow};
+use super::target::Target;
+use crate::problem::{Damping, LayerGram};
+use crate::solver::layer::{prune_layer, LayerBudget, LayerSolver};
+use crate::space::SparseVector;
+use crate::{Error, Result};
+
+/// The settings of a layerwise pruning run (all of them enter its directory's hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerwiseSettings {
+    /// Solver ([`LayerSolver`] name).
+    pub solver: String,
+    /// Fraction of each pooled layer's weights removed, in (0, 1) (ignored by N:M budgets,
+    /// which fix their own).
+    pub sparsity: f64,
+    /// `row`, `layer` or `N:M`.
+    pub budget: String,
+    /// Calibration samples from the training split.
+    pub calibration: usize,
+    /// Damping relative to the mean diagonal of $H$ (SparseGPT's `percdamp`).
+    pub damp: f64,
+    /// Fine-tuning iterations with the mask fixed (0: none).
+    pub finetune: usize,
+    /// Seed of the calibration sample.
+    pub seed: u64,
+}
+
+impl Default for LayerwiseSettings {
+    fn default() -> Self {
+        LayerwiseSettings {
+            solver: "obs".into(),
+            sparsity: 0.9,
+            budget: "row".into(),
+            calibration: 1000,
+            damp: 0.01,
+            finetune: 0,
+            seed: 0,
+        }
+    }
+}
+
+impl LayerwiseSettings {
+    fn validate(&self) -> Result<LayerSolver> {
+        let solver = LayerSolver::from_name(&self.solver)?;
+        if !(self.sparsity > 0.0 && self.sparsity < 1.0) {
+            return Err(Error::param(
+                "sparsity",
+                format!("must be in (0, 1), got {}", self.sparsity),
+            ));
+        }
+        if self.calibration == 0 {
+            return Err(Error::param("calibration", "must be >= 1"));
+        }
+        if !self.damp.is_finite() || self.damp < 0.0 {
+            return Err(Error::param(
+                "damp",
+                format!("must be finite and >= 0, got {}", self.damp),
+            ));
+        }
+        // The spelling only; an N:M budget is checked against each layer's width later.
+        LayerBudget::parse(&self.budget, self.sparsity, 1, 1)?;
+        Ok(solver)
+    }
+
+    /// The directory name under the level: solver and a hash of every setting.
+    pub fn dir_name(&self) -> String {
+        let text = serde_json::to_string(self).expect("plain settings serialize");
+        let sha = sha2::Sha256::digest(text.as_bytes());
+        let hex: String = sha.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("layerwise_{}_{hex}", self.solver)
+    }
+}
+
+/// What happened to one layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// The weight's name.
+    pub name: String,
+    /// Rows (output units or filters) and inputs per row.
+    pub rows: usize,
+    /// Inputs per row ($C k_h k_w$ for a convolution).
+    pub cols: usize,
+    /// Rows of $X$ (calibration samples × positions for a convolution).
+    pub samples: usize,
+    /// Weights kept.
+    pub kept: usize,
+    /// Inputs that were zero on every calibration sample.
+    pub dead_inputs: usize,
+    /// $\sum_r q_r(w_r) / \sum_r \frac12\bar w_r^\top H\bar w_r$ of the solver.
+    pub relative_error: f64,
+    /// The same for magnitude pruning under the same budget and inputs.
+    pub magnitude_relative_error: f64,
+    /// Mutual coherence of the normalized $H$ (live inputs).
+    pub coherence: f64,
+    /// Smallest and largest eigenvalue of the normalized $H$ (live inputs; `None` above 2000
+    /// inputs).
+    pub eigenvalues: Option<(f64, f64)>,
+    /// Seconds the solver took on this layer.
+    pub seconds: f64,
+}
+
+/// Run (or resume) layerwise pruning of level `level` of `run_dir`; returns the directory.
+pub fn run_layerwise(
+    run_dir: &Path,
+    level: usize,
+    settings: &LayerwiseSettings,
+    env: &Env,
+) -> Result<PathBuf> {
+    let solver = settings.validate()?;
+    let run_cfg = rundir::read_config(run_dir)?;
+    let ldir = level_dir(run_dir, level);
+    if !rundir::is_finished(&ldir)? {
+        return Err(Error::param(
+            "level",
+            format!("{} has not finished (no summary.json)", ldir.display()),
+        ));
+    }
+    let mut cfg = run_cfg.clone();
+    if settings.finetune > 0 {
+        cfg.set("iterations", &settings.finetune.to_string())?;
+    }
+    let dir = ldir.join(settings.dir_name());
+    let _run = env.open(
+        &dir,
+        &cfg,
+        "layerwise",
+        &[
+            (
+                "layerwise",
+                serde_json::to_value(settings).expect("serialize"),
+            ),
+            ("layerwise_level", serde_json::json!(level)),
+        ],
+    )?;
+    if rundir::is_finished(&dir)? {
+        return Ok(dir);
+    }
+    let data = super::data::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
+    let (arch, init) = arch_of(&cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(env.device);
+    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let x = params::prunable(&vs, &net);
+    params::assign(&vs, &rundir::load_tensors(&ldir.join(rundir::FINAL))?)?;
+    let iterations = if settings.finetune > 0 {
+        cfg.total_iterations(data.train_len())
+    } else {
+        0
+    };
+    let ctx = Phase::new(&cfg, env, &net, &vs, &data, &x, run_dir, iterations);
+    // A fine-tuning interrupted after its first checkpoint resumes from it: the pruned weights
+    // and mask were written before training started. Otherwise prune (deterministic given the
+    // settings) and record the layers' reports.
+    let resumed = rundir::has_checkpoint(&dir);
+    let reports = if resumed {
+        params::assign(&vs, &rundir::load_tensors(&dir.join(rundir::START))?)?;
+        read_reports(&dir)?
+    } else {
+        let reports = prune_network(&net, &x, &data, &ctx.target, solver, settings, env.device)?;
+        rundir::create(&dir)?;
+        let json = serde_json::to_string_pretty(&reports)
+            .map_err(|e| Error::param("layerwise", e.to_string()))?;
+        rundir::write_file(&dir.join(REPORT), json.as_bytes())?;
+        reports
+    };
+    let mask = if resumed {
+        rundir::load_mask(&dir.join(rundir::MASK), &x)?
+    } else {
+        let named: Vec<(String, Tensor)> = x
+            .names
+            .iter()
+            .cloned()
+            .zip(x.tensors.iter().map(Tensor::shallow_clone))
+            .collect();
+        params::mask_from_named(&named, &x.names, &x.group_sizes())?
+    };
+    let (_, pruned_test) = evaluate(&net, &data.test);
+    let (_, pruned_val) = evaluate(&net, &data.val);
+    let mut summary = if settings.finetune > 0 {
+        ctx.train(&mask, level, cfg.lr, &Segment::default(), &dir)?
+    } else {
+        rundir::create(&dir)?;
+        rundir::write_config(&dir, &cfg, false)?;
+        rundir::save_mask(&dir.join(rundir::MASK), &x, &mask)?;
+        rundir::save_tensors(&dir.join(rundir::START), &named_vars(&vs))?;
+        rundir::save_tensors(&dir.join(rundir::FINAL), &named_vars(&vs))?;
+        let (val_loss, val_acc) = evaluate(&net, &data.val);
+        let (test_loss, test_acc) = evaluate(&net, &data.test);
+        let rows = vec![
+            MetricRow {
+                iteration: 0,
+                split: "val".into(),
+                loss: val_loss,
+                accuracy: val_acc,
+            },
+            MetricRow {
+                iteration: 0,
+                split: "test".into(),
+                loss: test_loss,
+                accuracy: test_acc,
+            },
+        ];
+        ctx.finish(&dir, level, &mask, &rows)?
+    };
+    summary.method = Some("layerwise".into());
+    summary.trace = Some(serde_json::json!({
+        "solver": settings.solver,
+        "budget": settings.budget,
+        "layers": reports,
+        "pruned_test_accuracy": pruned_test,
+        "pruned_val_accuracy": pruned_val,
+        "finetune_iterations": settings.finetune,
+    }));
+    rundir::write_summary(&dir, &summary)?;
+    Ok(dir)
+}
+
+/// The per-layer reports of a run whose pruning finished (read back on resume).
+const REPORT: &str = "layerwise.json";
+
+fn read_reports(dir: &Path) -> Result<Vec<LayerReport>> {
+    crate::io::read_json(&dir.join(REPORT))
+}
+
+/// A 2-D tensor as an f64 array on the host.
+fn to_array2(t: &Tensor) -> Result<Array2<f64>> {
+    let size = t.size();
+    let (r, c) = (size[0] as usize, size[1] as usize);
+    let flat = t
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Double)
+        .contiguous()
+        .view([-1]);
+    let v = Vec::<f64>::try_from(&flat).map_err(|e| Error::Numerical(e.to_string()))?;
+    Array2::from_shape_vec((r, c), v).map_err(|e| Error::Shape(e.to_string()))
+}
+
+/// Prune every pooled layer in forward order (the cascade), writing the weights back.
+fn prune_network(
+    net: &Network,
+    x: &params::Params,
+    data: &super::data::Data,
+    target: &Target,
+    solver: LayerSolver,
+    settings: &LayerwiseSettings,
+    device: Device,
+) -> Result<Vec<LayerReport>> {
+    let n_train = data.train_len() as i64;
+    let n = (settings.calibration as i64).min(n_train);
+    tch::manual_seed(settings.seed as i64);
+    let idx = Tensor::randperm(n_train, (Kind::Int64, device)).narrow(0, 0, n);
+    let calib = data.train.0.index_select(0, &idx);
+    let mut reports = Vec::new();
+    for g in 0..x.names.len() {
+        if !target.pooled(g) {
+            continue;
+        }
+        let t = &x.tensors[g];
+        let shape = t.size();
+        let inputs = net.layer_input(&calib, g, None)?.to_kind(Kind::Double);
+        let samples = inputs.size()[0];
+        let h = tch::no_grad(|| inputs.transpose(0, 1).matmul(&inputs) / samples as f64);
+        let h = to_array2(&h)?;
+        let center = to_array2(&t.flatten(1, -1))?;
+        let (rows, cols) = center.dim();
+        let gram = LayerGram::from_gram(h.view(), Damping::Relative(settings.damp))?;
+        let budget = LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)?;
+        let start = std::time::Instant::now();
+        let out = prune_layer(&gram, center.view(), solver, budget)
+            .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+        let seconds = start.elapsed().as_secs_f64();
+        let magnitude = prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?;
+        let (coherence, eigenvalues) = proxies(&h);
+        let values: Vec<f64> = out.weights.iter().copied().collect();
+        let new = Tensor::from_slice(&values)
+            .view(shape.as_slice())
+            .to_kind(t.kind())
+            .to_device(t.device());
+        tch::no_grad(|| {
+            let mut t = t.shallow_clone();
+            t.copy_(&new);
+        });
+        reports.push(LayerReport {
+            name: x.names[g].clone(),
+            rows,
+            cols,
+            samples: samples as usize,
+            kept: out.kept,
+            dead_inputs: gram.dead().len(),
+            relative_error: out.relative_error,
+            magnitude_relative_error: magnitude.relative_error,
+            coherence,
+            eigenvalues,
+            seconds,
+        });
+    }
+    Ok(reports)
+}
+
+/// Coherence and extreme eigenvalues of $D^{-1/2} H D^{-1/2}$ over the live inputs.
+fn proxies(h: &Array2<f64>) -> (f64, Option<(f64, f64)>) {
+    let live: Vec<usize> = (0..h.nrows()).filter(|&q| h[[q, q]] > 0.0).collect();
+    let m = live.len();
+    let norm = Array2::from_shape_fn((m, m), |(i, j)| {
+        let (a, b) = (live[i], live[j]);
+        h[[a, b]] / (h[[a, a]] * h[[b, b]]).sqrt()
+    });
+    let mut mu: f64 = 0.0;
+    for i in 0..m {
+        for j in (i + 1)..m {
+            mu = mu.max(norm[[i, j]].abs());
+        }
+    }
+    let eig = (m > 0 && m <= 2000).then(|| {
+        let mat = nalgebra::DMatrix::from_fn(m, m, |i, j| norm[[i, j]]);
+        let e = nalgebra::SymmetricEigen::new(mat).eigenvalues;
+        let lo = e.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = e.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    });
+    (mu, eig)
+}

@@ -1,0 +1,192 @@
+//! `lottery prune layerwise` on a trained LeNet-300-100 (Fashion-MNIST, CPU): every solver meets
+//! its budget exactly, OMP / HTP / OBS reconstruct every layer with no more error than magnitude
+//! pruning, fine-tuning keeps the mask, a rerun is a no-op, bad input is one line; and the
+//! layer inputs of a convolution are its im2col patches in `weight.flatten(1)` order.
+#![cfg(feature = "torch")]
+
+use crate::runs;
+
+use runs::{lottery_ok, lottery_out, mask_bits, read_summary};
+
+#[test]
+fn layerwise_pruning_of_a_trained_lenet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let run = lottery_ok(
+        &runs,
+        &[
+            "train",
+            "--preset",
+            "lenet300-lth",
+            "--iterations",
+            "200",
+            "--set",
+            "eval_every=100",
+        ],
+    );
+    let run_s = run.to_str().unwrap();
+    // 95% of every layer removed, the same count in every row: round(0.05 · inputs) per row.
+    let exact = [300 * 39, 100 * 15, 10 * 5];
+    let mut obs_dir = None;
+    for solver in [
+        "magnitude",
+        "omp",
+        "fcfgs",
+        "iht",
+        "niht",
+        "htp",
+        "cosamp",
+        "obs",
+        "sparsegpt",
+    ] {
+        let dir = lottery_ok(
+            &runs,
+            &[
+                "prune",
+                "layerwise",
+                "--from",
+                run_s,
+                "--solver",
+                solver,
+                "--sparsity",
+                "0.95",
+                "--calibration",
+                "256",
+            ],
+        );
+        let s = read_summary(&dir);
+        assert_eq!(s["method"], "layerwise");
+        let layers = s["trace"]["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 3, "{solver}: fc1, fc2, fc3 are pooled");
+        for (l, want) in layers.iter().zip(exact) {
+            assert_eq!(l["kept"].as_u64().unwrap(), want, "{solver}: {}", l["name"]);
+            let (e, m) = (
+                l["relative_error"].as_f64().unwrap(),
+                l["magnitude_relative_error"].as_f64().unwrap(),
+            );
+            assert!(
+                e.is_finite() && (0.0..=1.5).contains(&e),
+                "{solver}: error {e}"
+            );
+            if ["omp", "htp", "obs"].contains(&solver) {
+                assert!(e <= m, "{solver} {}: {e} > magnitude {m}", l["name"]);
+            }
+        }
+        // The mask file says what the weights say.
+        let masks = mask_bits(dir.join("mask.safetensors"));
+        let kept: u64 = masks
+            .iter()
+            .map(|(_, m)| m.iter().map(|&b| b as u64).sum::<u64>())
+            .sum();
+        assert_eq!(kept, exact.iter().sum::<u64>(), "{solver}: mask");
+        let acc = s["trace"]["pruned_test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        if solver == "obs" {
+            obs_dir = Some(dir);
+        }
+    }
+    // Fine-tuning with the mask fixed: the same mask as without, training rows in metrics.csv.
+    let tuned = lottery_ok(
+        &runs,
+        &[
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--solver",
+            "obs",
+            "--sparsity",
+            "0.95",
+            "--calibration",
+            "256",
+            "--finetune",
+            "50",
+        ],
+    );
+    let obs_dir = obs_dir.unwrap();
+    assert_ne!(tuned, obs_dir);
+    assert_eq!(
+        mask_bits(tuned.join("mask.safetensors")),
+        mask_bits(obs_dir.join("mask.safetensors"))
+    );
+    let metrics = std::fs::read_to_string(tuned.join("metrics.csv")).unwrap();
+    assert!(metrics.lines().any(|l| l.starts_with("50,")), "{metrics}");
+    // A rerun finds the finished directory and changes nothing.
+    let before = std::fs::read(obs_dir.join("summary.json")).unwrap();
+    let again = lottery_ok(
+        &runs,
+        &[
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--solver",
+            "obs",
+            "--sparsity",
+            "0.95",
+            "--calibration",
+            "256",
+        ],
+    );
+    assert_eq!(again, obs_dir);
+    assert_eq!(std::fs::read(obs_dir.join("summary.json")).unwrap(), before);
+    // Bad input: one line on stderr, exit 2.
+    for args in [
+        vec![
+            "prune",
+            "layerwise",
+            "--from",
+            "/nonexistent/run",
+            "--solver",
+            "obs",
+        ],
+        vec!["prune", "layerwise", "--from", run_s, "--solver", "lasso"],
+        vec!["prune", "layerwise", "--from", run_s, "--budget", "3:7"],
+        vec!["prune", "layerwise", "--from", run_s, "--sparsity", "1.5"],
+        vec!["prune", "layerwise", "--solver", "obs"],
+    ] {
+        let out = lottery_out(&runs, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+/// A convolution's layer input times its flattened weight is its output (without bias): the
+/// im2col patches are in `weight.flatten(1)` order, for every conv layer of Conv-2.
+#[test]
+fn conv_layer_inputs_are_im2col_patches_in_weight_order() {
+    use lottery::nn::models::{Arch, Init, Network};
+    use tch::{nn::VarStore, Device, Kind, Tensor};
+    tch::manual_seed(0);
+    let vs = VarStore::new(Device::Cpu);
+    let net = Network::new(&vs, Arch::Conv2, [1, 28, 28], 10, Init::Kaiming).unwrap();
+    let xs = Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let vars = vs.variables();
+    for (g, name) in net.prunable.iter().enumerate() {
+        let w = &vars[name];
+        if w.dim() != 4 {
+            continue;
+        }
+        let x = net.layer_input(&xs, g, None).unwrap();
+        let size = w.size();
+        assert_eq!(x.size()[1], size[1] * size[2] * size[3], "{name}");
+        let out = x.matmul(&w.flatten(1, -1).transpose(0, 1));
+        if g == 0 {
+            // The first layer's input is xs itself: compare with the convolution.
+            let direct = xs.conv2d(w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+            // [B, O, H, W] → [B·H·W, O], the row order of the patches.
+            let direct = direct.permute([0, 2, 3, 1]).reshape([-1, size[0]]);
+            let diff = (&out - &direct).abs().max().double_value(&[]);
+            assert!(diff < 1e-4, "{name}: {diff}");
+        } else {
+            // Later layers: one row per sample and output position (3 samples, 28×28 or 14×14
+            // positions at stride 1 with padding 1).
+            let rows = x.size()[0];
+            assert!(
+                rows == 3 * 28 * 28 || rows == 3 * 14 * 14,
+                "{name}: {rows} rows"
+            );
+        }
+    }
+}
