@@ -37,6 +37,7 @@ const NN_LAYERS: &[(&str, usize)] = &[
     ("phase", 4),
     ("imp", 5),
     ("branch", 6),
+    ("layerwise", 6),
     ("zoo", 7),
     ("sweep", 8),
 ];
