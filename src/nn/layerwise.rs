@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use super::models::Network;
@@ -28,74 +27,32 @@ use super::phase::{arch_of, evaluate, Env, Phase, Segment};
 use super::rundir::{self, level_dir, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
+pub use crate::run::layerwise::LayerwiseSettings;
 use crate::solver::layer::{prune_layer, LayerBudget, LayerSolver};
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
-/// The settings of a layerwise pruning run (all of them enter its directory's hash).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LayerwiseSettings {
-    /// Solver ([`LayerSolver`] name).
-    pub solver: String,
-    /// Fraction of each pooled layer's weights removed, in (0, 1) (ignored by N:M budgets,
-    /// which fix their own).
-    pub sparsity: f64,
-    /// `row`, `layer` or `N:M`.
-    pub budget: String,
-    /// Calibration samples from the training split.
-    pub calibration: usize,
-    /// Damping relative to the mean diagonal of $H$ (SparseGPT's `percdamp`).
-    pub damp: f64,
-    /// Fine-tuning iterations with the mask fixed (0: none).
-    pub finetune: usize,
-    /// Seed of the calibration sample.
-    pub seed: u64,
-}
-
-impl Default for LayerwiseSettings {
-    fn default() -> Self {
-        LayerwiseSettings {
-            solver: "obs".into(),
-            sparsity: 0.9,
-            budget: "row".into(),
-            calibration: 1000,
-            damp: 0.01,
-            finetune: 0,
-            seed: 0,
-        }
+/// Check the settings; the solver they name.
+pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
+    let solver = LayerSolver::from_name(&s.solver)?;
+    if !(s.sparsity > 0.0 && s.sparsity < 1.0) {
+        return Err(Error::param(
+            "sparsity",
+            format!("must be in (0, 1), got {}", s.sparsity),
+        ));
     }
-}
-
-impl LayerwiseSettings {
-    fn validate(&self) -> Result<LayerSolver> {
-        let solver = LayerSolver::from_name(&self.solver)?;
-        if !(self.sparsity > 0.0 && self.sparsity < 1.0) {
-            return Err(Error::param(
-                "sparsity",
-                format!("must be in (0, 1), got {}", self.sparsity),
-            ));
-        }
-        if self.calibration == 0 {
-            return Err(Error::param("calibration", "must be >= 1"));
-        }
-        if !self.damp.is_finite() || self.damp < 0.0 {
-            return Err(Error::param(
-                "damp",
-                format!("must be finite and >= 0, got {}", self.damp),
-            ));
-        }
-        // The spelling only; an N:M budget is checked against each layer's width later.
-        LayerBudget::parse(&self.budget, self.sparsity, 1, 1)?;
-        Ok(solver)
+    if s.calibration == 0 {
+        return Err(Error::param("calibration", "must be >= 1"));
     }
-
-    /// The directory name under the level: solver and a hash of every setting.
-    pub fn dir_name(&self) -> String {
-        let text = serde_json::to_string(self).expect("plain settings serialize");
-        let sha = sha2::Sha256::digest(text.as_bytes());
-        let hex: String = sha.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        format!("layerwise_{}_{hex}", self.solver)
+    if !s.damp.is_finite() || s.damp < 0.0 {
+        return Err(Error::param(
+            "damp",
+            format!("must be finite and >= 0, got {}", s.damp),
+        ));
     }
+    // The spelling only; an N:M budget is checked against each layer's width later.
+    LayerBudget::parse(&s.budget, s.sparsity, 1, 1)?;
+    Ok(solver)
 }
 
 /// What happened to one layer.
@@ -133,7 +90,7 @@ pub fn run_layerwise(
     settings: &LayerwiseSettings,
     env: &Env,
 ) -> Result<PathBuf> {
-    let solver = settings.validate()?;
+    let solver = validate(settings)?;
     let run_cfg = rundir::read_config(run_dir)?;
     let ldir = level_dir(run_dir, level);
     if !rundir::is_finished(&ldir)? {

@@ -148,6 +148,39 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
             let run = wait_for(|| crate::nn::zoo::run_prune(&r.config, env))?;
             Ok(vec![row(env, &run, None, tree_iterations(&run)?)?])
         }
+        Command::Layerwise => {
+            let (settings, level) = r.layerwise.clone().expect("resolved for layerwise");
+            let run = imp(&r.config, env)?;
+            let dir =
+                wait_for(|| crate::nn::layerwise::run_layerwise(&run, level, &settings, env))?;
+            let it = phase_iterations(&dir)?;
+            let mut r = row(env, &dir, Some(level), it)?;
+            // The ticket's full cost: every level of the source run up to this one, then the
+            // fine-tuning.
+            let source: usize = (0..=level)
+                .map(|l| phase_iterations(&level_dir(&run, l)))
+                .sum::<Result<usize>>()?;
+            r.cumulative_iterations = source + it;
+            let s = summary_of(&dir)?;
+            if let Some(trace) = &s.trace {
+                if let Some(acc) = trace["pruned_test_accuracy"].as_f64() {
+                    r.extra.insert("pruned_test_accuracy".into(), acc);
+                }
+                if let Some(layers) = trace["layers"].as_array() {
+                    let mean = |key: &str| {
+                        layers.iter().filter_map(|l| l[key].as_f64()).sum::<f64>()
+                            / layers.len().max(1) as f64
+                    };
+                    r.extra
+                        .insert("relative_error".into(), mean("relative_error"));
+                    r.extra.insert(
+                        "magnitude_relative_error".into(),
+                        mean("magnitude_relative_error"),
+                    );
+                }
+            }
+            Ok(vec![r])
+        }
         Command::Branch => {
             let (kind, level, seed) = r.branch.expect("resolved for branch");
             let run = imp(&r.config, env)?;

@@ -83,11 +83,13 @@ pub enum Command {
     Lmc,
     /// `lottery branch KIND`.
     Branch,
+    /// `lottery prune layerwise --from` the cell's own `train`/`imp` run.
+    Layerwise,
 }
 
 impl Command {
     /// The names, as written in sweep files.
-    pub const NAMES: [&'static str; 5] = ["imp", "train", "prune", "lmc", "branch"];
+    pub const NAMES: [&'static str; 6] = ["imp", "train", "prune", "lmc", "branch", "layerwise"];
 
     fn parse(s: &str) -> Result<Self> {
         Ok(match s {
@@ -96,6 +98,7 @@ impl Command {
             "prune" => Command::Prune,
             "lmc" => Command::Lmc,
             "branch" => Command::Branch,
+            "layerwise" => Command::Layerwise,
             other => {
                 return Err(Error::param(
                     "command",
@@ -114,6 +117,16 @@ impl Command {
         match self {
             Command::Branch => &["kind", "level", "branch_seed", "transfer_set"],
             Command::Lmc => &["k", "points", "ticket_level", "control"],
+            Command::Layerwise => &[
+                "solver",
+                "sparsity",
+                "budget",
+                "calibration",
+                "damp",
+                "finetune",
+                "calibration_seed",
+                "source_level",
+            ],
             _ => &[],
         }
     }
@@ -127,6 +140,7 @@ impl fmt::Display for Command {
             Command::Prune,
             Command::Lmc,
             Command::Branch,
+            Command::Layerwise,
         ]
         .iter()
         .position(|c| c == self)
@@ -232,6 +246,8 @@ pub struct Resolved {
     pub transfer: Vec<(String, String)>,
     /// `lmc`: what to interpolate.
     pub lmc: Option<LmcCell>,
+    /// `layerwise`: the settings and the level of the cell's run that is pruned.
+    pub layerwise: Option<(crate::run::layerwise::LayerwiseSettings, usize)>,
 }
 
 /// The `lmc` keys of a cell.

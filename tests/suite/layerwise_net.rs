@@ -190,3 +190,59 @@ fn conv_layer_inputs_are_im2col_patches_in_weight_order() {
         }
     }
 }
+
+/// A `layerwise` sweep cell trains its source run once (shared by the cells) and reports the
+/// pruned accuracy, the mean relative errors and the full compute in `results.csv`.
+#[test]
+fn layerwise_sweep_cells_share_their_source_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let file = tmp.path().join("one-shot-mini.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "one-shot-mini"
+
+[[part]]
+command = "layerwise"
+[part.base]
+preset = "lenet300-lth"
+levels = 0
+iterations = 100
+eval_every = 50
+calibration = 128
+sparsity = 0.9
+[part.grid]
+solver = ["magnitude", "omp"]
+"#,
+    )
+    .unwrap();
+    let results = lottery_ok(&runs, &["sweep", file.to_str().unwrap(), "--jobs", "1"]);
+    let mut r = csv::Reader::from_path(&results).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let source =
+        |row: &csv::StringRecord| row[col("run_dir")].split('/').next().unwrap().to_string();
+    assert_eq!(
+        source(&rows[0]),
+        source(&rows[1]),
+        "one source run for both cells"
+    );
+    let err = |row: &csv::StringRecord| row[col("relative_error")].parse::<f64>().unwrap();
+    let (magnitude, omp) = if rows[0][col("run_dir")].contains("layerwise_magnitude") {
+        (&rows[0], &rows[1])
+    } else {
+        (&rows[1], &rows[0])
+    };
+    assert!(err(omp) < err(magnitude));
+    for row in &rows {
+        assert_eq!(
+            row[col("cumulative_iterations")].parse::<usize>().unwrap(),
+            100
+        );
+        let acc: f64 = row[col("pruned_test_accuracy")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+}
