@@ -25,6 +25,21 @@ fn layerwise_pruning_of_a_trained_lenet() {
         ],
     );
     let run_s = run.to_str().unwrap();
+    // `prune layerwise` of the run at 95%, 256 calibration images, with `extra` flags.
+    let layerwise = |extra: &[&str]| {
+        let mut args = vec![
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--sparsity",
+            "0.95",
+            "--calibration",
+            "256",
+        ];
+        args.extend_from_slice(extra);
+        lottery_ok(&runs, &args)
+    };
     // 95% of every layer removed, the same count in every row: round(0.05 · inputs) per row.
     let exact = [300 * 39, 100 * 15, 10 * 5];
     let mut obs_dir = None;
@@ -39,21 +54,7 @@ fn layerwise_pruning_of_a_trained_lenet() {
         "obs",
         "sparsegpt",
     ] {
-        let dir = lottery_ok(
-            &runs,
-            &[
-                "prune",
-                "layerwise",
-                "--from",
-                run_s,
-                "--solver",
-                solver,
-                "--sparsity",
-                "0.95",
-                "--calibration",
-                "256",
-            ],
-        );
+        let dir = layerwise(&["--solver", solver]);
         let s = read_summary(&dir);
         assert_eq!(s["method"], "layerwise");
         let layers = s["trace"]["layers"].as_array().unwrap();
@@ -86,23 +87,7 @@ fn layerwise_pruning_of_a_trained_lenet() {
         }
     }
     // Fine-tuning with the mask fixed: the same mask as without, training rows in metrics.csv.
-    let tuned = lottery_ok(
-        &runs,
-        &[
-            "prune",
-            "layerwise",
-            "--from",
-            run_s,
-            "--solver",
-            "obs",
-            "--sparsity",
-            "0.95",
-            "--calibration",
-            "256",
-            "--finetune",
-            "50",
-        ],
-    );
+    let tuned = layerwise(&["--solver", "obs", "--finetune", "50"]);
     let obs_dir = obs_dir.unwrap();
     assert_ne!(tuned, obs_dir);
     assert_eq!(
@@ -113,21 +98,7 @@ fn layerwise_pruning_of_a_trained_lenet() {
     assert!(metrics.lines().any(|l| l.starts_with("50,")), "{metrics}");
     // A rerun finds the finished directory and changes nothing.
     let before = std::fs::read(obs_dir.join("summary.json")).unwrap();
-    let again = lottery_ok(
-        &runs,
-        &[
-            "prune",
-            "layerwise",
-            "--from",
-            run_s,
-            "--solver",
-            "obs",
-            "--sparsity",
-            "0.95",
-            "--calibration",
-            "256",
-        ],
-    );
+    let again = layerwise(&["--solver", "obs"]);
     assert_eq!(again, obs_dir);
     assert_eq!(std::fs::read(obs_dir.join("summary.json")).unwrap(), before);
     // Bad input: one line on stderr, exit 2.
