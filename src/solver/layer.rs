@@ -441,8 +441,9 @@ pub fn batch_omp_row(h: &Array2<f64>, alpha0: Array1<f64>, k: usize) -> Array1<f
         support.push(j);
         z = chol.solve();
         alpha.assign(&alpha0);
+        // H is symmetric: its rows are the contiguous copies of its columns.
         for (&i, &zi) in support.iter().zip(&z) {
-            alpha.scaled_add(-zi, &h.column(i));
+            alpha.scaled_add(-zi, &h.row(i));
         }
     }
     let mut x = Array1::zeros(d);
