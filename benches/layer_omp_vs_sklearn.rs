@@ -3,7 +3,8 @@
 //! and OBS on a layer (issue 12's performance targets).
 //!
 //! `cargo bench --bench layer_omp_vs_sklearn` (uses `.venv-bench/`, created by the
-//! `omp_vs_sklearn` bench or here on first use). Two layers:
+//! `omp_vs_sklearn` bench or here on first use; the OBS reference `scripts/obs_torch.py` runs
+//! with `.venv-torch/`'s PyTorch when it exists). Two layers:
 //! - **LeNet fc1**: $H = X^\top X/n + \lambda I$ of 1000 Fashion-MNIST training images (784
 //!   pixels; 1% damping), 300 rows, $k = 78$ (90% sparsity);
 //! - **VGG-sized**: 4608 inputs (ReLU features of correlated Gaussians, 6000 samples), 512 rows,
@@ -80,8 +81,11 @@ fn compare(py: &Path, name: &str, gram: &LayerGram, w: &Array2<f64>, k: usize, r
     let h = gram.h();
     let xy = h.dot(&w.t());
     lottery::io::write_matrix(&dir.path().join("G.npy"), h).unwrap();
-    lottery::io::write_matrix(&dir.path().join("Xy.npy"), &xy.as_standard_layout().to_owned())
-        .unwrap();
+    lottery::io::write_matrix(
+        &dir.path().join("Xy.npy"),
+        &xy.as_standard_layout().to_owned(),
+    )
+    .unwrap();
     let script = dir.path().join("omp_gram.py");
     std::fs::write(&script, SCRIPT).unwrap();
     let (mut sk_time, mut ours_time) = (f64::INFINITY, f64::INFINITY);
@@ -139,6 +143,62 @@ fn compare(py: &Path, name: &str, gram: &LayerGram, w: &Array2<f64>, k: usize, r
     );
 }
 
+/// Our OBS on the layer against `scripts/obs_torch.py` (all rows batched, PyTorch on CPU, 2
+/// threads, float64) on the same damped H and the same rows; skipped without `.venv-torch`.
+fn obs_against_torch(root: &Path, gram: &LayerGram, w: &Array2<f64>, k: usize) {
+    let mut w = w.clone();
+    for &q in gram.dead() {
+        w.column_mut(q).fill(0.0);
+    }
+    let t = Instant::now();
+    let ours = prune_layer(gram, w.view(), LayerSolver::Obs, LayerBudget::Row(k)).unwrap();
+    let ours_time = t.elapsed().as_secs_f64();
+    println!("  lottery OBS (rayon rows):        {ours_time:.3} s");
+    let py = root.join(".venv-torch/bin/python");
+    if !py.exists() {
+        println!(
+            "  (no .venv-torch: run scripts/with-torch true once for the PyTorch OBS reference)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    lottery::io::write_matrix(&dir.path().join("H.npy"), gram.h()).unwrap();
+    lottery::io::write_matrix(&dir.path().join("W.npy"), &w).unwrap();
+    let out = Command::new(&py)
+        .arg(root.join("scripts/obs_torch.py"))
+        .arg(dir.path().join("H.npy"))
+        .arg(dir.path().join("W.npy"))
+        .arg(k.to_string())
+        .arg("2")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let torch_time = v["seconds"].as_f64().unwrap();
+    let supports: Vec<Vec<usize>> = serde_json::from_value(v["supports"].clone()).unwrap();
+    let same = (0..w.nrows())
+        .filter(|&r| {
+            let s: Vec<usize> = (0..w.ncols())
+                .filter(|&q| ours.weights[[r, q]] != 0.0)
+                .collect();
+            s == supports[r]
+        })
+        .count();
+    println!(
+        "  PyTorch OBS (torch {}, 2 threads): {torch_time:.3} s",
+        v["torch"]
+    );
+    println!(
+        "  ratio PyTorch / ours: {:.2}   identical masks: {same} of {} rows",
+        torch_time / ours_time,
+        w.nrows()
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -161,13 +221,7 @@ fn main() {
         rng.sample::<f64, _>(rand_distr::StandardNormal)
     });
     compare(&py, "LeNet fc1", &gram, &w, 78, reps);
-    let t = Instant::now();
-    let obs = prune_layer(&gram, w.view(), LayerSolver::Obs, LayerBudget::Row(78)).unwrap();
-    println!(
-        "  OBS on the same layer: {:.3} s (relative error {:.4}; Batch-OMP's in the same budget is the reference above)",
-        t.elapsed().as_secs_f64(),
-        obs.relative_error
-    );
+    obs_against_torch(root, &gram, &w, 78);
 
     if std::env::args().any(|a| a == "--skip-vgg") {
         return;
