@@ -11,8 +11,8 @@
 //! | `magnitude` | top-$k$ $\lvert\bar w\rvert$ per row, no update | top-$K$ over the layer | top-$N$ per group |
 //! | `omp` | **Batch-OMP** in Gram form (Rubinstein, Zibulevsky & Elad 2008): $\alpha^0 = \bar W H$ for all rows in one product, then per row $O(d\lvert S\rvert)$ per atom | per-row counts from the magnitude ranking | — |
 //! | `fcfgs`, `iht`, `htp`, `cosamp`, `niht` | the solver on [`LayerGram::problem`] (thresholding methods start at the magnitude support, refit) | per-row counts from the magnitude ranking | — |
-//! | `obs` | [`Obs`] elimination to $k$ | OBC's joint rule: every row's elimination costs, the $P$ cheapest over the layer | eliminate only in groups with more than $N$ left |
-//! | `sparsegpt` | column sweep, blocks of 128, mask per block by $w^2/[U]_{qq}^2$ | threshold per block over the layer | mask chosen every $M$ columns |
+//! | `obs` | [`Obs`](crate::solver::greedy::Obs) elimination to $k$ | OBC's joint rule: every row's elimination costs, the $P$ cheapest over the layer | eliminate only in groups with more than $N$ left |
+//! | `sparsegpt` | column sweep, blocks of 128, mask per block by $w^2/U_{qq}^2$ | threshold per block over the layer | mask chosen every $M$ columns |
 //!
 //! Rows run in parallel (rayon); results do not depend on the thread count.
 //!
@@ -114,10 +114,12 @@ impl LayerBudget {
                 k,
                 len: rows * cols,
             }),
-            LayerBudget::NM { n, m } if n == 0 || n > m || cols % m != 0 => Err(Error::param(
-                "budget",
-                format!("{n}:{m} needs 1 <= N <= M and M dividing the {cols} inputs"),
-            )),
+            LayerBudget::NM { n, m } if n == 0 || n > m || !cols.is_multiple_of(m) => {
+                Err(Error::param(
+                    "budget",
+                    format!("{n}:{m} needs 1 <= N <= M and M dividing the {cols} inputs"),
+                ))
+            }
             _ => Ok(()),
         }
     }
