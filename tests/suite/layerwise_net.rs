@@ -42,7 +42,7 @@ fn layerwise_pruning_of_a_trained_lenet() {
     };
     // 95% of every layer removed, the same count in every row: round(0.05 · inputs) per row.
     let exact = [300 * 39, 100 * 15, 10 * 5];
-    let mut obs_dir = None;
+    let (mut obs_dir, mut omp_dir) = (None, None);
     for solver in [
         "magnitude",
         "omp",
@@ -82,17 +82,19 @@ fn layerwise_pruning_of_a_trained_lenet() {
         assert_eq!(kept, exact.iter().sum::<u64>(), "{solver}: mask");
         let acc = s["trace"]["pruned_test_accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
-        if solver == "obs" {
-            obs_dir = Some(dir);
+        match solver {
+            "obs" => obs_dir = Some(dir),
+            "omp" => omp_dir = Some(dir),
+            _ => {}
         }
     }
     // Fine-tuning with the mask fixed: the same mask as without, training rows in metrics.csv.
-    let tuned = layerwise(&["--solver", "obs", "--finetune", "50"]);
-    let obs_dir = obs_dir.unwrap();
-    assert_ne!(tuned, obs_dir);
+    let tuned = layerwise(&["--solver", "omp", "--finetune", "50"]);
+    let (obs_dir, omp_dir) = (obs_dir.unwrap(), omp_dir.unwrap());
+    assert_ne!(tuned, omp_dir);
     assert_eq!(
         mask_bits(tuned.join("mask.safetensors")),
-        mask_bits(obs_dir.join("mask.safetensors"))
+        mask_bits(omp_dir.join("mask.safetensors"))
     );
     let metrics = std::fs::read_to_string(tuned.join("metrics.csv")).unwrap();
     assert!(metrics.lines().any(|l| l.starts_with("50,")), "{metrics}");
