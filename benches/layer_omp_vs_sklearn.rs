@@ -14,8 +14,12 @@
 //! row). Prints best-of-R times, the ratio scikit-learn / ours (target ≥ 3), and how many rows'
 //! supports are identical. `--repeats R` (default 3), `--skip-vgg`.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::{arg, ensure_venv};
 use std::time::Instant;
 
 use lottery::problem::{Damping, LayerGram};
@@ -40,31 +44,16 @@ info = [{k2: d.get(k2) for k2 in ("internal_api", "version", "num_threads")} for
 print(json.dumps({"seconds": min(times), "supports": supports, "blas": info}))
 "#;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ensure_venv(root: &Path) -> std::path::PathBuf {
-    let py = root.join(".venv-bench/bin/python");
-    if !py.exists() {
-        eprintln!("creating .venv-bench (numpy, scikit-learn, threadpoolctl)…");
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(root.join(".venv-bench"))
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(root.join(".venv-bench/bin/pip"))
-                .args(["install", "-q", "numpy", "scikit-learn", "threadpoolctl"])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok, "could not create .venv-bench with pip");
-    }
-    py
+/// Rows of `weights` whose nonzero pattern is `supports[r]`.
+fn identical_rows(weights: &Array2<f64>, supports: &[Vec<usize>]) -> usize {
+    (0..weights.nrows())
+        .filter(|&r| {
+            let s: Vec<usize> = (0..weights.ncols())
+                .filter(|&q| weights[[r, q]] != 0.0)
+                .collect();
+            s == supports[r]
+        })
+        .count()
 }
 
 /// Time both sides on one layer and print the comparison.
@@ -118,14 +107,7 @@ fn compare(py: &Path, name: &str, gram: &LayerGram, w: &Array2<f64>, k: usize, r
     }
     let ours = ours.unwrap();
     let sk_supports: Vec<Vec<usize>> = serde_json::from_value(sk["supports"].clone()).unwrap();
-    let same = (0..w.nrows())
-        .filter(|&r| {
-            let s: Vec<usize> = (0..w.ncols())
-                .filter(|&q| ours.weights[[r, q]] != 0.0)
-                .collect();
-            s == sk_supports[r]
-        })
-        .count();
+    let same = identical_rows(&ours.weights, &sk_supports);
     println!(
         "{name}: d = {}, rows = {}, k = {k}, best of {reps}",
         w.ncols(),
@@ -180,14 +162,7 @@ fn obs_against_torch(root: &Path, gram: &LayerGram, w: &Array2<f64>, k: usize) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let torch_time = v["seconds"].as_f64().unwrap();
     let supports: Vec<Vec<usize>> = serde_json::from_value(v["supports"].clone()).unwrap();
-    let same = (0..w.nrows())
-        .filter(|&r| {
-            let s: Vec<usize> = (0..w.ncols())
-                .filter(|&q| ours.weights[[r, q]] != 0.0)
-                .collect();
-            s == supports[r]
-        })
-        .count();
+    let same = identical_rows(&ours.weights, &supports);
     println!(
         "  PyTorch OBS (torch {}, 2 threads): {torch_time:.3} s",
         v["torch"]

@@ -13,8 +13,12 @@
 //!
 //! and the ratios the targets speak of.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::{arg, ensure_venv};
 use std::time::Instant;
 
 use lottery::problem::{LeastSquares, Magnitudes, PlantedParams, SmoothProblem};
@@ -42,35 +46,6 @@ for _ in range(reps):
 info = [{k2: d.get(k2) for k2 in ("internal_api", "version", "architecture", "num_threads")} for d in threadpool_info()]
 print(json.dumps({"seconds": min(times), "support": [int(i) for i in np.flatnonzero(x)], "blas": info}))
 "#;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ensure_venv(root: &Path) -> std::path::PathBuf {
-    let py = root.join(".venv-bench/bin/python");
-    if !py.exists() {
-        eprintln!("creating .venv-bench (numpy, scikit-learn, threadpoolctl)…");
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(root.join(".venv-bench"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-            && Command::new(root.join(".venv-bench/bin/pip"))
-                .args(["install", "-q", "numpy", "scikit-learn", "threadpoolctl"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-        assert!(ok, "could not create .venv-bench with pip");
-    }
-    py
-}
 
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
