@@ -18,7 +18,8 @@ pub struct LayerwiseSettings {
     pub calibration: usize,
     /// Damping relative to the mean diagonal of $H$ (SparseGPT's `percdamp`).
     pub damp: f64,
-    /// Fine-tuning iterations with the mask fixed (0: none).
+    /// Fine-tuning iterations with the mask fixed (0: none): the source run's optimizer and
+    /// learning-rate schedule, restarted at iteration 0 (warm-up and drops included).
     pub finetune: usize,
     /// Seed of the calibration sample.
     pub seed: u64,
