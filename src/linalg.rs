@@ -29,6 +29,18 @@ pub fn least_squares(b: &Array2<f64>, y: &Array1<f64>) -> Result<Array1<f64>> {
     Ok(res.solution)
 }
 
+/// $H^{-1}$ of a symmetric positive definite $H$ (Cholesky), with a one-line error otherwise.
+pub fn spd_inverse(h: &Array2<f64>) -> Result<Array2<f64>> {
+    use ndarray_linalg::{FactorizeC, InverseC, UPLO};
+    let f = h.factorizec(UPLO::Lower).map_err(|e| {
+        Error::Numerical(format!(
+            "the Hessian is not positive definite ({e}); set a damping > 0"
+        ))
+    })?;
+    f.invc()
+        .map_err(|e| Error::Numerical(format!("inverting the Hessian: {e}")))
+}
+
 /// Cholesky factor $L$ of the Gram matrix $G_S = A_S^\top A_S$ of a growing support, and
 /// $u = L^{-1} A_S^\top y$.
 ///

@@ -185,8 +185,7 @@ impl LayerGram {
 
     /// $H^{-1}$ from the Cholesky factor.
     pub fn inverse(&self) -> Result<Array2<f64>> {
-        let rinv = upper_inverse(&self.r)?;
-        Ok(rinv.dot(&rinv.t()))
+        crate::linalg::spd_inverse(&self.h)
     }
 
     /// A row with its dead inputs' weights zeroed (checked against $d$ and for finiteness).
@@ -264,28 +263,4 @@ pub fn design_form(
     };
     let y = a.dot(&center);
     LeastSquares::from_f64(a, y)
-}
-
-/// Inverse of an upper-triangular matrix with a positive diagonal (back substitution, column by
-/// column).
-fn upper_inverse(r: &Array2<f64>) -> Result<Array2<f64>> {
-    let d = r.nrows();
-    let mut inv = Array2::<f64>::zeros((d, d));
-    for j in 0..d {
-        // Solve R z = e_j; z is zero below j.
-        for i in (0..=j).rev() {
-            let mut s = if i == j { 1.0 } else { 0.0 };
-            let row = r.slice(s![i, (i + 1)..=j]);
-            let col = inv.slice(s![(i + 1)..=j, j]);
-            s -= row.dot(&col);
-            let diag = r[[i, i]];
-            if diag <= 0.0 || !diag.is_finite() {
-                return Err(Error::Numerical(format!(
-                    "zero pivot {i} in the Cholesky factor"
-                )));
-            }
-            inv[[i, j]] = s / diag;
-        }
-    }
-    Ok(inv)
 }

@@ -48,7 +48,8 @@ use serde::{Deserialize, Serialize};
 mod obs;
 mod omp;
 
-pub use obs::{spd_inverse, Obs, ObsParams, ObsRow, ObsState};
+pub use crate::linalg::spd_inverse;
+pub use obs::{Obs, ObsParams, ObsRow, ObsState};
 pub use omp::{Omp, OmpState};
 
 use super::step::grow_scores;

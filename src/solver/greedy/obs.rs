@@ -2,9 +2,10 @@
 //! 2022): the backward member of the greedy family.
 
 use ndarray::{Array1, Array2};
-use ndarray_linalg::{Cholesky, FactorizeC, InverseC, UPLO};
+use ndarray_linalg::{Cholesky, UPLO};
 use serde::{Deserialize, Serialize};
 
+use crate::linalg::spd_inverse;
 use crate::problem::{LeastSquares, SmoothProblem};
 use crate::solver::{Iterative, Record, Status};
 use crate::space::Objective;
@@ -136,17 +137,6 @@ impl ObsRow {
         self.n_active -= 1;
         wq * wq / (2.0 * hqq)
     }
-}
-
-/// $H^{-1}$ of a symmetric positive definite $H$ (Cholesky), with a one-line error otherwise.
-pub fn spd_inverse(h: &Array2<f64>) -> Result<Array2<f64>> {
-    let f = h.factorizec(UPLO::Lower).map_err(|e| {
-        Error::Numerical(format!(
-            "the Hessian is not positive definite ({e}); set a damping > 0"
-        ))
-    })?;
-    f.invc()
-        .map_err(|e| Error::Numerical(format!("inverting the Hessian: {e}")))
 }
 
 /// [`Obs`]'s state.
