@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{arg, ensure_venv};
+use common::{arg, ensure_venv, json_of};
 use std::time::Instant;
 
 use lottery::problem::{Damping, LayerGram};
@@ -82,22 +82,16 @@ fn compare(py: &Path, name: &str, gram: &LayerGram, w: &Array2<f64>, k: usize, r
     let mut ours = None;
     let _ = prune_layer(gram, w.view(), LayerSolver::Omp, LayerBudget::Row(k)).unwrap();
     for _ in 0..reps {
-        let out = Command::new(py)
-            .arg(&script)
-            .arg(dir.path().join("G.npy"))
-            .arg(dir.path().join("Xy.npy"))
-            .arg(k.to_string())
-            .arg("1")
-            .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v: serde_json::Value = json_of(
+            Command::new(py)
+                .arg(&script)
+                .arg(dir.path().join("G.npy"))
+                .arg(dir.path().join("Xy.npy"))
+                .arg(k.to_string())
+                .arg("1")
+                .env_remove("OPENBLAS_CORETYPE")
+                .env_remove("OPENBLAS_L2_SIZE"),
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         sk_time = sk_time.min(v["seconds"].as_f64().unwrap());
         sk = v;
         let t = Instant::now();
@@ -146,20 +140,14 @@ fn obs_against_torch(root: &Path, gram: &LayerGram, w: &Array2<f64>, k: usize) {
     let dir = tempfile::tempdir().unwrap();
     lottery::io::write_matrix(&dir.path().join("H.npy"), gram.h()).unwrap();
     lottery::io::write_matrix(&dir.path().join("W.npy"), &w).unwrap();
-    let out = Command::new(&py)
-        .arg(root.join("scripts/obs_torch.py"))
-        .arg(dir.path().join("H.npy"))
-        .arg(dir.path().join("W.npy"))
-        .arg(k.to_string())
-        .arg("2")
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v: serde_json::Value = json_of(
+        Command::new(&py)
+            .arg(root.join("scripts/obs_torch.py"))
+            .arg(dir.path().join("H.npy"))
+            .arg(dir.path().join("W.npy"))
+            .arg(k.to_string())
+            .arg("2"),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let torch_time = v["seconds"].as_f64().unwrap();
     let supports: Vec<Vec<usize>> = serde_json::from_value(v["supports"].clone()).unwrap();
     let same = identical_rows(&ours.weights, &supports);

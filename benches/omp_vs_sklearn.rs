@@ -18,7 +18,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{arg, ensure_venv};
+use common::{arg, ensure_venv, json_of};
 use std::time::Instant;
 
 use lottery::problem::{LeastSquares, Magnitudes, PlantedParams, SmoothProblem};
@@ -89,22 +89,17 @@ fn main() {
     std::fs::write(&script, SCRIPT).unwrap();
     // One scikit-learn run (in its own process, timed inside Python).
     let sklearn_once = || -> serde_json::Value {
-        let out = Command::new(&py)
-            .arg(&script)
-            .arg(dir.path().join("A.npy"))
-            .arg(dir.path().join("y.npy"))
-            .arg(k.to_string())
-            .arg("1")
-            .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let v: serde_json::Value = json_of(
+            Command::new(&py)
+                .arg(&script)
+                .arg(dir.path().join("A.npy"))
+                .arg(dir.path().join("y.npy"))
+                .arg(k.to_string())
+                .arg("1")
+                .env_remove("OPENBLAS_CORETYPE")
+                .env_remove("OPENBLAS_L2_SIZE"),
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        v
     };
     let inst_support = inst.support.clone();
     let p = LeastSquares::from_f64(inst.a, inst.y).unwrap();

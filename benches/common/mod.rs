@@ -35,3 +35,15 @@ pub fn ensure_venv(root: &Path) -> std::path::PathBuf {
     }
     py
 }
+
+/// Run a Python script's command and parse the one JSON object it prints (panics with its
+/// stderr when it fails).
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
