@@ -18,6 +18,8 @@ pub mod instability;
 pub mod lottery_curve;
 #[cfg(feature = "torch")]
 pub mod methods;
+#[cfg(feature = "torch")]
+pub mod one_shot;
 pub mod phase_transition;
 pub mod rates;
 #[cfg(feature = "torch")]

@@ -347,3 +347,67 @@ fn early_phase_pairs_perturbations_with_the_ticket() {
         }
     }
 }
+
+/// One-shot layerwise pruning end to end on a miniature sweep: every solver is paired by seed
+/// with magnitude pruning, and at IMP's sparsity (50%) with IMP; a layerwise result's compute is
+/// its source's training plus its fine-tuning; the proxies cover every layer.
+#[cfg(feature = "torch")]
+#[test]
+fn one_shot_pairs_solvers_with_magnitude_and_imp() {
+    let tmp = run_mini(env!("CARGO_BIN_EXE_one_shot"), "one_shot_mini.toml");
+    let dir = tmp.path().join("one_shot");
+    let t = Table::read(&dir.join("cells.csv"));
+    let cell = |arm: &str, ft: &str, sparsity: f64| {
+        t.rows
+            .iter()
+            .find(|r| {
+                t.get(r, "arm") == arm
+                    && t.get(r, "finetune") == ft
+                    && (100.0 - t.get(r, "remaining_pct").parse::<f64>().unwrap() - sparsity).abs()
+                        < 0.5
+            })
+            .unwrap_or_else(|| panic!("no {arm} cell at {sparsity}% with fine-tuning {ft}"))
+    };
+    for (arm, ft) in [("obs", "0"), ("omp", "20")] {
+        let r = cell(arm, ft, 50.0);
+        assert_eq!(t.get(r, "accuracy_n"), "2", "{arm} {ft}");
+        assert_eq!(t.get(r, "minus_magnitude_n"), "2", "{arm} {ft}");
+        assert_eq!(t.get(r, "minus_imp_n"), "2", "{arm} {ft}");
+    }
+    // 90% is no IMP level: no pairing with IMP, still one with magnitude.
+    let r = cell("obs", "0", 90.0);
+    assert_eq!(t.get(r, "minus_imp_n"), "0");
+    assert_eq!(t.get(r, "minus_magnitude_n"), "2");
+    // Compute: the source's 200 iterations (+ 20 of fine-tuning); IMP's level 1 trained 400.
+    let num = |r: &csv::StringRecord, c: &str| -> f64 { t.get(r, c).parse().unwrap() };
+    assert_eq!(num(cell("obs", "0", 50.0), "compute"), 200.0);
+    assert_eq!(num(cell("IMP", "0", 50.0), "compute"), 400.0);
+    let ft = cell("omp", "20", 50.0);
+    assert_eq!(num(ft, "compute"), 220.0);
+    assert!((num(ft, "compute_over_imp") - 220.0 / 400.0).abs() < 1e-12);
+    // The paired difference is the mean of the per-seed differences.
+    let rows = Table::read(&dir.join("rows.csv"));
+    let acc = |arm: &str| -> f64 {
+        let v: Vec<f64> = rows
+            .rows
+            .iter()
+            .filter(|r| rows.get(r, "arm") == arm && rows.get(r, "finetune") == "0")
+            .filter(|r| (rows.get(r, "remaining").parse::<f64>().unwrap() - 0.5).abs() < 0.01)
+            .map(|r| rows.get(r, "test_accuracy").parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 2, "{arm}");
+        v.iter().sum::<f64>() / 2.0
+    };
+    let d = num(cell("obs", "0", 50.0), "minus_imp_mean") - (acc("obs") - acc("IMP"));
+    assert!(d.abs() < 1e-12, "{d}");
+    // Proxies: 3 layers x 2 sparsities, each with both seeds' coherence and OBS's error over
+    // magnitude's.
+    let proxies: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("proxies.json")).unwrap()).unwrap();
+    assert_eq!(proxies.len(), 6);
+    for p in &proxies {
+        assert_eq!(p["coherence"]["n"], 2, "{p}");
+        assert_eq!(p["error_over_magnitude"]["obs"]["n"], 2, "{p}");
+    }
+    assert!(dir.join("one_shot.png").exists() && dir.join("targets.md").exists());
+}

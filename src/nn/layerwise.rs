@@ -14,6 +14,12 @@
 //! same inputs, the coherence and the extreme eigenvalues of its normalized $H$ (the quantities
 //! the recovery theorems of `theory/layerwise.md` are stated in), and the accuracy before
 //! fine-tuning.
+//!
+//! With `objective = fisher` each pooled layer is instead pruned on its empirical Fisher
+//! ([`crate::problem::FisherQuadratic`]: per-sample gradients of the loss of the trained network
+//! on the calibration samples, all the layer's weights at once, damped by `damp` times the mean
+//! diagonal), with a layer budget, by magnitude or a solver that needs only gradients and refits
+//! ([`FISHER_SOLVERS`]: IHT, NIHT, HTP, CoSaMP, Frank-Wolfe) — CHITA's and WoodFisher's local model.
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +34,8 @@ use super::rundir::{self, level_dir, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
 pub use crate::run::layerwise::LayerwiseSettings;
-use crate::solver::layer::{prune_layer, LayerBudget, LayerSolver};
+use crate::run::layerwise::FISHER;
+use crate::solver::layer::{prune_fisher, prune_layer, LayerBudget, LayerSolver, FISHER_SOLVERS};
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
@@ -52,6 +59,18 @@ pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
     }
     // The spelling only; an N:M budget is checked against each layer's width later.
     LayerBudget::parse(&s.budget, s.sparsity, 1, 1)?;
+    s.check_objective()?;
+    if s.objective == FISHER && !FISHER_SOLVERS.contains(&solver) {
+        let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
+        return Err(Error::param(
+            "solver",
+            format!(
+                "{} needs H itself; the Fisher objective runs {}",
+                solver.name(),
+                all.join(", ")
+            ),
+        ));
+    }
     Ok(solver)
 }
 
@@ -74,8 +93,8 @@ pub struct LayerReport {
     pub relative_error: f64,
     /// The same for magnitude pruning under the same budget and inputs.
     pub magnitude_relative_error: f64,
-    /// Mutual coherence of the normalized $H$ (live inputs).
-    pub coherence: f64,
+    /// Mutual coherence of the normalized $H$ (live inputs; `None` for the Fisher objective).
+    pub coherence: Option<f64>,
     /// Smallest and largest eigenvalue of the normalized $H$ (live inputs; `None` above 2000
     /// inputs).
     pub eigenvalues: Option<(f64, f64)>,
@@ -140,7 +159,11 @@ pub fn run_layerwise(
         params::assign(&vs, &rundir::load_tensors(&dir.join(rundir::START))?)?;
         read_reports(&dir)?
     } else {
-        let reports = prune_network(&net, &x, &data, &ctx.target, solver, settings, env.device)?;
+        let reports = if settings.objective == FISHER {
+            prune_network_fisher(&net, &x, &data, &ctx.target, solver, settings, env.device)?
+        } else {
+            prune_network(&net, &x, &data, &ctx.target, solver, settings, env.device)?
+        };
         rundir::create(&dir)?;
         let json = serde_json::to_string_pretty(&reports)
             .map_err(|e| Error::param("layerwise", e.to_string()))?;
@@ -219,6 +242,107 @@ fn to_array2(t: &Tensor) -> Result<Array2<f64>> {
     Array2::from_shape_vec((r, c), v).map_err(|e| Error::Shape(e.to_string()))
 }
 
+/// The calibration sample: `settings.calibration` training samples (at most all), seeded.
+fn calibration(data: &super::data::Data, settings: &LayerwiseSettings, device: Device) -> Tensor {
+    let n_train = data.train_len() as i64;
+    let n = (settings.calibration as i64).min(n_train);
+    tch::manual_seed(settings.seed as i64);
+    Tensor::randperm(n_train, (Kind::Int64, device)).narrow(0, 0, n)
+}
+
+/// Write `values` into the prunable tensor `t` (same number of elements).
+fn write_back(t: &Tensor, values: &[f64]) {
+    let new = Tensor::from_slice(values)
+        .view(t.size().as_slice())
+        .to_kind(t.kind())
+        .to_device(t.device());
+    tch::no_grad(|| {
+        let mut t = t.shallow_clone();
+        t.copy_(&new);
+    });
+}
+
+/// The Fisher objective: per-sample gradients of the loss of the trained network (one backward
+/// pass per calibration sample), then each pooled layer pruned on its own
+/// ([`crate::problem::FisherQuadratic`], the block-diagonal model of CHITA and WoodFisher: every
+/// layer's gradients are those of the unpruned network, no cascade) with its layer budget.
+/// Memory: $n \cdot p \cdot 8$ bytes for the layer's gradient matrix.
+fn prune_network_fisher(
+    net: &Network,
+    x: &params::Params,
+    data: &super::data::Data,
+    target: &Target,
+    solver: LayerSolver,
+    settings: &LayerwiseSettings,
+    device: Device,
+) -> Result<Vec<LayerReport>> {
+    let idx = calibration(data, settings, device);
+    let xs = data.train.0.index_select(0, &idx);
+    let ys = data.train.1.index_select(0, &idx);
+    let n = idx.size()[0];
+    let pooled: Vec<usize> = (0..x.names.len()).filter(|&g| target.pooled(g)).collect();
+    let sizes: Vec<usize> = pooled.iter().map(|&g| x.tensors[g].numel()).collect();
+    let mut grads: Vec<Vec<f64>> = sizes
+        .iter()
+        .map(|&p| Vec::with_capacity(p * n as usize))
+        .collect();
+    let inputs: Vec<&Tensor> = pooled.iter().map(|&g| &x.tensors[g]).collect();
+    for i in 0..n {
+        let loss = net
+            .forward_t(&xs.narrow(0, i, 1), false)
+            .cross_entropy_for_logits(&ys.narrow(0, i, 1));
+        let gs = Tensor::run_backward(&[loss], &inputs, false, false);
+        for (acc, g) in grads.iter_mut().zip(&gs) {
+            let flat = g
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Double)
+                .contiguous()
+                .view([-1]);
+            acc.extend(Vec::<f64>::try_from(&flat).map_err(|e| Error::Numerical(e.to_string()))?);
+        }
+    }
+    let mut reports = Vec::new();
+    for ((&g, p), gmat) in pooled.iter().zip(sizes).zip(grads) {
+        let t = &x.tensors[g];
+        let center = to_array2(&t.flatten(1, -1))?;
+        let (rows, cols) = center.dim();
+        let w: ndarray::Array1<f64> = center.iter().copied().collect();
+        let gmat = Array2::from_shape_vec((n as usize, p), gmat)
+            .map_err(|e| Error::Shape(e.to_string()))?;
+        let q = crate::problem::FisherQuadratic::new(gmat, w, Damping::Relative(settings.damp))
+            .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+        let k = match LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)? {
+            LayerBudget::Layer(k) => k,
+            other => {
+                return Err(Error::param(
+                    "budget",
+                    format!("the Fisher objective takes a layer budget, not {other:?}"),
+                ))
+            }
+        };
+        let start = std::time::Instant::now();
+        let out = prune_fisher(&q, solver, k)
+            .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+        let seconds = start.elapsed().as_secs_f64();
+        let magnitude = prune_fisher(&q, LayerSolver::Magnitude, k)?;
+        write_back(t, out.weights.as_slice().expect("owned"));
+        reports.push(LayerReport {
+            name: x.names[g].clone(),
+            rows,
+            cols,
+            samples: n as usize,
+            kept: out.kept,
+            dead_inputs: 0,
+            relative_error: out.relative_error,
+            magnitude_relative_error: magnitude.relative_error,
+            coherence: None,
+            eigenvalues: None,
+            seconds,
+        });
+    }
+    Ok(reports)
+}
+
 /// Prune every pooled layer in forward order (the cascade), writing the weights back.
 fn prune_network(
     net: &Network,
@@ -229,10 +353,7 @@ fn prune_network(
     settings: &LayerwiseSettings,
     device: Device,
 ) -> Result<Vec<LayerReport>> {
-    let n_train = data.train_len() as i64;
-    let n = (settings.calibration as i64).min(n_train);
-    tch::manual_seed(settings.seed as i64);
-    let idx = Tensor::randperm(n_train, (Kind::Int64, device)).narrow(0, 0, n);
+    let idx = calibration(data, settings, device);
     let calib = data.train.0.index_select(0, &idx);
     let mut reports = Vec::new();
     for g in 0..x.names.len() {
@@ -240,7 +361,6 @@ fn prune_network(
             continue;
         }
         let t = &x.tensors[g];
-        let shape = t.size();
         let inputs = net.layer_input(&calib, g, None)?.to_kind(Kind::Double);
         let samples = inputs.size()[0];
         let h = tch::no_grad(|| inputs.transpose(0, 1).matmul(&inputs) / samples as f64);
@@ -255,15 +375,9 @@ fn prune_network(
         let seconds = start.elapsed().as_secs_f64();
         let magnitude = prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?;
         let (coherence, eigenvalues) = proxies(&h);
+        let coherence = Some(coherence);
         let values: Vec<f64> = out.weights.iter().copied().collect();
-        let new = Tensor::from_slice(&values)
-            .view(shape.as_slice())
-            .to_kind(t.kind())
-            .to_device(t.device());
-        tch::no_grad(|| {
-            let mut t = t.shallow_clone();
-            t.copy_(&new);
-        });
+        write_back(t, &values);
         reports.push(LayerReport {
             name: x.names[g].clone(),
             rows,

@@ -25,10 +25,12 @@
 //! ```
 
 mod design;
+pub mod fisher;
 mod generate;
 pub mod quadratic;
 
 pub use design::Design;
+pub use fisher::FisherQuadratic;
 pub use generate::{DesignKind, Magnitudes, Planted, PlantedParams, Scaling};
 pub use quadratic::{design_form, Damping, LayerGram};
 

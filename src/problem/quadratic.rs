@@ -61,7 +61,7 @@ impl Default for Damping {
 }
 
 impl Damping {
-    fn lambda(self, mean_diag: f64) -> Result<f64> {
+    pub(crate) fn lambda(self, mean_diag: f64) -> Result<f64> {
         let (v, name) = match self {
             Damping::Absolute(v) => (v, "damp"),
             Damping::Relative(v) => (v, "percdamp"),

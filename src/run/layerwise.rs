@@ -23,7 +23,27 @@ pub struct LayerwiseSettings {
     pub finetune: usize,
     /// Seed of the calibration sample.
     pub seed: u64,
+    /// `reconstruction` (default: $H = X^\top X/n$ of each row, in cascade) or `fisher` (the
+    /// layer's empirical Fisher from per-sample gradients of the loss on the calibration
+    /// samples, all the layer's weights at once; [`crate::problem::FisherQuadratic`]). Left out
+    /// of the serialized settings at its default, so run directories named before it existed
+    /// keep their names.
+    #[serde(default = "reconstruction", skip_serializing_if = "is_reconstruction")]
+    pub objective: String,
 }
+
+fn reconstruction() -> String {
+    RECONSTRUCTION.into()
+}
+
+fn is_reconstruction(s: &str) -> bool {
+    s == RECONSTRUCTION
+}
+
+/// The default objective.
+pub const RECONSTRUCTION: &str = "reconstruction";
+/// The Fisher objective.
+pub const FISHER: &str = "fisher";
 
 impl Default for LayerwiseSettings {
     fn default() -> Self {
@@ -35,11 +55,34 @@ impl Default for LayerwiseSettings {
             damp: 0.01,
             finetune: 0,
             seed: 0,
+            objective: reconstruction(),
         }
     }
 }
 
 impl LayerwiseSettings {
+    /// The objective is one of the two, and the Fisher objective has a layer budget.
+    pub fn check_objective(&self) -> crate::Result<()> {
+        match self.objective.as_str() {
+            RECONSTRUCTION => Ok(()),
+            FISHER if self.budget == "layer" => Ok(()),
+            FISHER => Err(crate::Error::param(
+                "budget",
+                format!(
+                    "the Fisher objective couples a layer's rows: it takes `layer`, not `{}`",
+                    self.budget.escape_debug()
+                ),
+            )),
+            other => Err(crate::Error::param(
+                "objective",
+                format!(
+                    "unknown objective `{}` (reconstruction or fisher)",
+                    other.escape_debug()
+                ),
+            )),
+        }
+    }
+
     /// The directory name under the level: solver and a hash of every setting.
     pub fn dir_name(&self) -> String {
         let text = serde_json::to_string(self).expect("plain settings serialize");

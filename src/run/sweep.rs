@@ -126,6 +126,7 @@ impl Command {
                 "finetune",
                 "calibration_seed",
                 "source_level",
+                "objective",
             ],
             _ => &[],
         }

@@ -1,6 +1,7 @@
 //! `lottery prune layerwise` on a trained LeNet-300-100 (Fashion-MNIST, CPU): every solver meets
 //! its budget exactly, OMP / HTP / OBS reconstruct every layer with no more error than magnitude
-//! pruning, fine-tuning keeps the mask, a rerun is a no-op, bad input is one line; and the
+//! pruning, fine-tuning keeps the mask, a rerun is a no-op, HTP on the Fisher objective beats
+//! magnitude on it, bad input is one line; and the
 //! layer inputs of a convolution are its im2col patches in `weight.flatten(1)` order.
 #![cfg(feature = "torch")]
 
@@ -51,6 +52,7 @@ fn layerwise_pruning_of_a_trained_lenet() {
         "niht",
         "htp",
         "cosamp",
+        "fw",
         "obs",
         "sparsegpt",
     ] {
@@ -103,8 +105,68 @@ fn layerwise_pruning_of_a_trained_lenet() {
     let again = layerwise(&["--solver", "obs"]);
     assert_eq!(again, obs_dir);
     assert_eq!(std::fs::read(obs_dir.join("summary.json")).unwrap(), before);
+    // The Fisher objective (each layer's empirical Fisher from the 256 calibration samples'
+    // gradients, a layer budget): magnitude and HTP keep exactly 5% of every layer, and HTP's
+    // Fisher error is never above magnitude's (theory/layerwise.md (c), (e)).
+    let fisher = layerwise(&[
+        "--objective",
+        "fisher",
+        "--budget",
+        "layer",
+        "--solver",
+        "htp",
+    ]);
+    assert_ne!(fisher, omp_dir);
+    let s = read_summary(&fisher);
+    let layer_exact = [235_200 / 20, 30_000 / 20, 1_000 / 20];
+    for (l, want) in s["trace"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(layer_exact)
+    {
+        assert_eq!(l["kept"].as_u64().unwrap(), want, "fisher: {}", l["name"]);
+        let (e, m) = (
+            l["relative_error"].as_f64().unwrap(),
+            l["magnitude_relative_error"].as_f64().unwrap(),
+        );
+        assert!(
+            e <= m && e > 0.0,
+            "fisher {}: {e} vs magnitude {m}",
+            l["name"]
+        );
+        assert!(l["coherence"].is_null());
+    }
     // Bad input: one line on stderr, exit 2.
     for args in [
+        vec![
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--objective",
+            "fisher",
+            "--budget",
+            "layer",
+            "--solver",
+            "omp",
+        ],
+        vec![
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--objective",
+            "fisher",
+        ],
+        vec![
+            "prune",
+            "layerwise",
+            "--from",
+            run_s,
+            "--objective",
+            "hessian",
+        ],
         vec![
             "prune",
             "layerwise",

@@ -21,7 +21,8 @@ pub struct PruneArgs {
     /// `layerwise`: the level whose final weights are pruned (default 0, the dense network).
     #[arg(long)]
     pub level: Option<usize>,
-    /// `layerwise`: magnitude | omp | fcfgs | iht | niht | htp | cosamp | obs | sparsegpt.
+    /// `layerwise`: magnitude | omp | fcfgs | iht | niht | htp | cosamp | fw | obs | sparsegpt
+    /// (with `--objective fisher`: magnitude | iht | niht | htp | cosamp | fw).
     #[arg(long)]
     pub solver: Option<String>,
     /// `layerwise`: row | layer | N:M (default row).
@@ -36,6 +37,11 @@ pub struct PruneArgs {
     /// `layerwise`: fine-tuning iterations with the mask fixed (default 0).
     #[arg(long)]
     pub finetune: Option<usize>,
+    /// `layerwise`: reconstruction (default: each row's ½(w − w̄)ᵀH(w − w̄), in cascade) or
+    /// fisher (each layer's empirical Fisher from per-sample gradients on the calibration
+    /// samples, all its weights at once; needs --budget layer).
+    #[arg(long)]
+    pub objective: Option<String>,
     /// Run settings, as for `lottery imp`.
     #[command(flatten)]
     pub run: RunArgs,
@@ -56,6 +62,7 @@ pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
         damp: args.damp.unwrap_or(defaults.damp),
         finetune: args.finetune.unwrap_or(defaults.finetune),
         seed: args.run.seed.unwrap_or(defaults.seed),
+        objective: args.objective.clone().unwrap_or(defaults.objective),
     };
     let env = lottery::nn::phase::Env {
         runs: from.clone(),

@@ -187,6 +187,7 @@ impl Cell {
                     damp: float("damp", d.damp)?,
                     finetune: int("finetune", d.finetune)?,
                     seed: int("calibration_seed", d.seed as usize)? as u64,
+                    objective: string("objective", d.objective)?,
                 };
                 if !(settings.sparsity > 0.0 && settings.sparsity < 1.0) {
                     return Err(bad(format!(
@@ -197,6 +198,7 @@ impl Cell {
                 if settings.calibration == 0 {
                     return Err(bad("`calibration` must be >= 1"));
                 }
+                settings.check_objective()?;
                 if !settings.damp.is_finite() || settings.damp < 0.0 {
                     return Err(bad(format!("`damp` {} must be >= 0", settings.damp)));
                 }

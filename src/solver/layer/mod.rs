@@ -11,6 +11,7 @@
 //! | `magnitude` | top-$k$ $\lvert\bar w\rvert$ per row, no update | top-$K$ over the layer | top-$N$ per group |
 //! | `omp` | **Batch-OMP** in Gram form (Rubinstein, Zibulevsky & Elad 2008): $\alpha^0 = \bar W H$ for all rows in one product, then per row $O(d\lvert S\rvert)$ per atom | per-row counts from the magnitude ranking | — |
 //! | `fcfgs`, `iht`, `htp`, `cosamp`, `niht` | the solver on [`LayerGram::problem`] (thresholding methods start at the magnitude support, refit) | per-row counts from the magnitude ranking | — |
+//! | `fw` | Frank-Wolfe (line search, 100 steps) over the $k$-sparse polytope $\{\lVert w\rVert_\infty \le \tau, \lVert w\rVert_1 \le k\tau\}$, $\tau$ = the largest entry of the magnitude refit; then the top-$k$ of the relaxed solution, refit | per-row counts from the magnitude ranking | — |
 //! | `obs` | [`Obs`](crate::solver::greedy::Obs) elimination to $k$ | OBC's joint rule: every row's elimination costs, the $P$ cheapest over the layer | eliminate only in groups with more than $N$ left |
 //! | `sparsegpt` | column sweep, blocks of 128, mask per block by $w^2/U_{qq}^2$ | threshold per block over the layer | mask chosen every $M$ columns |
 //!
@@ -48,11 +49,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::linalg::ProgressiveCholesky;
-use crate::problem::{LayerGram, LeastSquares};
+use crate::problem::{FisherQuadratic, LayerGram, SmoothProblem};
 use crate::select::{arg_max_abs, Budget, Largest, Rule, Scores};
+use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule};
 use crate::solver::greedy::{Fcfgs, GreedyParams, ObsRow};
 use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
 use crate::solver::solve_quiet;
+use crate::space::Objective;
 use crate::{Error, Result};
 
 mod sparsegpt;
@@ -186,6 +189,9 @@ pub enum LayerSolver {
     Htp,
     /// CoSaMP from the magnitude support.
     Cosamp,
+    /// Frank-Wolfe (exact line search) over the $k$-sparse polytope of radius
+    /// $\|w_{\text{magnitude refit}}\|_\infty$, then its $k$ largest entries, refit.
+    Fw,
     /// OBS backward elimination (OBC for the layer budget).
     Obs,
     /// SparseGPT's column sweep.
@@ -194,7 +200,7 @@ pub enum LayerSolver {
 
 impl LayerSolver {
     /// Every solver, in the table's order.
-    pub const ALL: [LayerSolver; 9] = [
+    pub const ALL: [LayerSolver; 10] = [
         LayerSolver::Magnitude,
         LayerSolver::Omp,
         LayerSolver::Fcfgs,
@@ -202,6 +208,7 @@ impl LayerSolver {
         LayerSolver::Niht,
         LayerSolver::Htp,
         LayerSolver::Cosamp,
+        LayerSolver::Fw,
         LayerSolver::Obs,
         LayerSolver::Sparsegpt,
     ];
@@ -216,6 +223,7 @@ impl LayerSolver {
             LayerSolver::Niht => "niht",
             LayerSolver::Htp => "htp",
             LayerSolver::Cosamp => "cosamp",
+            LayerSolver::Fw => "fw",
             LayerSolver::Obs => "obs",
             LayerSolver::Sparsegpt => "sparsegpt",
         }
@@ -347,6 +355,74 @@ pub fn prune_layer(
     })
 }
 
+/// A layer pruned on its Fisher objective ([`FisherQuadratic`]): all its weights at once.
+#[derive(Clone, Debug)]
+pub struct PrunedFisher {
+    /// Pruned weights (flattened as the objective's $\bar w$), zero off the kept set.
+    pub weights: Array1<f64>,
+    /// $q(w)$.
+    pub error: f64,
+    /// $q(w)/q(0)$.
+    pub relative_error: f64,
+    /// Nonzero weights kept.
+    pub kept: usize,
+}
+
+/// The solvers that run on the Fisher objective: those that need only values, gradients and
+/// refits (OMP, OBS and SparseGPT need $H$ itself, $p \times p$ here; FCFGS would refit once per
+/// kept weight).
+pub const FISHER_SOLVERS: [LayerSolver; 6] = [
+    LayerSolver::Magnitude,
+    LayerSolver::Iht,
+    LayerSolver::Niht,
+    LayerSolver::Htp,
+    LayerSolver::Cosamp,
+    LayerSolver::Fw,
+];
+
+/// Prune a layer on its Fisher objective keeping `k` weights: magnitude keeps the `k` largest
+/// $|\bar w|$ unchanged; the thresholding solvers and Frank-Wolfe start from the magnitude
+/// support refit, with step $1/L$ (theory/layerwise.md).
+pub fn prune_fisher(q: &FisherQuadratic, solver: LayerSolver, k: usize) -> Result<PrunedFisher> {
+    if !FISHER_SOLVERS.contains(&solver) {
+        let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
+        return Err(Error::Unsupported(format!(
+            "the Fisher objective with solver {} (one of {})",
+            solver.name(),
+            all.join(", ")
+        )));
+    }
+    let w = q.center().clone();
+    let p = w.len();
+    if k > p {
+        return Err(Error::param(
+            "sparsity",
+            format!("budget {k} > {p} weights"),
+        ));
+    }
+    let weights = if solver == LayerSolver::Magnitude {
+        let keep = crate::select::top_k(w.as_slice().expect("owned"), k);
+        let mut out = Array1::zeros(p);
+        for j in keep {
+            out[j] = w[j];
+        }
+        out
+    } else if k == 0 {
+        Array1::zeros(p)
+    } else {
+        let step = 1.0 / (1.01 * q.smoothness());
+        row_solver(solver, q, w, k, step)?
+    };
+    let error = q.value(&weights);
+    let total = q.value_at_zero();
+    Ok(PrunedFisher {
+        relative_error: if total > 0.0 { error / total } else { 0.0 },
+        kept: weights.iter().filter(|v| **v != 0.0).count(),
+        error,
+        weights,
+    })
+}
+
 /// Per-row budgets: $k$ each, or for a layer budget the rows' shares of the layer's largest
 /// $K$ magnitudes.
 fn row_counts(c: &Array2<f64>, budget: LayerBudget) -> Result<Vec<usize>> {
@@ -385,14 +461,13 @@ fn stack_rows(rows: Vec<Result<Array1<f64>>>, d: usize) -> Result<Array2<f64>> {
 /// One row through a solver of the convex layer on the Gram-form problem; the thresholding
 /// methods start from the magnitude support, refit, with step $1/L$ (so that every step
 /// descends, theory/iht_descent.md, and the result is never worse than that start).
-fn row_solver(
+fn row_solver<P: SmoothProblem>(
     s: LayerSolver,
-    p: &LeastSquares,
+    p: &P,
     w: Array1<f64>,
     k: usize,
     step: f64,
 ) -> Result<Array1<f64>> {
-    use crate::problem::SmoothProblem;
     let magnitude_refit = || -> Result<Array1<f64>> {
         let support = crate::select::top_k(w.as_slice().expect("owned"), k);
         p.refit(&support, &Array1::zeros(w.len()))
@@ -411,6 +486,27 @@ fn row_solver(
         LayerSolver::Niht => solve_quiet(&Niht::new(threshold(magnitude_refit()?))?, p)?.x,
         LayerSolver::Htp => solve_quiet(&Htp::new(threshold(magnitude_refit()?))?, p)?.x,
         LayerSolver::Cosamp => solve_quiet(&Cosamp::new(threshold(magnitude_refit()?))?, p)?.x,
+        LayerSolver::Fw => {
+            // The convex relaxation: its iterate mixes up to t + 1 vertices, each k-sparse, so
+            // it is not k-sparse; the k largest entries are kept and refit. The FW gap bounds
+            // the relaxation's suboptimality only (theory/layerwise.md, "Not guaranteed").
+            let start = magnitude_refit()?;
+            let radius = start.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            if radius == 0.0 {
+                return Ok(start);
+            }
+            let fw = FrankWolfe::new(
+                FwParams {
+                    step: StepRule::LineSearch,
+                    max_iters: 100,
+                    ..FwParams::default()
+                },
+                Domain::KSparse { k, radius },
+            )?;
+            let relaxed = solve_quiet(&fw, p)?.x;
+            let support = crate::select::top_k(relaxed.as_slice().expect("owned"), k);
+            p.refit(&support, &Array1::zeros(w.len()))?
+        }
         other => {
             return Err(Error::Unsupported(format!(
                 "{} is not a per-row solver",
