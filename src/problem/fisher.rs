@@ -208,12 +208,7 @@ impl SmoothProblem for FisherQuadratic {
         d: &Array1<f64>,
         gamma_max: f64,
     ) -> f64 {
-        let slope = g.dot(d);
-        let curv = self.quad(d);
-        if curv <= 0.0 {
-            return if slope < 0.0 { gamma_max } else { 0.0 };
-        }
-        (-slope / curv).clamp(0.0, gamma_max)
+        super::exact_step(g.dot(d), self.quad(d), gamma_max)
     }
 
     fn curvature(&self, _x: &Array1<f64>, d: &Array1<f64>) -> f64 {

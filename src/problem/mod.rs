@@ -83,6 +83,16 @@ pub trait SmoothProblem: Objective<Array1<f64>> + Sync {
     fn name(&self) -> &'static str;
 }
 
+/// The exact line search of a quadratic along $d$: $\gamma^\star = -\langle g, d\rangle /
+/// d^\top\nabla^2 f\,d$ on $[0, \gamma_{\max}]$ from the slope and the curvature (a flat
+/// direction: the end the slope points to).
+pub(crate) fn exact_step(slope: f64, curv: f64, gamma_max: f64) -> f64 {
+    if curv <= 0.0 {
+        return if slope < 0.0 { gamma_max } else { 0.0 };
+    }
+    (-slope / curv).clamp(0.0, gamma_max)
+}
+
 /// $f(x) = \frac{1}{2n}\|Ax - y\|_2^2$.
 #[derive(Debug)]
 pub struct LeastSquares {
@@ -285,13 +295,8 @@ impl SmoothProblem for LeastSquares {
         d: &Array1<f64>,
         gamma_max: f64,
     ) -> f64 {
-        let slope = g.dot(d);
         let ad = self.apply(d);
-        let curv = ad.dot(&ad) / self.n_samples() as f64;
-        if curv <= 0.0 {
-            return if slope < 0.0 { gamma_max } else { 0.0 };
-        }
-        (-slope / curv).clamp(0.0, gamma_max)
+        exact_step(g.dot(d), ad.dot(&ad) / self.n_samples() as f64, gamma_max)
     }
 
     fn curvature(&self, _x: &Array1<f64>, d: &Array1<f64>) -> f64 {
