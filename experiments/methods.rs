@@ -37,6 +37,7 @@ const PANELS: [(&str, &[&str]); 4] = [
             "early-bird",
             "supermask",
             "edge-popup",
+            "edge-popup (per layer)",
         ],
     ),
     (
@@ -55,6 +56,9 @@ const PANELS: [(&str, &[&str]); 4] = [
         ],
     ),
 ];
+
+/// The compute panel's methods: one of each cost (one training, several, IMP's levels).
+const COMPUTE: [&str; 7] = ["gradual", "continuous", "dpf", "synflow", "md", "iht", "imp"];
 
 fn curve(points: &[me::Point], method: &str) -> Series {
     let mut here: Vec<&me::Point> = points.iter().filter(|p| p.method == method).collect();
@@ -92,6 +96,14 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>(),
         &sparsities,
     );
+    for p in points.iter().filter(|p| p.method.starts_with("dense")) {
+        md.push_str(&format!(
+            "\n{} (no pruning): {} ({:.0} iterations)",
+            p.method,
+            p.accuracy.show(100.0, 1),
+            p.iterations
+        ));
+    }
     for p in points.iter().filter(|p| p.method == "imp") {
         md.push_str(&format!(
             "\nIMP at {:.1}% remaining: {} ({:.0} iterations)",
@@ -100,6 +112,8 @@ fn main() -> anyhow::Result<()> {
             p.iterations
         ));
     }
+    md.push_str("\n\nPaired differences (points, mean ± 95% CI over seeds):\n\n");
+    md.push_str(&me::differences_markdown(&points, &sparsities));
     md.push('\n');
     lottery::io::write_atomic(&dir.join("methods.md"), md.as_bytes())?;
     let level = |m: &str| {
@@ -139,9 +153,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(&at) = sparsities.iter().rev().nth(1).or(sparsities.last()) {
         let series = points
             .iter()
+            .filter(|p| COMPUTE.contains(&p.method.as_str()))
             .filter(|p| {
                 (p.sparsity - at).abs() < 1e-9
-                    || (p.method == "imp" && (p.sparsity - at).abs() < 0.04)
+                    || (p.method == "imp" && (p.sparsity - at).abs() < 0.02)
             })
             .map(|p| ci_series(p.method.clone(), [(p.iterations, p.accuracy)], 100.0))
             .collect();

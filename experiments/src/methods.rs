@@ -48,7 +48,8 @@ fn method_of(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
 }
 
 /// The label of a row: the method, or a control (`dense (SGD)`, `gradual (SGD)`,
-/// `one-shot at 0.9T (SGD)`), `dense` and `imp` for IMP's levels.
+/// `one-shot at 0.9T (SGD)`), a method run with a per-layer budget where the sweep varies the
+/// strategy (`edge-popup (per layer)`), `dense` and `imp` for IMP's levels.
 fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
     let sgd = r.get("optimizer").map(String::as_str) == Some("sgd");
     Ok(match r.get("command").map(String::as_str) {
@@ -59,9 +60,11 @@ fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
         }
         _ => {
             let m = method_of(r)?;
+            let per_layer = r.get("strategy").map(String::as_str) == Some("layerwise");
             match (sgd, r.get("schedule_start").map(String::as_str)) {
-                (true, Some("0.9")) => "one-shot at 0.9T (SGD)".into(),
+                (true, Some("0.9")) => ONESHOT_SGD.into(),
                 (true, _) => format!("{m} (SGD)"),
+                _ if per_layer => format!("{m} (per layer)"),
                 _ => m,
             }
         }
@@ -92,6 +95,65 @@ pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
         .collect()
 }
 
+/// The label of gradual magnitude pruning under the convex trainers' SGD.
+pub const GRADUAL_SGD: &str = "gradual (SGD)";
+/// The label of dense SGD pruned once at 0.9T.
+pub const ONESHOT_SGD: &str = "one-shot at 0.9T (SGD)";
+
+/// The paired differences (points, mean ± 95% CI over seeds): every method against gradual
+/// pruning (Adam), and the SGD-trained methods also against the two SGD controls.
+pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
+    let mut header: Vec<String> = vec!["method".into(), "minus".into()];
+    header.extend(
+        sparsities
+            .iter()
+            .map(|s| format!("{:.0}% sparse", 100.0 * s)),
+    );
+    let mut methods: Vec<String> = Vec::new();
+    for p in points {
+        if !methods.contains(&p.method) && p.minus_gradual.n > 0 && p.method != "gradual" {
+            methods.push(p.method.clone());
+        }
+    }
+    type Pick = fn(&Point) -> crate::evidence::Ci;
+    let refs: [(&str, Pick); 3] = [
+        ("gradual", |p| p.minus_gradual),
+        (GRADUAL_SGD, |p| p.minus_gradual_sgd),
+        (ONESHOT_SGD, |p| p.minus_oneshot_sgd),
+    ];
+    let mut rows = Vec::new();
+    for m in &methods {
+        for (name, pick) in refs {
+            if name == m {
+                continue;
+            }
+            // The SGD controls only for the methods trained with SGD.
+            if name != "gradual"
+                && !(m.contains("(SGD)") || ["iht", "sfw", "md", "greedy"].contains(&m.as_str()))
+            {
+                continue;
+            }
+            let cells: Vec<String> = sparsities
+                .iter()
+                .map(|s| {
+                    points
+                        .iter()
+                        .find(|p| p.method == *m && (p.sparsity - s).abs() < 0.01)
+                        .map(pick)
+                        .filter(|c| c.n > 0)
+                        .map(|c| c.show(100.0, 2))
+                        .unwrap_or_else(|| "—".into())
+                })
+                .collect();
+            let mut row = vec![format!("`{m}`"), format!("`{name}`")];
+            row.extend(cells);
+            rows.push(row);
+        }
+    }
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    crate::evidence::markdown(&h, &rows)
+}
+
 /// One method at one sparsity over seeds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Point {
@@ -105,6 +167,10 @@ pub struct Point {
     pub accuracy: crate::evidence::Ci,
     /// Paired difference with gradual magnitude pruning (Adam) at the same sparsity and seed.
     pub minus_gradual: crate::evidence::Ci,
+    /// … with gradual magnitude pruning under the convex trainers' SGD.
+    pub minus_gradual_sgd: crate::evidence::Ci,
+    /// … with dense SGD pruned once at 0.9T (what SFW and MD threshold at), mask then fixed.
+    pub minus_oneshot_sgd: crate::evidence::Ci,
     /// Total training iterations behind the result (mean over seeds).
     pub iterations: f64,
 }
@@ -136,6 +202,8 @@ pub fn points(rows: &[Row]) -> Vec<Point> {
                 remaining_pct: 100.0 * here[0].remaining,
                 accuracy: crate::evidence::Ci::of(&a.values().copied().collect::<Vec<_>>()),
                 minus_gradual: crate::evidence::Ci::paired(&a, &acc(&of("gradual", k))),
+                minus_gradual_sgd: crate::evidence::Ci::paired(&a, &acc(&of(GRADUAL_SGD, k))),
+                minus_oneshot_sgd: crate::evidence::Ci::paired(&a, &acc(&of(ONESHOT_SGD, k))),
                 iterations: here
                     .iter()
                     .map(|r| r.cumulative_iterations as f64)
