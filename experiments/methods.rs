@@ -58,7 +58,15 @@ const PANELS: [(&str, &[&str]); 4] = [
 ];
 
 /// The compute panel's methods: one of each cost (one training, several, IMP's levels).
-const COMPUTE: [&str; 7] = ["gradual", "continuous", "dpf", "synflow", "md", "iht", "imp"];
+const COMPUTE: [&str; 7] = [
+    "gradual",
+    "continuous",
+    "dpf",
+    "synflow",
+    "md",
+    "iht",
+    "imp",
+];
 
 fn curve(points: &[me::Point], method: &str) -> Series {
     let mut here: Vec<&me::Point> = points.iter().filter(|p| p.method == method).collect();
