@@ -98,7 +98,7 @@ fn the_experiment_sweep_files_resolve() {
     for (file, cells) in [
         ("lottery_curve.toml", 6),
         ("lottery_curve-paper.toml", 15),
-        ("methods.toml", 5 + 5 + 15 * 4 * 5 + 2 * 4 * 5),
+        ("methods.toml", 5 + 5 + 15 * 4 * 5 + 2 * 4 * 5 + 4 * 5),
         ("methods-paper.toml", 5 + 14 * 6 * 5),
         ("instability.toml", 5 + 5 * 3 + 5 * 4),
         ("instability-paper.toml", 6),
@@ -106,6 +106,7 @@ fn the_experiment_sweep_files_resolve() {
         ("frankle_carbin-mnist1d.toml", 2 * (5 + 5 * 2 * 5 + 5)),
         ("renda.toml", 2 * 5 * 9),
         ("early_phase.toml", 10 + 5 * 2 * 4 * 2 + 5 * 2 + 5),
+        ("one_shot.toml", 2 * 5 + 2 * 8 * 9 * 5 + 2 * 5 * 6 * 5),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
         assert_eq!(s.len(), cells, "{file}");
