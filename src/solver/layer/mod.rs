@@ -49,17 +49,18 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::linalg::ProgressiveCholesky;
-use crate::problem::{FisherQuadratic, LayerGram, SmoothProblem};
+use crate::problem::{LayerGram, SmoothProblem};
 use crate::select::{arg_max_abs, Budget, Largest, Rule, Scores};
 use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule};
 use crate::solver::greedy::{Fcfgs, GreedyParams, ObsRow};
 use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
 use crate::solver::solve_quiet;
-use crate::space::Objective;
 use crate::{Error, Result};
 
+mod fisher;
 mod sparsegpt;
 
+pub use fisher::{prune_fisher, PrunedFisher, FISHER_SOLVERS};
 pub use sparsegpt::sparsegpt;
 
 /// How many weights of a layer are kept.
@@ -355,74 +356,6 @@ pub fn prune_layer(
     })
 }
 
-/// A layer pruned on its Fisher objective ([`FisherQuadratic`]): all its weights at once.
-#[derive(Clone, Debug)]
-pub struct PrunedFisher {
-    /// Pruned weights (flattened as the objective's $\bar w$), zero off the kept set.
-    pub weights: Array1<f64>,
-    /// $q(w)$.
-    pub error: f64,
-    /// $q(w)/q(0)$.
-    pub relative_error: f64,
-    /// Nonzero weights kept.
-    pub kept: usize,
-}
-
-/// The solvers that run on the Fisher objective: those that need only values, gradients and
-/// refits (OMP, OBS and SparseGPT need $H$ itself, $p \times p$ here; FCFGS would refit once per
-/// kept weight).
-pub const FISHER_SOLVERS: [LayerSolver; 6] = [
-    LayerSolver::Magnitude,
-    LayerSolver::Iht,
-    LayerSolver::Niht,
-    LayerSolver::Htp,
-    LayerSolver::Cosamp,
-    LayerSolver::Fw,
-];
-
-/// Prune a layer on its Fisher objective keeping `k` weights: magnitude keeps the `k` largest
-/// $|\bar w|$ unchanged; the thresholding solvers and Frank-Wolfe start from the magnitude
-/// support refit, with step $1/L$ (theory/layerwise.md).
-pub fn prune_fisher(q: &FisherQuadratic, solver: LayerSolver, k: usize) -> Result<PrunedFisher> {
-    if !FISHER_SOLVERS.contains(&solver) {
-        let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
-        return Err(Error::Unsupported(format!(
-            "the Fisher objective with solver {} (one of {})",
-            solver.name(),
-            all.join(", ")
-        )));
-    }
-    let w = q.center().clone();
-    let p = w.len();
-    if k > p {
-        return Err(Error::param(
-            "sparsity",
-            format!("budget {k} > {p} weights"),
-        ));
-    }
-    let weights = if solver == LayerSolver::Magnitude {
-        let keep = crate::select::top_k(w.as_slice().expect("owned"), k);
-        let mut out = Array1::zeros(p);
-        for j in keep {
-            out[j] = w[j];
-        }
-        out
-    } else if k == 0 {
-        Array1::zeros(p)
-    } else {
-        let step = 1.0 / (1.01 * q.smoothness());
-        row_solver(solver, q, w, k, step)?
-    };
-    let error = q.value(&weights);
-    let total = q.value_at_zero();
-    Ok(PrunedFisher {
-        relative_error: if total > 0.0 { error / total } else { 0.0 },
-        kept: weights.iter().filter(|v| **v != 0.0).count(),
-        error,
-        weights,
-    })
-}
-
 /// Per-row budgets: $k$ each, or for a layer budget the rows' shares of the layer's largest
 /// $K$ magnitudes.
 fn row_counts(c: &Array2<f64>, budget: LayerBudget) -> Result<Vec<usize>> {
@@ -461,7 +394,7 @@ fn stack_rows(rows: Vec<Result<Array1<f64>>>, d: usize) -> Result<Array2<f64>> {
 /// One row through a solver of the convex layer on the Gram-form problem; the thresholding
 /// methods start from the magnitude support, refit, with step $1/L$ (so that every step
 /// descends, theory/iht_descent.md, and the result is never worse than that start).
-fn row_solver<P: SmoothProblem>(
+pub(super) fn row_solver<P: SmoothProblem>(
     s: LayerSolver,
     p: &P,
     w: Array1<f64>,
