@@ -10,6 +10,7 @@
 //!                 └───────────────────────────────┬───────────────────────────┘
 //!   nn [torch]    params · models · optim · data → target · dynamics · rundir · perturb
 //!                 → phase (the one training loop) → imp · branch · zoo (methods, convex trainers)
+//!   recovery      a planted network against a student: units matched, supports compared
 //!   run · data    typed settings, presets, run names, lock  ·  datasets, batch order, teacher
 //!   solver        step.rs (shared steps) · iht · greedy · frank_wolfe · mirror · maurey
 //!   problem       least squares, logistic, planted instances
@@ -29,6 +30,7 @@
 //! | solvers | [`solver`] | [`solver::step`] — the steps shared with the network trainers; IHT, NIHT, HTP, CoSaMP; OMP, FCFGS, forward, FWR, FoBa, Maurey; Frank-Wolfe (vanilla, away, pairwise) over sparse domains; mirror descent |
 //! | data | [`data`] | IDX, CIFAR-10, Fashion-MNIST, planted teacher, batch order |
 //! | run | [`run`] | typed run settings ([`run::kinds`]), presets, run names, lock |
+//! | recovery | [`recovery`] | recovery of a planted network: Hungarian-matched support precision / recall / F1, live units, input features |
 //! | nn | `nn` (feature `torch`) | networks whose prunable weights are a `SparseVector`; IMP, the method zoo, runs on disk |
 //! | io | [`io`] | `.npy` in and out, CSV, JSON, atomic writes |
 //!
@@ -62,6 +64,7 @@ pub mod nn;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod problem;
+pub mod recovery;
 pub mod run;
 pub mod select;
 pub mod solver;

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod frankle_carbin;
 #[cfg(feature = "torch")]
 pub mod instability;
+pub mod layer_recovery;
 #[cfg(feature = "torch")]
 pub mod lottery_curve;
 #[cfg(feature = "torch")]

@@ -1,7 +1,7 @@
 //! Experiments: results independent of the thread count; the ℓ1 phase-transition curve agrees
 //! with Donoho–Tanner's published weak threshold.
 
-use lottery_experiments::{phase_transition as pt, rates, tradeoff};
+use lottery_experiments::{layer_recovery as lr, phase_transition as pt, rates, tradeoff};
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
@@ -411,4 +411,48 @@ fn one_shot_pairs_solvers_with_magnitude_and_imp() {
         assert_eq!(p["error_over_magnitude"]["obs"]["n"], 2, "{p}");
     }
     assert!(dir.join("one_shot.png").exists() && dir.join("targets.md").exists());
+}
+
+#[test]
+fn layer_recovery_is_independent_of_thread_count_and_recovers_with_many_samples() {
+    lottery_experiments::blas_single_thread();
+    let cfg = lr::Config {
+        teacher: lottery::data::teacher::NarrowTeacherParams {
+            input: 40,
+            relevant: 12,
+            hidden: vec![4],
+            fan_in: vec![3],
+            outputs: 2,
+            seed: 0,
+        },
+        xs: vec![0.3, 30.0],
+        teachers: 3,
+        noise: 0.0,
+        iters: 100,
+        fw_iters: 2000,
+        seed: 2,
+    };
+    let one = in_pool(1, || lr::run(&cfg).unwrap());
+    let two = in_pool(2, || lr::run(&cfg).unwrap());
+    assert_eq!(one, two);
+    assert_eq!(one.len(), lr::SOURCES.len() * lr::SOLVERS.len() * 2 * 3);
+    let summary = lr::summarize(&one);
+    assert_eq!(summary.len(), lr::SOURCES.len() * lr::SOLVERS.len() * 2);
+    for s in &summary {
+        // x = 0.3 is 3 samples for 3 unknowns among 40: hardly anything is recovered; x = 30
+        // (234 samples, about 117 active rows) recovers every unit from every signal.
+        if s.x < 1.0 {
+            assert!(
+                s.success < 0.5,
+                "{} / {} at x = {}: {}",
+                s.source,
+                s.solver,
+                s.x,
+                s.success
+            );
+        } else {
+            assert_eq!(s.success, 1.0, "{} / {} at x = {}", s.source, s.solver, s.x);
+        }
+        assert_eq!(s.teachers, 3);
+    }
 }

@@ -149,3 +149,140 @@ impl TeacherParams {
         Ok((train, test, teacher))
     }
 }
+
+/// An identifiable planted teacher (issue 13): a narrow ReLU network whose support *can* be
+/// recovered from data, unlike [`TeacherParams`]'s wide random one.
+///
+/// - Input: $d$ coordinates, of which the first `relevant` ($q$) are read at all.
+/// - First hidden layer: `hidden[0]` units, each reading exactly `fan_in[0]` ($s$) of the $q$
+///   relevant inputs (a uniformly random subset per unit), every input of the $q$ read by some
+///   unit when $\text{units}\cdot s \ge q$ (the subsets are dealt round-robin first).
+/// - A second hidden layer (optional): each unit reads exactly `fan_in[1]` units of the first,
+///   every first-layer unit read by some second-layer unit (so every unit has fan-out).
+/// - Output: every last-hidden unit connects to every output (dense), weights of magnitude in
+///   $[0.5, 1.5]$ with random signs — bounded away from zero, so no hidden unit is silent.
+/// - Incoming weights of hidden units: magnitudes uniform in $[0.5, 1.5]$ times $1/\sqrt{s}$,
+///   random signs (bounded away from zero, so every planted weight is identifiable); biases 0.
+///
+/// Inputs are $\mathcal N(0, I_d)$; the planted mask is the nonzero pattern.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NarrowTeacherParams {
+    /// Input dimension $d$.
+    pub input: usize,
+    /// Relevant inputs $q \le d$ (the first $q$ coordinates).
+    pub relevant: usize,
+    /// Hidden widths (one or two layers).
+    pub hidden: Vec<usize>,
+    /// Fan-in of each hidden layer's units ($s$ of the first; of the second, if any).
+    pub fan_in: Vec<usize>,
+    /// Outputs.
+    pub outputs: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for NarrowTeacherParams {
+    /// $d = 200$ inputs, $q = 40$ relevant, 16 hidden units of fan-in 8, 10 outputs.
+    fn default() -> Self {
+        NarrowTeacherParams {
+            input: 200,
+            relevant: 40,
+            hidden: vec![16],
+            fan_in: vec![8],
+            outputs: 10,
+            seed: 0,
+        }
+    }
+}
+
+impl NarrowTeacherParams {
+    /// Checks the shape: 1 or 2 hidden layers with a fan-in each, $s \le q \le d$, and a second
+    /// layer's fan-in at most the first layer's width.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Err(crate::Error::param("teacher", reason));
+        if self.hidden.is_empty() || self.hidden.len() > 2 || self.fan_in.len() != self.hidden.len()
+        {
+            return bad(format!(
+                "1 or 2 hidden layers with one fan-in each, got widths {:?} and fan-ins {:?}",
+                self.hidden, self.fan_in
+            ));
+        }
+        if self.relevant == 0 || self.relevant > self.input || self.outputs == 0 {
+            return bad(format!(
+                "need 1 <= relevant ({}) <= input ({}) and outputs >= 1",
+                self.relevant, self.input
+            ));
+        }
+        let below = [self.relevant, self.hidden[0]];
+        for (l, (&w, &s)) in self.hidden.iter().zip(&self.fan_in).enumerate() {
+            if w == 0 || s == 0 || s > below[l] {
+                return bad(format!(
+                    "hidden layer {l}: width {w} and fan-in {s} (at most {})",
+                    below[l]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Draw the planted network.
+    pub fn generate(&self) -> Result<Teacher> {
+        use rand::seq::SliceRandom;
+        self.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut widths = vec![self.input];
+        widths.extend(&self.hidden);
+        widths.push(self.outputs);
+        let mut weights = Vec::new();
+        for l in 0..widths.len() - 1 {
+            let (fan_in, fan_out) = (widths[l], widths[l + 1]);
+            let mut w = Array2::<f32>::zeros((fan_out, fan_in));
+            let magnitude = |scale: f64, rng: &mut ChaCha8Rng| -> f32 {
+                let m = rng.gen_range(0.5..1.5) * scale;
+                (if rng.gen::<bool>() { m } else { -m }) as f32
+            };
+            if l + 1 == widths.len() - 1 {
+                // Output layer: dense.
+                for v in w.iter_mut() {
+                    *v = magnitude(1.0, &mut rng);
+                }
+            } else {
+                // Units read exactly s of the `pool` units below; the pool is dealt round-robin
+                // first so that every one of them is read.
+                let pool = if l == 0 { self.relevant } else { fan_in };
+                let s = self.fan_in[l];
+                let scale = 1.0 / (s as f64).sqrt();
+                let mut deal: Vec<usize> = (0..pool).collect();
+                deal.shuffle(&mut rng);
+                for u in 0..fan_out {
+                    let mut read: Vec<usize> = Vec::with_capacity(s);
+                    // Round-robin share first, then random others.
+                    for (r, &i) in deal.iter().enumerate() {
+                        if r % fan_out == u && read.len() < s {
+                            read.push(i);
+                        }
+                    }
+                    let mut others: Vec<usize> = (0..pool).filter(|i| !read.contains(i)).collect();
+                    others.shuffle(&mut rng);
+                    read.extend(others.into_iter().take(s - read.len()));
+                    for i in read {
+                        w[[u, i]] = magnitude(scale, &mut rng);
+                    }
+                }
+            }
+            weights.push(w);
+        }
+        let sizes: Vec<usize> = weights.iter().map(|w| w.len()).collect();
+        let bytes: Vec<u8> = weights
+            .iter()
+            .flat_map(|w| w.iter().map(|&v| u8::from(v != 0.0)))
+            .collect();
+        let mask = Mask::from_bytes(&bytes, &sizes)?;
+        let biases = widths[1..].iter().map(|&w| Array1::zeros(w)).collect();
+        Ok(Teacher {
+            weights,
+            biases,
+            mask,
+        })
+    }
+}

@@ -19,7 +19,8 @@ const LAYERS: &[(&str, usize)] = &[
     ("solver", 5),
     ("data", 6),
     ("run", 6),
-    ("nn", 7),
+    ("recovery", 7),
+    ("nn", 8),
 ];
 
 /// `nn/` submodules by layer.
