@@ -16,10 +16,6 @@ use serde::{Deserialize, Serialize};
 use lottery::data::teacher::NarrowTeacherParams;
 use lottery::problem::{LeastSquares, PlantedParams};
 use lottery::recovery::layerwise::{top_k_support, unit_problem, Signal};
-use lottery::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule, Variant};
-use lottery::solver::greedy::{GreedyParams, Omp};
-use lottery::solver::iht::{Cosamp, Htp, Niht, ThresholdParams};
-use lottery::solver::solve_quiet;
 use lottery::Result;
 
 /// Solvers of the diagram.
@@ -107,34 +103,6 @@ pub struct Row {
     pub rows: f64,
 }
 
-fn estimate(
-    solver: &str,
-    p: &LeastSquares,
-    s: usize,
-    l1: f64,
-    cfg: &Config,
-) -> Result<Array1<f64>> {
-    let t = ThresholdParams::new(s).max_iters(cfg.iters);
-    Ok(match solver {
-        "OMP" => solve_quiet(&Omp::new(GreedyParams::new(s))?, p)?.x,
-        "HTP" => solve_quiet(&Htp::new(t)?, p)?.x,
-        "CoSaMP" => solve_quiet(&Cosamp::new(t)?, p)?.x,
-        "NIHT" => solve_quiet(&Niht::new(t)?, p)?.x,
-        _ => {
-            let fw = FrankWolfe::new(
-                FwParams {
-                    variant: Variant::Pairwise,
-                    step: StepRule::LineSearch,
-                    max_iters: cfg.fw_iters,
-                    tol: 1e-13,
-                },
-                Domain::L1 { radius: l1 },
-            )?;
-            solve_quiet(&fw, p)?.x
-        }
-    })
-}
-
 fn support_of(w: &Array1<f64>) -> Vec<usize> {
     (0..w.len()).filter(|&i| w[i] != 0.0).collect()
 }
@@ -204,7 +172,14 @@ pub fn run(cfg: &Config) -> Result<Vec<Row>> {
                             let l1 = up.scale * w.iter().map(|v| v.abs()).sum::<f64>();
                             (up.problem, support_of(&w), l1, up.rows)
                         };
-                        let est = estimate(solver, &p, s, l1, cfg)?;
+                        let est = super::phase_transition::recover(
+                            solver,
+                            &p,
+                            s,
+                            l1,
+                            cfg.iters,
+                            cfg.fw_iters,
+                        )?;
                         let got = top_k_support(&est, s);
                         if got == truth {
                             successes += 1;

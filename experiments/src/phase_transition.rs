@@ -88,14 +88,18 @@ pub struct Cell {
     pub trials: usize,
 }
 
-fn recover(
+/// The estimate of `alg` (one of [`ALGORITHMS`]) on `p` at sparsity `k`: the thresholding
+/// methods capped at `iters` iterations, OMP with `k` atoms, pairwise Frank-Wolfe on the ℓ1
+/// ball of radius `l1` capped at `fw_iters` (shared with `layer_recovery`).
+pub fn recover(
     alg: &str,
     p: &LeastSquares,
     k: usize,
     l1: f64,
-    cfg: &Config,
+    iters: usize,
+    fw_iters: usize,
 ) -> Result<ndarray::Array1<f64>> {
-    let t = ThresholdParams::new(k).max_iters(cfg.iters);
+    let t = ThresholdParams::new(k).max_iters(iters);
     Ok(match alg {
         "IHT" => solve_quiet(&Iht::new(t)?, p)?.x,
         "NIHT" => solve_quiet(&Niht::new(t)?, p)?.x,
@@ -107,7 +111,7 @@ fn recover(
                 FwParams {
                     variant: Variant::Pairwise,
                     step: StepRule::LineSearch,
-                    max_iters: cfg.fw_iters,
+                    max_iters: fw_iters,
                     tol: 1e-13,
                 },
                 Domain::L1 { radius: l1 },
@@ -145,7 +149,7 @@ pub fn run(cfg: &Config) -> Result<Vec<Cell>> {
                 .generate()?;
                 let l1: f64 = inst.x_star.iter().map(|v| v.abs()).sum();
                 let p = LeastSquares::from_f64(inst.a, inst.y)?;
-                let x = recover(alg, &p, k, l1, cfg)?;
+                let x = recover(alg, &p, k, l1, cfg.iters, cfg.fw_iters)?;
                 let err = (&x - &inst.x_star).mapv(|v| v * v).sum().sqrt();
                 if err <= 1e-2 * (k as f64).sqrt() {
                     successes += 1;
