@@ -26,6 +26,10 @@ pub struct Data {
     pub classes: usize,
     /// The planted support, for the `teacher` dataset (one group per teacher layer).
     pub planted: Option<Mask>,
+    /// The planted network itself, for the `teacher` dataset, with the scalar normalization
+    /// $(x - m)/s$ the training inputs received (the recovery metrics feed the teacher raw
+    /// inputs and the student normalized ones).
+    pub teacher: Option<(crate::data::teacher::Teacher, f32, f32)>,
 }
 
 impl Data {
@@ -55,6 +59,7 @@ impl Data {
             shape,
             classes: 10,
             planted: None,
+            teacher: None,
         }
     }
 }
@@ -74,6 +79,7 @@ fn to_tensors(d: &Dataset, device: Device) -> (Tensor, Tensor) {
 /// training samples (seeded by `cfg.seed`), normalize with the training statistics.
 pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Result<Data> {
     let mut planted = None;
+    let mut teacher_net = None;
     let dir_or = |default: &str| {
         data_dir
             .map(Path::to_path_buf)
@@ -105,7 +111,8 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
                 ..Default::default()
             }
             .generate()?;
-            planted = Some(teacher.mask);
+            planted = Some(teacher.mask.clone());
+            teacher_net = Some(teacher);
             (tr, te)
         }
         DatasetName::None => {
@@ -133,8 +140,10 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
     for d in [&mut tr, &mut va, &mut te] {
         d.normalize(&mean, &std);
     }
+    let teacher = teacher_net.map(|t| (t, mean[0], std[0]));
     Ok(Data {
         planted,
+        teacher,
         shape: tr.shape,
         classes: tr.classes,
         train: to_tensors(&tr, device),

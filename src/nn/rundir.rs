@@ -270,6 +270,11 @@ pub struct Summary {
     /// density $\rho$ keeps $\rho$ of it in expectation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planted_overlap: Option<Vec<f64>>,
+    /// On the planted-teacher dataset with an MLP of the teacher's depth: units matched by the
+    /// Hungarian assignment on activations, matched / identifiable / input-feature F1
+    /// (`lottery::recovery`, theory/recovery.md (a)); positions are not identifiable, these are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<crate::recovery::RecoveryReport>,
     /// `lottery prune` runs: the method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -330,6 +335,7 @@ pub fn summarize(
             .map(|r| r.accuracy)
             .unwrap_or(f64::NAN),
         planted_overlap: planted.and_then(|p| planted_overlap(mask, p)),
+        recovery: None,
         method: None,
         trace: None,
     }

@@ -103,6 +103,20 @@ fn row(env: &Env, dir: &Path, level: Option<usize>, iterations: usize) -> Result
         .rev()
         .find(|r| r.split == "val")
         .map(|r| r.accuracy);
+    // On the planted teacher: the matched recovery scores and the positional overlap.
+    let mut extra = std::collections::BTreeMap::new();
+    if let Some(rec) = &s.recovery {
+        extra.insert("matched_f1".to_string(), rec.matched_f1);
+        extra.insert("identifiable_f1".to_string(), rec.identifiable_f1);
+        extra.insert("feature_f1".to_string(), rec.feature_f1);
+        let pos: Vec<f64> = rec.layers.iter().filter_map(|l| l.positional).collect();
+        if !pos.is_empty() {
+            extra.insert(
+                "positional_overlap".to_string(),
+                pos.iter().sum::<f64>() / pos.len() as f64,
+            );
+        }
+    }
     Ok(Row {
         run_dir: relative(env, dir),
         level,
@@ -113,7 +127,7 @@ fn row(env: &Env, dir: &Path, level: Option<usize>, iterations: usize) -> Result
         early_stop_test_accuracy: finite(s.early_stop_test_accuracy),
         iterations_trained: iterations,
         cumulative_iterations: iterations,
-        extra: Default::default(),
+        extra,
     })
 }
 

@@ -341,23 +341,44 @@ impl Recovery {
 /// Scores `student` against `teacher`: units matched on the activations of `inputs` (n × input
 /// dimension, fresh samples), then supports compared through the matching.
 pub fn recovery(teacher: &ReluNet, student: &ReluNet, inputs: &Array2<f32>) -> Result<Recovery> {
+    recovery_between(teacher, student, inputs, inputs)
+}
+
+/// [`recovery`] when the two networks read the same samples in different coordinates: row $i$
+/// of `teacher_inputs` and of `student_inputs` is the same sample (e.g. raw for the teacher,
+/// normalized as in training for the student).
+pub fn recovery_between(
+    teacher: &ReluNet,
+    student: &ReluNet,
+    teacher_inputs: &Array2<f32>,
+    student_inputs: &Array2<f32>,
+) -> Result<Recovery> {
+    if teacher_inputs.nrows() != student_inputs.nrows() {
+        return Err(Error::Shape(format!(
+            "{} teacher samples against {} student samples",
+            teacher_inputs.nrows(),
+            student_inputs.nrows()
+        )));
+    }
     let (tw, sw) = (teacher.widths(), student.widths());
     if tw.len() != sw.len() || tw[0] != sw[0] || tw.last() != sw.last() {
         return Err(Error::Shape(format!(
             "teacher {tw:?} and student {sw:?} need the same depth, inputs and outputs"
         )));
     }
-    if inputs.ncols() != tw[0] {
-        return Err(Error::Shape(format!(
-            "inputs have {} columns, the networks read {}",
-            inputs.ncols(),
-            tw[0]
-        )));
+    for inputs in [teacher_inputs, student_inputs] {
+        if inputs.ncols() != tw[0] {
+            return Err(Error::Shape(format!(
+                "inputs have {} columns, the networks read {}",
+                inputs.ncols(),
+                tw[0]
+            )));
+        }
     }
     let depth = teacher.weights.len();
     let (ta, sa) = (
-        teacher.hidden_activations(inputs),
-        student.hidden_activations(inputs),
+        teacher.hidden_activations(teacher_inputs),
+        student.hidden_activations(student_inputs),
     );
     let matchings = ta
         .iter()
@@ -443,4 +464,55 @@ pub fn recovery(teacher: &ReluNet, student: &ReluNet, inputs: &Array2<f32>) -> R
         actual: tf.iter().filter(|&&a| a).count(),
     };
     Ok(Recovery { layers, features })
+}
+
+/// What a run's `summary.json` records of a recovery: the three F1 scores and, per layer, the
+/// matched correlation, precision, recall and F1 and the positional overlap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryReport {
+    /// Matched support F1 over all layers' edges.
+    pub matched_f1: f64,
+    /// The same over the live teacher units.
+    pub identifiable_f1: f64,
+    /// Input-feature F1.
+    pub feature_f1: f64,
+    /// Per layer, input layer first.
+    pub layers: Vec<LayerReport>,
+}
+
+/// One layer of a [`RecoveryReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// Mean |corr| of matched units.
+    pub matched_correlation: f64,
+    /// Matched precision.
+    pub precision: f64,
+    /// Matched recall.
+    pub recall: f64,
+    /// Matched F1.
+    pub f1: f64,
+    /// Positional overlap $|S\cap T|/|T|$, when the shapes agree.
+    pub positional: Option<f64>,
+}
+
+impl Recovery {
+    /// The compact form a run records.
+    pub fn report(&self) -> RecoveryReport {
+        RecoveryReport {
+            matched_f1: self.matched_f1(),
+            identifiable_f1: self.identifiable_f1(),
+            feature_f1: self.features.f1(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerReport {
+                    matched_correlation: l.matched_correlation,
+                    precision: l.support.precision(),
+                    recall: l.support.recall(),
+                    f1: l.support.f1(),
+                    positional: l.positional,
+                })
+                .collect(),
+        }
+    }
 }

@@ -105,6 +105,30 @@ fn imp_run_layout_rates_overlap_and_branches() {
         );
     }
 
+    // The matched recovery metrics are recorded beside it (theory/recovery.md (a)); their
+    // positional overlap is the same quantity computed through the other code path.
+    let rec = &summary["recovery"];
+    let layers = rec["layers"]
+        .as_array()
+        .expect("a recovery report on the teacher");
+    assert_eq!(layers.len(), 3);
+    for (g, l) in layers.iter().enumerate() {
+        let pos = l["positional"].as_f64().unwrap();
+        assert!(
+            (pos - reported[g]).abs() < 1e-12,
+            "layer {g}: {pos} vs {}",
+            reported[g]
+        );
+        for key in ["precision", "recall", "f1", "matched_correlation"] {
+            let v = l[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "layer {g}: {key} = {v}");
+        }
+    }
+    for key in ["matched_f1", "identifiable_f1", "feature_f1"] {
+        let v = rec[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+
     // Branches of level 2: same per-layer counts; random-prune moves the mask, random-reinit
     // keeps it and changes the start weights.
     let load = load_sorted;
