@@ -10,6 +10,10 @@
 //! - our OMP with A in f64 and in f32, and whether each support equals scikit-learn's,
 //! - k passes over A ($k$ products $A^\top r$, the floor for OMP) and 2 passes (the IHT floor),
 //! - IHT time per iteration,
+//! - the bandwidth (GB/s) of each side's pass $A^\top r$: numpy's BLAS (the pass inside
+//!   scikit-learn's OMP), Debian's OpenBLAS behind ours, and a rayon column-dot kernel written
+//!   here as a third reference, in f64 and f32 — so that the gap between the two OMPs can be
+//!   read as a gap between their passes,
 //!
 //! and the ratios the targets speak of.
 
@@ -21,11 +25,47 @@ use std::process::Command;
 use common::{arg, ensure_venv, json_of};
 use std::time::Instant;
 
+use lottery::problem::Design;
 use lottery::problem::{LeastSquares, Magnitudes, PlantedParams, SmoothProblem};
 use lottery::solver::greedy::{GreedyParams, Omp};
 use lottery::solver::iht::{Iht, ThresholdParams};
 use lottery::solver::solve_quiet;
-use ndarray::Array1;
+use ndarray::{Array1, Array2};
+use rayon::prelude::*;
+
+/// $A^\top r$ for a column-major $A$ as independent contiguous dot products, split over rayon's
+/// threads in blocks of columns, with eight accumulators per dot so that it vectorizes: the
+/// simplest kernel that can run at the machine's read bandwidth, as a reference for BLAS's gemv.
+fn column_dots<T>(a: &Array2<T>, r: &Array1<T>) -> Vec<T>
+where
+    T: Copy + Send + Sync + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
+    let n = a.nrows();
+    let data = a.as_slice_memory_order().expect("contiguous");
+    assert!(a.t().is_standard_layout(), "column-major");
+    let r = r.as_slice().expect("contiguous");
+    let mut out = vec![T::default(); a.ncols()];
+    out.par_chunks_mut(64).enumerate().for_each(|(b, o)| {
+        for (i, oj) in o.iter_mut().enumerate() {
+            let j = b * 64 + i;
+            let col = &data[j * n..(j + 1) * n];
+            let mut acc = [T::default(); 8];
+            let (cc, rc) = (col.chunks_exact(8), r.chunks_exact(8));
+            let (tail_c, tail_r) = (cc.remainder(), rc.remainder());
+            for (c8, r8) in cc.zip(rc) {
+                for l in 0..8 {
+                    acc[l] = acc[l] + c8[l] * r8[l];
+                }
+            }
+            let mut s = acc.iter().fold(T::default(), |s, &v| s + v);
+            for (&c, &v) in tail_c.iter().zip(tail_r) {
+                s = s + c * v;
+            }
+            *oj = s;
+        }
+    });
+    out
+}
 
 const SCRIPT: &str = r#"
 import json, sys, time
@@ -43,8 +83,20 @@ for _ in range(reps):
     t = time.perf_counter()
     x = orthogonal_mp(X, y, n_nonzero_coefs=k, precompute=False, copy_X=False)
     times.append(time.perf_counter() - t)
+# The pass that bounds OMP, on numpy's own BLAS: k products A^T r, in f64 and in f32.
+def passes(M, v):
+    t = time.perf_counter()
+    for _ in range(k):
+        M.T @ v
+    return time.perf_counter() - t
+r = np.sin(np.arange(A.shape[0]) * 0.37)
+A32 = A.astype(np.float32, order="F")
+r32 = r.astype(np.float32)
+passes(A, r); passes(A32, r32)
+p64 = min(passes(A, r) for _ in range(reps))
+p32 = min(passes(A32, r32) for _ in range(reps))
 info = [{k2: d.get(k2) for k2 in ("internal_api", "version", "architecture", "num_threads")} for d in threadpool_info()]
-print(json.dumps({"seconds": min(times), "support": [int(i) for i in np.flatnonzero(x)], "blas": info}))
+print(json.dumps({"seconds": min(times), "passes64": p64, "passes32": p32, "support": [int(i) for i in np.flatnonzero(x)], "blas": info}))
 "#;
 
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
@@ -109,12 +161,15 @@ fn main() {
     let _ = solve_quiet(&omp, &p32).unwrap();
     // Interleave the contestants so that drift of this shared machine hits all of them.
     let (mut sk_time, mut t64, mut t32) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let (mut np64, mut np32) = (f64::INFINITY, f64::INFINITY);
     let (mut sk, mut s64, mut s32) = (serde_json::Value::Null, None, None);
     for _ in 0..reps {
         let v = sklearn_once();
         if v["seconds"].as_f64().unwrap() < sk_time {
             sk_time = v["seconds"].as_f64().unwrap();
         }
+        np64 = np64.min(v["passes64"].as_f64().unwrap());
+        np32 = np32.min(v["passes32"].as_f64().unwrap());
         sk = v;
         let (t, s) = best(1, || solve_quiet(&omp, &p).unwrap());
         t64 = t64.min(t);
@@ -141,6 +196,17 @@ fn main() {
             .sum::<f64>()
     });
     let t_two = t_two / 20.0;
+    let (a64, a32) = match (p.design(), p32.design()) {
+        (Design::F64(a), Design::F32(b)) => (a, b),
+        _ => unreachable!("to_f32 stores f32"),
+    };
+    let r32 = r.mapv(|v| v as f32);
+    let (t_rayon_k, _) = best(reps, || {
+        (0..k).map(|_| column_dots(a64, &r)[0]).sum::<f64>()
+    });
+    let (t_rayon_k32, _) = best(reps, || {
+        (0..k).map(|_| column_dots(a32, &r32)[0]).sum::<f32>()
+    });
     let eta = 1.0 / p.smoothness();
     let iht = Iht::new(ThresholdParams::new(k).step(eta).max_iters(20)).unwrap();
     let (t_iht, sol_iht) = best(reps, || solve_quiet(&iht, &p).unwrap());
@@ -174,6 +240,34 @@ fn main() {
         t32 / t_pass_k32
     );
     println!("two passes over A (Ax + Aᵀr):   {:.4} s", t_two);
+    // Bandwidth of each pass: k reads of the n × d matrix.
+    let gbs = |bytes: usize, t: f64| (k * n * d * bytes) as f64 / t / 1e9;
+    println!("pass bandwidth, GB/s (k × Aᵀr):   f64      f32");
+    println!(
+        "  numpy (scikit-learn's BLAS)     {:6.1}   {:6.1}",
+        gbs(8, np64),
+        gbs(4, np32)
+    );
+    println!(
+        "  ours (Debian OpenBLAS gemv)     {:6.1}   {:6.1}",
+        gbs(8, t_pass_k),
+        gbs(4, t_pass_k32)
+    );
+    println!(
+        "  rayon column dots               {:6.1}   {:6.1}",
+        gbs(8, t_rayon_k),
+        gbs(4, t_rayon_k32)
+    );
+    println!(
+        "  OMP end to end: scikit-learn {:.1}, ours f64 {:.1}, ours f32 {:.1}",
+        gbs(8, sk_time),
+        gbs(8, t64),
+        gbs(4, t32)
+    );
+    println!(
+        "ratio scikit-learn OMP / numpy k passes = {:.3}",
+        sk_time / np64
+    );
     println!("IHT per iteration (s = k):      {:.4} s", t_iht_iter);
     println!(
         "ratio OMP f64 / k passes        = {:.3}   (target ≤ 1.15)",
