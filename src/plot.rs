@@ -103,7 +103,9 @@ pub struct Panel {
     pub legend_lower: bool,
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// Tableau's ten colours and black: a panel of up to 11 curves repeats none (the `one_shot`
+/// panels draw 10).
+const PALETTE: [RGBColor; 11] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -112,6 +114,9 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
 ];
 
 fn bounds(p: &Panel) -> (f64, f64, f64, f64) {
