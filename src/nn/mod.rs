@@ -45,6 +45,7 @@ pub mod optim;
 pub mod params;
 pub mod perturb;
 pub mod phase;
+pub mod planted;
 pub mod rundir;
 pub mod sweep;
 pub mod target;

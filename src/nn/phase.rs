@@ -21,7 +21,7 @@ use crate::run::kinds::OptimizerName;
 use crate::run::RunConfig;
 use crate::select::Mask;
 use crate::space::SparseVector;
-use crate::{Error, Result};
+use crate::Result;
 
 use super::descent::Before;
 pub use super::env::{cpu_threads, Env};
@@ -185,66 +185,10 @@ impl<'a> Phase<'a> {
         rundir::write_metrics(&dir.join(rundir::METRICS), metrics)?;
         let mut summary =
             rundir::summarize(level, self.x, mask, metrics, self.data.planted.as_ref());
-        summary.recovery = self.planted_recovery(mask)?;
+        summary.recovery =
+            super::planted::recovery(self.net, self.vs, self.data, self.cfg.seed, mask)?;
         rundir::write_summary(dir, &summary)?;
         Ok(summary)
-    }
-
-    /// On the planted-teacher dataset with an MLP of the teacher's shape: the student's masked
-    /// weights against the teacher's, units matched on 2000 fresh Gaussian inputs (seeded by
-    /// the run's seed; raw for the teacher, normalized as in training for the student). `None`
-    /// for any other dataset or network.
-    fn planted_recovery(&self, mask: &Mask) -> Result<Option<crate::recovery::RecoveryReport>> {
-        use crate::recovery::{recovery_between, ReluNet};
-        use rand::{Rng, SeedableRng};
-        let Some((teacher, mean, std)) = &self.data.teacher else {
-            return Ok(None);
-        };
-        let depth = teacher.weights.len();
-        let fc = |l: usize, what: &str| format!("fc{}.{what}", l + 1);
-        if self.net.prunable != (0..depth).map(|l| fc(l, "weight")).collect::<Vec<_>>() {
-            return Ok(None);
-        }
-        let vars = self.vs.variables();
-        let host = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-            let t = vars
-                .get(name)
-                .ok_or_else(|| Error::param("recovery", format!("no variable {name}")))?;
-            let shape = t.size().iter().map(|&d| d as usize).collect();
-            let flat = t
-                .to_device(tch::Device::Cpu)
-                .to_kind(tch::Kind::Float)
-                .contiguous()
-                .view([-1]);
-            let v = Vec::<f32>::try_from(&flat).map_err(|e| Error::Numerical(e.to_string()))?;
-            Ok((shape, v))
-        };
-        let (mut weights, mut biases, mut support) = (Vec::new(), Vec::new(), Vec::new());
-        for (l, tw) in teacher.weights.iter().enumerate() {
-            let (shape, w) = host(&fc(l, "weight"))?;
-            let (_, b) = host(&fc(l, "bias"))?;
-            if shape != [tw.nrows(), tw.ncols()] {
-                return Ok(None);
-            }
-            let start = mask.group_range(l).start;
-            let kept = ndarray::Array2::from_shape_fn(tw.dim(), |(o, i)| {
-                mask.contains(start + o * tw.ncols() + i)
-            });
-            let w = ndarray::Array2::from_shape_vec(tw.dim(), w)
-                .map_err(|e| Error::Shape(e.to_string()))?;
-            weights.push(&w * &kept.mapv(f32::from));
-            biases.push(ndarray::Array1::from(b));
-            support.push(kept);
-        }
-        let student = ReluNet::new(weights, biases, support)?;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0x0072_6563_6f76_6572);
-        let raw = ndarray::Array2::from_shape_simple_fn((2000, teacher.weights[0].ncols()), || {
-            rng.sample::<f32, _>(rand_distr::StandardNormal)
-        });
-        let normalized = raw.mapv(|v| (v - mean) / std);
-        Ok(Some(
-            recovery_between(&teacher.net()?, &student, &raw, &normalized)?.report(),
-        ))
     }
 
     /// Restore the run's initialization into the network.

@@ -40,6 +40,7 @@ use pathfinding::prelude::{kuhn_munkres, Matrix};
 use serde::{Deserialize, Serialize};
 
 use crate::data::teacher::Teacher;
+use crate::select::Mask;
 use crate::{Error, Result};
 
 /// A ReLU multilayer perceptron as plain arrays: weights (out × in), biases and the kept
@@ -156,18 +157,17 @@ impl ReluNet {
     }
 }
 
+/// Group `group` of `mask` (a row-major out × in weight) as a boolean matrix of shape `dim`.
+pub fn group_support(mask: &Mask, group: usize, dim: (usize, usize)) -> Array2<bool> {
+    let start = mask.group_range(group).start;
+    Array2::from_shape_fn(dim, |(o, i)| mask.contains(start + o * dim.1 + i))
+}
+
 impl Teacher {
     /// The planted network, its support the planted mask.
     pub fn net(&self) -> Result<ReluNet> {
-        let support = self
-            .weights
-            .iter()
-            .enumerate()
-            .map(|(l, w)| {
-                let start = self.mask.group_range(l).start;
-                let cols = w.ncols();
-                Array2::from_shape_fn(w.dim(), |(o, i)| self.mask.contains(start + o * cols + i))
-            })
+        let support = (0..self.weights.len())
+            .map(|l| group_support(&self.mask, l, self.weights[l].dim()))
             .collect();
         ReluNet::new(self.weights.clone(), self.biases.clone(), support)
     }

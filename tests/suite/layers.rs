@@ -33,6 +33,7 @@ const NN_LAYERS: &[(&str, usize)] = &[
     ("dynamics", 2),
     ("rundir", 2),
     ("perturb", 2),
+    ("planted", 2),
     ("env", 3),
     ("descent", 3),
     ("phase", 4),
