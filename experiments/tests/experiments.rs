@@ -107,7 +107,7 @@ fn the_experiment_sweep_files_resolve() {
         ("renda.toml", 2 * 5 * 9),
         ("early_phase.toml", 10 + 5 * 2 * 4 * 2 + 5 * 2 + 5),
         ("one_shot.toml", 2 * 5 + 2 * 8 * 9 * 5 + 2 * 5 * 6 * 5),
-        ("old_teacher.toml", 11 * 3),
+        ("old_teacher.toml", 11 * 5),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
         assert_eq!(s.len(), cells, "{file}");
