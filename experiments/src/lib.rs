@@ -27,6 +27,8 @@ pub mod rates;
 pub mod renda;
 #[cfg(feature = "torch")]
 pub mod sweeps;
+#[cfg(feature = "torch")]
+pub mod ticket_recovery;
 pub mod tradeoff;
 
 /// The plotting helpers (moved into the library as `lottery::plot`, feature `plot`).

@@ -108,6 +108,10 @@ fn the_experiment_sweep_files_resolve() {
         ("early_phase.toml", 10 + 5 * 2 * 4 * 2 + 5 * 2 + 5),
         ("one_shot.toml", 2 * 5 + 2 * 8 * 9 * 5 + 2 * 5 * 6 * 5),
         ("old_teacher.toml", 11 * 5),
+        (
+            "ticket_recovery.toml",
+            4 * 5 * 4 + 4 * 5 * 4 + 5 * 4 * 5 * 4,
+        ),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
         assert_eq!(s.len(), cells, "{file}");
@@ -412,6 +416,50 @@ fn one_shot_pairs_solvers_with_magnitude_and_imp() {
         assert_eq!(p["error_over_magnitude"]["obs"]["n"], 2, "{p}");
     }
     assert!(dir.join("one_shot.png").exists() && dir.join("targets.md").exists());
+}
+
+/// The ticket-recovery analysis end to end on a miniature sweep: every arm at every (x, y) over
+/// both seeds; the oracle reads exactly the relevant inputs, the dense student all of them; a
+/// row's success is the stated definition; IMP's compute counts both levels.
+#[cfg(feature = "torch")]
+#[test]
+fn ticket_recovery_scores_every_arm_over_the_phase_grid() {
+    use lottery_experiments::ticket_recovery::{FEATURE_F1, HIDDEN_F1, RELATIVE_LOSS};
+    let tmp = run_mini(
+        env!("CARGO_BIN_EXE_ticket_recovery"),
+        "ticket_recovery_mini.toml",
+    );
+    let dir = tmp.path().join("ticket_recovery");
+    let t = Table::read(&dir.join("cells.csv"));
+    assert_eq!(t.rows.len(), 5 * 2 * 2, "5 arms x 2 x x 2 y");
+    let num = |r: &csv::StringRecord, c: &str| -> f64 { t.get(r, c).parse().unwrap() };
+    for r in &t.rows {
+        assert_eq!(t.get(r, "hidden_f1_n"), "2", "{r:?}");
+        assert!([1.0, 4.0].contains(&num(r, "x")) && [1.0, 2.0].contains(&num(r, "y")));
+        match t.get(r, "arm") {
+            "oracle" => assert_eq!(num(r, "feature_f1_mean"), 1.0),
+            "dense" => {
+                assert!((num(r, "feature_f1_mean") - 1.0 / 3.0).abs() < 1e-9);
+                assert_eq!(num(r, "compute"), 150.0);
+            }
+            "IMP" => assert_eq!(num(r, "compute"), 300.0),
+            "random" | "layerwise OMP" => {}
+            other => panic!("unexpected arm {other}"),
+        }
+    }
+    let rows = Table::read(&dir.join("rows.csv"));
+    assert_eq!(rows.rows.len(), 5 * 2 * 2 * 2);
+    for r in &rows.rows {
+        let f = |c: &str| -> f64 { rows.get(r, c).parse().unwrap() };
+        let success = f("hidden_f1") >= HIDDEN_F1
+            && f("feature_f1") >= FEATURE_F1
+            && f("relative_loss") <= RELATIVE_LOSS;
+        assert_eq!(rows.get(r, "success") == "true", success, "{r:?}");
+        assert!(f("relative_loss") > 0.0 && f("relative_loss").is_finite());
+    }
+    let paired = std::fs::read_to_string(dir.join("paired.md")).unwrap();
+    assert!(paired.contains("### oracle − random"), "{paired}");
+    assert!(dir.join("ticket_recovery.png").exists());
 }
 
 #[test]

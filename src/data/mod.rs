@@ -44,6 +44,9 @@ pub struct Dataset {
     pub shape: [usize; 3],
     /// Number of classes.
     pub classes: usize,
+    /// Real-valued targets, `len() * classes` values row-major (regression on a planted
+    /// teacher's outputs); empty when the labels are the targets.
+    pub targets: Vec<f32>,
 }
 
 impl Dataset {
@@ -70,7 +73,25 @@ impl Dataset {
             y,
             shape,
             classes,
+            targets: Vec::new(),
         })
+    }
+
+    /// Attach real-valued targets (`len() * classes` finite values, row-major).
+    pub fn with_targets(mut self, targets: Vec<f32>) -> Result<Self> {
+        if targets.len() != self.len() * self.classes {
+            return Err(Error::Shape(format!(
+                "{} target values for {} samples of {} outputs",
+                targets.len(),
+                self.len(),
+                self.classes
+            )));
+        }
+        if targets.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite("dataset targets".into()));
+        }
+        self.targets = targets;
+        Ok(self)
     }
 
     /// Number of samples.
@@ -99,15 +120,25 @@ impl Dataset {
         let p = self.feature_len();
         let mut x = Vec::with_capacity(idx.len() * p);
         let mut y = Vec::with_capacity(idx.len());
+        let k = self.classes;
+        let mut targets = Vec::with_capacity(if self.targets.is_empty() {
+            0
+        } else {
+            idx.len() * k
+        });
         for &i in idx {
             x.extend_from_slice(self.sample(i));
             y.push(self.y[i]);
+            if !self.targets.is_empty() {
+                targets.extend_from_slice(&self.targets[i * k..(i + 1) * k]);
+            }
         }
         Dataset {
             x,
             y,
             shape: self.shape,
             classes: self.classes,
+            targets,
         }
     }
 

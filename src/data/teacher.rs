@@ -74,6 +74,85 @@ impl Teacher {
         }
         h
     }
+
+    /// Outputs (logits) of a batch of inputs (rows): one matrix product per layer.
+    pub fn outputs(&self, x: &Array2<f32>) -> Array2<f32> {
+        let mut h = x.clone();
+        let last = self.weights.len() - 1;
+        for (l, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
+            h = h.dot(&w.t()) + b;
+            if l < last {
+                h.mapv_inplace(|v| v.max(0.0));
+            }
+        }
+        h
+    }
+
+    /// `n` fresh $\mathcal N(0, I)$ inputs from `rng` and their targets: the argmax of the
+    /// outputs (`regression = false`) or the outputs themselves, with
+    /// $\mathcal N(0, \text{noise}^2)$ added to every output first when `noise > 0`.
+    pub fn draw(
+        &self,
+        rng: &mut ChaCha8Rng,
+        n: usize,
+        regression: bool,
+        noise: f64,
+    ) -> Result<Dataset> {
+        let d = self.weights[0].ncols();
+        let x =
+            Array2::from_shape_simple_fn((n, d), || rng.sample::<f64, _>(StandardNormal) as f32);
+        let mut h = self.outputs(&x);
+        if noise > 0.0 {
+            h.mapv_inplace(|v| v + (noise * rng.sample::<f64, _>(StandardNormal)) as f32);
+        }
+        let y = h
+            .rows()
+            .into_iter()
+            .map(|logits| {
+                (0..logits.len())
+                    .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
+                    .unwrap_or(0) as u8
+            })
+            .collect();
+        let classes = h.ncols();
+        let set = Dataset::new(x.into_raw_vec_and_offset().0, y, [1, 1, d], classes)?;
+        if regression {
+            set.with_targets(h.into_raw_vec_and_offset().0)
+        } else {
+            Ok(set)
+        }
+    }
+}
+
+/// How the samples of a planted teacher are drawn: sizes, targets, noise, seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampling {
+    /// Training samples (the validation split is taken from these).
+    pub n_train: usize,
+    /// Test samples (always noiseless).
+    pub n_test: usize,
+    /// Targets are the teacher's outputs (regression; logit matching) rather than their argmax.
+    pub regression: bool,
+    /// Standard deviation of the Gaussian noise added to the training outputs.
+    pub noise: f64,
+    /// Seed of the inputs and the noise.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Training and test sets of `teacher`.
+    pub fn sample(&self, teacher: &Teacher) -> Result<(Dataset, Dataset)> {
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(crate::Error::param(
+                "teacher_noise",
+                format!("{} must be >= 0", self.noise),
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let train = teacher.draw(&mut rng, self.n_train, self.regression, self.noise)?;
+        let test = teacher.draw(&mut rng, self.n_test, self.regression, 0.0)?;
+        Ok((train, test))
+    }
 }
 
 impl TeacherParams {
@@ -115,37 +194,8 @@ impl TeacherParams {
             biases,
             mask,
         };
-        let mut draw = |n: usize| -> Result<Dataset> {
-            let x = Array2::from_shape_simple_fn((n, self.input), || {
-                rng.sample::<f64, _>(StandardNormal) as f32
-            });
-            // Batched forward pass: one matrix product per layer.
-            let mut h = x.clone();
-            let last = teacher.weights.len() - 1;
-            for (l, (w, b)) in teacher.weights.iter().zip(&teacher.biases).enumerate() {
-                h = h.dot(&w.t()) + b;
-                if l < last {
-                    h.mapv_inplace(|v| v.max(0.0));
-                }
-            }
-            let y = h
-                .rows()
-                .into_iter()
-                .map(|logits| {
-                    (0..logits.len())
-                        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
-                        .unwrap_or(0) as u8
-                })
-                .collect();
-            Dataset::new(
-                x.into_raw_vec_and_offset().0,
-                y,
-                [1, 1, self.input],
-                self.classes,
-            )
-        };
-        let train = draw(self.n_train)?;
-        let test = draw(self.n_test)?;
+        let train = teacher.draw(&mut rng, self.n_train, false, 0.0)?;
+        let test = teacher.draw(&mut rng, self.n_test, false, 0.0)?;
         Ok((train, test, teacher))
     }
 }

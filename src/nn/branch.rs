@@ -92,7 +92,7 @@ pub fn run_branch(
     let (arch, init) = arch_of(&cfg)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(env.device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
     let params = params::prunable(&vs, &net);
     let level_mask = rundir::load_mask(&ldir.join(rundir::MASK), &params)?;
     let reseed = 1_000_003u64.wrapping_mul(seed + 1) ^ cfg.seed;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{self, Dataset, Split};
-use crate::run::kinds::{Arch, Dataset as DatasetName};
+use crate::run::kinds::{Arch, Dataset as DatasetName, TeacherKind, TeacherTargets};
 use crate::run::RunConfig;
 use crate::select::Mask;
 use crate::{Error, Result};
@@ -43,7 +43,7 @@ impl Data {
     pub fn none(cfg: &RunConfig) -> Data {
         let shape = match (cfg.model, cfg.dataset) {
             (Arch::Conv1d, _) | (_, DatasetName::Mnist1d) => [1, 1, 40],
-            (Arch::Lenet300, _) => [1, 28, 28],
+            (Arch::Lenet300 | Arch::Mlp, _) => [1, 28, 28],
             _ => [3, 32, 32],
         };
         let empty = || {
@@ -69,10 +69,60 @@ fn to_tensors(d: &Dataset, device: Device) -> (Tensor, Tensor) {
     let x = Tensor::from_slice(&d.x)
         .view([d.len() as i64, c, h, w])
         .to_device(device);
-    let y = Tensor::from_slice(&d.y)
-        .to_kind(Kind::Int64)
-        .to_device(device);
-    (x, y)
+    let y = if d.targets.is_empty() {
+        Tensor::from_slice(&d.y).to_kind(Kind::Int64)
+    } else {
+        Tensor::from_slice(&d.targets).view([d.len() as i64, d.classes as i64])
+    };
+    (x, y.to_device(device))
+}
+
+/// The planted teacher of `cfg` and its training and test sets (5000 test samples).
+fn teacher_data(cfg: &RunConfig) -> Result<(Dataset, Dataset, data::teacher::Teacher)> {
+    let t = &cfg.teacher;
+    let n_train = if t.teacher_online {
+        cfg.iterations * cfg.batch + cfg.validation
+    } else {
+        t.teacher_samples
+    };
+    let regression = t.teacher_targets == TeacherTargets::Regression;
+    match t.teacher {
+        TeacherKind::Wide => {
+            if regression || t.teacher_noise > 0.0 {
+                return Err(Error::param(
+                    "teacher",
+                    "regression targets and noise need `teacher = \"narrow\"` (the wide teacher \
+                     has argmax labels only)",
+                ));
+            }
+            data::teacher::TeacherParams {
+                seed: cfg.seed,
+                n_train,
+                ..Default::default()
+            }
+            .generate()
+        }
+        TeacherKind::Narrow => {
+            let teacher = data::teacher::NarrowTeacherParams {
+                input: t.teacher_input,
+                relevant: t.teacher_relevant,
+                hidden: t.teacher_hidden.clone(),
+                fan_in: t.teacher_fan_in.clone(),
+                outputs: t.teacher_outputs,
+                seed: cfg.seed,
+            }
+            .generate()?;
+            let (train, test) = data::teacher::Sampling {
+                n_train,
+                n_test: 5000,
+                regression,
+                noise: t.teacher_noise,
+                seed: cfg.seed ^ 0x0074_6561_6368_6572,
+            }
+            .sample(&teacher)?;
+            Ok((train, test, teacher))
+        }
+    }
 }
 
 /// Load `cfg.dataset` (from `data_dir`, or its default location), hold out `cfg.validation`
@@ -106,11 +156,7 @@ pub fn load_data(cfg: &RunConfig, data_dir: Option<&Path>, device: Device) -> Re
         }
         DatasetName::Mnist1d => data::mnist1d::load(&dir_or(data::mnist1d::DIR))?,
         DatasetName::Teacher => {
-            let (tr, te, teacher) = data::teacher::TeacherParams {
-                seed: cfg.seed,
-                ..Default::default()
-            }
-            .generate()?;
+            let (tr, te, teacher) = teacher_data(cfg)?;
             planted = Some(teacher.mask.clone());
             teacher_net = Some(teacher);
             (tr, te)

@@ -142,7 +142,7 @@ pub fn run_layerwise(
     let (arch, init) = arch_of(&cfg)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(env.device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
     let x = params::prunable(&vs, &net);
     params::assign(&vs, &rundir::load_tensors(&ldir.join(rundir::FINAL))?)?;
     let iterations = if settings.finetune > 0 {
@@ -288,9 +288,10 @@ fn prune_network_fisher(
         .collect();
     let inputs: Vec<&Tensor> = pooled.iter().map(|&g| &x.tensors[g]).collect();
     for i in 0..n {
-        let loss = net
-            .forward_t(&xs.narrow(0, i, 1), false)
-            .cross_entropy_for_logits(&ys.narrow(0, i, 1));
+        let loss = super::models::loss_of(
+            &net.forward_t(&xs.narrow(0, i, 1), false),
+            &ys.narrow(0, i, 1),
+        );
         let gs = Tensor::run_backward(&[loss], &inputs, false, false);
         for (acc, g) in grads.iter_mut().zip(&gs) {
             let flat = g

@@ -114,10 +114,23 @@ fn conv_b(p: nn::Path, i: i64, o: i64) -> Cv {
 
 impl Network {
     /// Build `arch` for inputs of shape `input = [C, H, W]` and `classes` outputs in the root of
-    /// `store`, then initialize its weights with `init` (seed with `tch::manual_seed` first).
+    /// `store`, then initialize its weights with `init` (seed with `tch::manual_seed` first);
+    /// `Arch::Mlp` gets LeNet-300-100's hidden widths (see [`Network::build`]).
     pub fn new(
         store: &nn::VarStore,
         arch: Arch,
+        input: [usize; 3],
+        classes: usize,
+        init: Init,
+    ) -> Result<Self> {
+        Self::build(store, arch, &[300, 100], input, classes, init)
+    }
+
+    /// [`Network::new`] with the hidden widths of `Arch::Mlp` (ignored by the other models).
+    pub fn build(
+        store: &nn::VarStore,
+        arch: Arch,
+        hidden: &[usize],
         input: [usize; 3],
         classes: usize,
         init: Init,
@@ -130,6 +143,18 @@ impl Network {
         let body = match arch {
             Arch::Lenet300 => {
                 let widths = [c * h * w, 300, 100, k];
+                Body::Mlp(fc_stack(vs, &widths, &mut prunable))
+            }
+            Arch::Mlp => {
+                if hidden.is_empty() || hidden.contains(&0) {
+                    return Err(crate::Error::param(
+                        "hidden",
+                        format!("{hidden:?}: one or more widths, each >= 1"),
+                    ));
+                }
+                let mut widths = vec![c * h * w];
+                widths.extend(hidden.iter().map(|&v| v as i64));
+                widths.push(k);
                 Body::Mlp(fc_stack(vs, &widths, &mut prunable))
             }
             Arch::Conv1d => {
@@ -473,8 +498,9 @@ impl Network {
         }
     }
 
-    /// Mean cross-entropy and the number of correct predictions, with optional replacement
-    /// weights (see [`Network::forward_with`]).
+    /// The loss, and the number of correct predictions, with optional replacement weights (see
+    /// [`Network::forward_with`]); the loss is [`loss_of`] (cross-entropy on labels, squared
+    /// error on real-valued targets).
     pub fn loss_and_correct_with(
         &self,
         xs: &Tensor,
@@ -483,10 +509,15 @@ impl Network {
         weights: Option<&[Tensor]>,
     ) -> (Tensor, i64) {
         let logits = self.forward_with(xs, train, weights);
-        let loss = logits.cross_entropy_for_logits(ys);
+        let loss = loss_of(&logits, ys);
+        let labels = if regression(ys) {
+            ys.argmax(-1, false)
+        } else {
+            ys.shallow_clone()
+        };
         let correct = logits
             .argmax(-1, false)
-            .eq_tensor(ys)
+            .eq_tensor(&labels)
             .sum(Kind::Int64)
             .int64_value(&[]);
         (loss, correct)
@@ -495,6 +526,22 @@ impl Network {
     /// Mean cross-entropy and the number of correct predictions on a batch.
     pub fn loss_and_correct(&self, xs: &Tensor, ys: &Tensor, train: bool) -> (Tensor, i64) {
         self.loss_and_correct_with(xs, ys, train, None)
+    }
+}
+
+/// Whether `ys` holds real-valued targets (one row per sample) rather than labels.
+pub fn regression(ys: &Tensor) -> bool {
+    ys.dim() == 2 && matches!(ys.kind(), Kind::Float | Kind::Double)
+}
+
+/// The training loss of `logits` against `ys`: mean cross-entropy for labels, mean squared
+/// error (over samples and outputs) for real-valued targets. A prediction counts as correct when
+/// its argmax is the label, or the argmax of the target row.
+pub fn loss_of(logits: &Tensor, ys: &Tensor) -> Tensor {
+    if regression(ys) {
+        logits.mse_loss(ys, tch::Reduction::Mean)
+    } else {
+        logits.cross_entropy_for_logits(ys)
     }
 }
 

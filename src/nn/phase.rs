@@ -539,7 +539,7 @@ pub fn network_of(
     let (arch, init) = arch_of(cfg)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = VarStore::new(device);
-    let net = Network::new(&vs, arch, data.shape, data.classes, init)?;
+    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
     let init_path = run_dir.join(rundir::INIT);
     if init_path.exists() {
         match rundir::load_tensors(&init_path) {

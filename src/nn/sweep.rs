@@ -109,6 +109,13 @@ fn row(env: &Env, dir: &Path, level: Option<usize>, iterations: usize) -> Result
         extra.insert("matched_f1".to_string(), rec.matched_f1);
         extra.insert("identifiable_f1".to_string(), rec.identifiable_f1);
         extra.insert("feature_f1".to_string(), rec.feature_f1);
+        if let Some(h) = rec.hidden_f1 {
+            extra.insert("hidden_f1".to_string(), h);
+        }
+        // The final test loss: on regression targets, the excess over the teacher's zero.
+        if let Some(t) = m.iter().rev().find(|r| r.split == "test") {
+            extra.insert("test_loss".to_string(), t.loss);
+        }
         let pos: Vec<f64> = rec.layers.iter().filter_map(|l| l.positional).collect();
         if !pos.is_empty() {
             extra.insert(

@@ -328,6 +328,15 @@ impl Recovery {
         all.f1()
     }
 
+    /// Matched F1 over the hidden units' incoming edges (every layer but the output).
+    pub fn hidden_f1(&self) -> f64 {
+        let mut all = Prf::default();
+        for l in &self.layers[..self.layers.len().saturating_sub(1)] {
+            all.add(l.support);
+        }
+        all.f1()
+    }
+
     /// Matched F1 over the live teacher units' edges.
     pub fn identifiable_f1(&self) -> f64 {
         let mut all = Prf::default();
@@ -476,6 +485,10 @@ pub struct RecoveryReport {
     pub identifiable_f1: f64,
     /// Input-feature F1.
     pub feature_f1: f64,
+    /// Matched F1 over the hidden units' incoming edges only (the output layer left out: it is
+    /// dense in the narrow teacher and unpruned in its students). Absent in older runs.
+    #[serde(default)]
+    pub hidden_f1: Option<f64>,
     /// Per layer, input layer first.
     pub layers: Vec<LayerReport>,
 }
@@ -502,6 +515,7 @@ impl Recovery {
             matched_f1: self.matched_f1(),
             identifiable_f1: self.identifiable_f1(),
             feature_f1: self.features.f1(),
+            hidden_f1: Some(self.hidden_f1()),
             layers: self
                 .layers
                 .iter()

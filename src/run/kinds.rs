@@ -97,6 +97,32 @@ named_enum!(
         /// The MNIST-1D convolutional network (Greydanus 2020): three 1-d convolutions of 25
         /// channels, fc 10.
         Conv1d = "conv1d",
+        /// A ReLU MLP with the hidden widths of the `hidden` setting (the planted teacher's
+        /// students).
+        Mlp = "mlp",
+    }
+);
+
+named_enum!(
+    /// Which planted teacher `--dataset teacher` draws.
+    TeacherKind, "teacher", {
+        /// The original wide random teacher (784 inputs, 300-100, 10% density,
+        /// [`crate::data::teacher::TeacherParams`]); its support is not identifiable.
+        Wide = "wide",
+        /// The identifiable narrow teacher ([`crate::data::teacher::NarrowTeacherParams`]): the
+        /// `teacher_*` shape settings.
+        Narrow = "narrow",
+    }
+);
+
+named_enum!(
+    /// The targets of the planted teacher's samples.
+    TeacherTargets, "teacher_targets", {
+        /// The argmax of the teacher's outputs (cross-entropy).
+        Labels = "labels",
+        /// The teacher's outputs themselves (mean squared error; logit matching, Ba & Caruana
+        /// 2014): real-valued, so far more bits per sample than an argmax's $\log_2 K$.
+        Regression = "regression",
     }
 );
 
@@ -186,6 +212,9 @@ named_enum!(
         /// Edge-popup (Ramanujan et al. 2020): a fixed-density supermask, top-k scores in the
         /// forward pass.
         EdgePopup = "edge-popup",
+        /// The oracle ticket on the planted teacher: the teacher's support, embedded in the
+        /// student's first units, trained from the student's initialization.
+        Oracle = "oracle",
     }
 );
 

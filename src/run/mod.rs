@@ -23,6 +23,7 @@
 pub mod config;
 pub mod identity;
 pub mod kinds;
+pub mod knobs;
 pub mod layerwise;
 pub mod manifest;
 pub mod presets;

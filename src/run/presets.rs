@@ -4,15 +4,16 @@
 
 use super::config::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule, SupermaskKnobs,
+    TeacherKnobs,
 };
 use super::kinds::{
     Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
-    Pruned, Rewind, Strategy,
+    Pruned, Rewind, Strategy, TeacherKind, TeacherTargets,
 };
 use crate::{Error, Result};
 
 /// The presets by name.
-pub const PRESETS: [&str; 9] = [
+pub const PRESETS: [&str; 10] = [
     "lenet300-lth",
     "conv2-lth",
     "conv4-lth",
@@ -22,6 +23,7 @@ pub const PRESETS: [&str; 9] = [
     "vgg16-openlth",
     "lenet300-mnist1d",
     "conv1d-mnist1d",
+    "mlp-teacher",
 ];
 
 impl RunConfig {
@@ -31,6 +33,7 @@ impl RunConfig {
         let lth = |model: Arch, lr: f64, iterations: usize, rate_conv: f64| RunConfig {
             preset: name.to_string(),
             model,
+            hidden: vec![300, 100],
             dataset: if model == Arch::Lenet300 {
                 Dataset::FashionMnist
             } else {
@@ -108,6 +111,18 @@ impl RunConfig {
                 threshold_at: 0.9,
                 grow_rounds: 10,
             },
+            teacher: TeacherKnobs {
+                teacher: TeacherKind::Wide,
+                teacher_input: 200,
+                teacher_relevant: 40,
+                teacher_hidden: vec![16],
+                teacher_fan_in: vec![8],
+                teacher_outputs: 10,
+                teacher_targets: TeacherTargets::Labels,
+                teacher_samples: 20_000,
+                teacher_noise: 0.0,
+                teacher_online: false,
+            },
         };
         let openlth = |model: Arch,
                        epochs: usize,
@@ -148,6 +163,27 @@ impl RunConfig {
             "vgg16-openlth" => openlth(Arch::Vgg16, 160, vec![80, 120], 0.9, 1e-4, false),
             "lenet300-mnist1d" => mnist1d(Arch::Lenet300),
             "conv1d-mnist1d" => mnist1d(Arch::Conv1d),
+            // The identifiable narrow teacher (issue 13): a student MLP of the teacher's width
+            // regressing the teacher's outputs with Adam; only hidden layers are pruned (the
+            // teacher's output layer is dense).
+            "mlp-teacher" => {
+                let base = lth(Arch::Mlp, 3e-3, 6000, 0.1);
+                RunConfig {
+                    hidden: vec![16],
+                    dataset: Dataset::Teacher,
+                    init: Init::Kaiming,
+                    batch: 100,
+                    validation: 200,
+                    eval_every: 250,
+                    prune_output: false,
+                    teacher: TeacherKnobs {
+                        teacher: TeacherKind::Narrow,
+                        teacher_targets: TeacherTargets::Regression,
+                        ..base.teacher.clone()
+                    },
+                    ..base
+                }
+            }
             other => {
                 return Err(Error::param(
                     "preset",

@@ -252,3 +252,75 @@ fn mnist1d_reads_the_npy_split_and_refuses_bad_files() {
         "{err}"
     );
 }
+
+/// The narrow teacher's samples: regression targets are its outputs on the inputs (exactly, on
+/// the noiseless test set), noise moves only the training targets (by about its level), the
+/// labels are the outputs' argmax, and a seed reproduces everything.
+#[test]
+fn narrow_teacher_samples_carry_its_outputs_and_noise_only_in_training() {
+    use lottery::data::teacher::{NarrowTeacherParams, Sampling};
+    use ndarray::Array2;
+    let teacher = NarrowTeacherParams::default().generate().unwrap();
+    let sampling = |noise: f64| Sampling {
+        n_train: 3000,
+        n_test: 500,
+        regression: true,
+        noise,
+        seed: 7,
+    };
+    let (train, test) = sampling(0.0).sample(&teacher).unwrap();
+    assert_eq!((train.len(), test.len(), test.classes), (3000, 500, 10));
+    let outputs = |d: &data::Dataset| {
+        let x = Array2::from_shape_vec((d.len(), 200), d.x.clone()).unwrap();
+        teacher.outputs(&x)
+    };
+    for d in [&train, &test] {
+        let out = outputs(d);
+        assert_eq!(d.targets.len(), d.len() * 10);
+        for (t, o) in d.targets.iter().zip(out.iter()) {
+            assert!((t - o).abs() < 1e-4, "target {t} against output {o}");
+        }
+        for (i, row) in out.rows().into_iter().enumerate() {
+            let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            assert_eq!(usize::from(d.y[i]), best);
+        }
+    }
+    let (noisy, noisy_test) = sampling(0.5).sample(&teacher).unwrap();
+    assert_eq!(noisy.x, train.x, "the same inputs");
+    let dev: f64 = noisy
+        .targets
+        .iter()
+        .zip(&train.targets)
+        .map(|(a, b)| f64::from(a - b).powi(2))
+        .sum::<f64>()
+        / noisy.targets.len() as f64;
+    assert!(
+        (dev.sqrt() - 0.5).abs() < 0.02,
+        "noise level {}",
+        dev.sqrt()
+    );
+    // The test set is noiseless: its targets are still exactly the outputs.
+    let out = outputs(&noisy_test);
+    assert!(noisy_test
+        .targets
+        .iter()
+        .zip(out.iter())
+        .all(|(t, o)| (t - o).abs() < 1e-4));
+    assert_eq!(sampling(0.5).sample(&teacher).unwrap().0, noisy, "seeded");
+    // A validation split carries the targets of the samples it takes.
+    let (tr, va) = train.split_validation(100, 3).unwrap();
+    assert_eq!((tr.targets.len(), va.targets.len()), (2900 * 10, 100 * 10));
+    let first = (0..train.len())
+        .find(|&i| train.sample(i) == va.sample(0))
+        .unwrap();
+    assert_eq!(
+        &train.targets[first * 10..first * 10 + 10],
+        &va.targets[..10]
+    );
+    assert!(Sampling {
+        noise: f64::NAN,
+        ..sampling(0.0)
+    }
+    .sample(&teacher)
+    .is_err());
+}

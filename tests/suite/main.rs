@@ -20,6 +20,7 @@ mod layerwise_net;
 mod mirror;
 mod nn;
 mod one_interface;
+mod planted;
 mod recovery;
 mod run;
 mod select;

@@ -147,6 +147,9 @@ fn a_wider_student_holding_the_teacher_in_some_units_is_recovered() {
     let r = recovery(&t, &live, &x).unwrap();
     assert!(r.layers[0].support.precision() < 0.6, "{:?}", r.layers[0]);
     assert!(r.layers[0].support.recall() >= 0.99);
+    // The hidden F1 is the first layer's alone (the output layer left out).
+    assert_eq!(r.hidden_f1(), r.layers[0].support.f1());
+    assert!(r.report().hidden_f1.unwrap() < 0.75);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! | `supermask` | learned Bernoulli mask over frozen weights, or mask criteria × actions on kept / pruned weights | Zhou et al. 2019 | [`supermask`] |
 //! | `edge-popup` | fixed-density supermask: top-$k$ of $\|s\|$ in the forward pass, straight-through scores | Ramanujan et al. 2020 | [`edge_popup`] |
 //! | `snip`, `grasp`, `synflow`, `magnitude-init`, `random` | pruning at initialization | Lee et al. 2019; Wang et al. 2020; Tanaka et al. 2020 | [`pai`] |
+//! | `oracle` | the planted teacher's support in the student's first units, trained from the initialization (the oracle ticket) | this project | [`pai`], [`crate::nn::planted`] |
 //! | `continuous` | $w\odot\sigma(\beta s)$, $\beta$ annealed, $\ell_1$ on the mask, rounds with rewinding | Savarese et al. 2020 | [`continuous`] |
 //! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by the fraction of the kept set that changed (or You et al.'s Hamming distance) | You et al. 2020 | [`early_bird`] |
 //! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
@@ -101,9 +102,12 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     };
     let ctx = Phase::new(cfg, env, &net, &vs, &data, &x, &run_dir, iterations);
     let (mut summary, trace) = match cfg.method {
-        Method::Snip | Method::Grasp | Method::Synflow | Method::MagnitudeInit | Method::Random => {
-            pai::run(&ctx)?
-        }
+        Method::Snip
+        | Method::Grasp
+        | Method::Synflow
+        | Method::MagnitudeInit
+        | Method::Random
+        | Method::Oracle => pai::run(&ctx)?,
         Method::Supermask => supermask::run(&ctx)?,
         Method::EdgePopup => edge_popup::run(&ctx)?,
         Method::Continuous => continuous::run(&ctx)?,

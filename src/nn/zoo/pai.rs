@@ -8,8 +8,9 @@
 //! | `synflow` (Tanaka et al. 2020) | $\lvert \theta_i\, \partial R/\partial\theta_i\rvert$, $R = \mathbb 1^\top\big(\prod_l \lvert W_l\rvert\big)\mathbb 1$: the network with $\lvert\theta\rvert$ on an all-ones input, in f64, batch norm in eval mode; `synflow_rounds` (100) rounds, round $r$ keeping the fraction $(1-S)^{r/R}$ | no |
 //! | `magnitude-init` | $\lvert\theta_i\rvert$ | no |
 //! | `random` | uniform | no |
+//! | `oracle` | 1 on the planted teacher's support embedded in the student's first units, 0 elsewhere ([`crate::nn::planted::oracle_scores`]; `dataset = teacher`) | the teacher |
 //!
-//! All five prune **globally** over the pool (their scores are compared across layers; this is
+//! All six prune **globally** over the pool (their scores are compared across layers; this is
 //! what makes SynFlow's layer-collapse argument meaningful), keeping exactly
 //! $N - \mathrm{round}(SN)$ weights. `summary.json` lists the per-layer survival. With
 //! `--dataset none` the data-free ones write the mask and the masked initialization without
@@ -68,7 +69,13 @@ pub fn snip_scores(ctx: &Ctx) -> Result<Scores> {
 pub fn grasp_scores(ctx: &Ctx) -> Result<Scores> {
     let (xs, ys) = scoring_batch(ctx)?;
     let t = ctx.cfg.pai.grasp_temperature;
-    let loss = |()| (ctx.net.forward_t(&xs, true) / t).cross_entropy_for_logits(&ys);
+    // The temperature softens a softmax; squared error on real-valued targets has none.
+    let t = if crate::nn::models::regression(&ys) {
+        1.0
+    } else {
+        t
+    };
+    let loss = |()| crate::nn::models::loss_of(&(ctx.net.forward_t(&xs, true) / t), &ys);
     let g: Vec<Tensor> = Tensor::run_backward(&[loss(())], &ctx.x.tensors, false, false)
         .into_iter()
         .map(|t| t.detach())
@@ -93,7 +100,14 @@ pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
     let cfg = ctx.cfg;
     let (arch, init) = phase::arch_of(cfg)?;
     let mut vs2 = VarStore::new(ctx.vs.device());
-    let net2 = Network::new(&vs2, arch, ctx.data.shape, ctx.data.classes, init)?;
+    let net2 = Network::build(
+        &vs2,
+        arch,
+        &cfg.hidden,
+        ctx.data.shape,
+        ctx.data.classes,
+        init,
+    )?;
     vs2.double();
     let own = ctx.vs.variables();
     tch::no_grad(|| {
@@ -154,6 +168,16 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 )?,
                 Method::Snip => target.select(&Largest, &snip_scores(ctx)?, s)?,
                 Method::Grasp => target.select(&Largest, &grasp_scores(ctx)?, s)?,
+                Method::Oracle => {
+                    let scores = crate::nn::planted::oracle_scores(ctx.net, ctx.x, ctx.data)?;
+                    let m = target.select(&Largest, &scores, s)?;
+                    let planted = scores.values().iter().filter(|&&v| v > 0.0).count();
+                    let kept = (0..scores.values().len())
+                        .filter(|&i| scores.values()[i] > 0.0 && m.contains(i))
+                        .count();
+                    trace = json!({ "planted": planted, "planted_kept": kept, "kept": m.count() });
+                    m
+                }
                 _ => {
                     let (m, kept) = synflow_mask(ctx, &target)?;
                     trace = json!({ "rounds": kept.len(), "kept_per_round": kept });
