@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
             tr::heat(&cells, arm, &|c| 1.0 - c.relative_loss.mean),
         ));
     }
-    figure(&dir.join("ticket_recovery"), &panels, 4)?;
+    figure(&dir.join("ticket_recovery"), &panels, 5)?;
     print!("{md}\n{paired}");
     eprintln!("{}", dir.display());
     Ok(())

@@ -30,7 +30,7 @@ pub const RELATIVE_LOSS: f64 = 0.05;
 pub const VALIDATION: usize = 200;
 
 /// The arms, in table order.
-pub const ARMS: [&str; 8] = [
+pub const ARMS: [&str; 10] = [
     "dense",
     "oracle",
     "random",
@@ -39,6 +39,8 @@ pub const ARMS: [&str; 8] = [
     "gradual",
     "iht",
     "greedy",
+    "group-lasso λ=0.1",
+    "group-lasso λ=1",
 ];
 
 /// The teacher's shape in the sweep: $(d, m, s)$.
@@ -96,7 +98,13 @@ pub fn rows(table: &[Vec<String>], variance: &dyn Fn(u64) -> Result<f64>) -> Res
             (true, _) => "layerwise OMP".to_string(),
             (false, Some(l)) if l == "0" => "dense".to_string(),
             (false, Some(_)) => "IMP".to_string(),
-            (false, None) => field::<String>(&r, "method")?,
+            (false, None) => match field::<String>(&r, "method")?.as_str() {
+                "group-lasso" => {
+                    let lambda: f64 = field(&r, "group_lambda")?;
+                    format!("group-lasso λ={lambda}")
+                }
+                other => other.to_string(),
+            },
         };
         let seed: u64 = field(&r, "seed")?;
         let samples: usize = field(&r, "teacher_samples")?;

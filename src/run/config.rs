@@ -377,7 +377,11 @@ impl RunConfig {
         if !(cx.fw_step > 0.0 && cx.fw_step <= 1.0) {
             return bad("fw_step", format!("{} is not in (0, 1]", cx.fw_step));
         }
-        for (name, v) in [("cs_lambda", cs.lambda), ("eb_lambda", eb.lambda)] {
+        for (name, v) in [
+            ("cs_lambda", cs.lambda),
+            ("eb_lambda", eb.lambda),
+            ("group_lambda", cx.group_lambda),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(name, format!("{v} must be >= 0"));
             }

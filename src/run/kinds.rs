@@ -215,6 +215,9 @@ named_enum!(
         /// The oracle ticket on the planted teacher: the teacher's support, embedded in the
         /// student's first units, trained from the student's initialization.
         Oracle = "oracle",
+        /// Group lasso on the first layer's input columns (proximal steps), then hard
+        /// thresholding to the budget.
+        GroupLasso = "group-lasso",
     }
 );
 

@@ -150,4 +150,6 @@ pub struct ConvexKnobs {
     pub threshold_at: f64,
     /// Forward greedy: growth rounds (10).
     pub grow_rounds: usize,
+    /// `group-lasso`: $\lambda$ of the penalty on the first layer's input columns (0.1).
+    pub group_lambda: f64,
 }

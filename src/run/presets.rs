@@ -110,6 +110,7 @@ impl RunConfig {
                 fw_radius: 5.0,
                 threshold_at: 0.9,
                 grow_rounds: 10,
+                group_lambda: 0.1,
             },
             teacher: TeacherKnobs {
                 teacher: TeacherKind::Wide,

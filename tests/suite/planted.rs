@@ -160,3 +160,51 @@ fn the_loss_is_squared_error_on_real_valued_targets() {
         .double_value(&[]);
     assert!((ce + expected).abs() < 1e-6);
 }
+
+/// The group-lasso prox is block soft-thresholding: a column of norm below the threshold is
+/// zeroed, every other one shrinks by exactly the threshold in norm, keeping its direction.
+#[test]
+fn the_group_prox_soft_thresholds_whole_columns() {
+    use lottery::nn::zoo::group::prox_columns;
+    use tch::{Kind, Tensor};
+    // Columns (3, 4) of norm 5, (0.3, 0.4) of norm 0.5, (0, 2) of norm 2.
+    let w = Tensor::from_slice(&[3.0f32, 0.3, 0.0, 4.0, 0.4, 2.0]).view([2, 3]);
+    let live = prox_columns(&w, 1.0);
+    assert_eq!(live, 2);
+    let got = Vec::<f32>::try_from(&w.flatten(0, -1).to_kind(Kind::Float)).unwrap();
+    let want = [2.4f32, 0.0, 0.0, 3.2, 0.0, 1.0];
+    for (g, e) in got.iter().zip(want) {
+        assert!((g - e).abs() < 1e-6, "{got:?}");
+    }
+}
+
+/// `group-lasso` end to end: the ticket keeps exactly the budget, and a strong penalty removes
+/// whole input columns before the hard threshold (the trace's live columns fall below 200).
+#[test]
+fn group_lasso_removes_input_columns_and_meets_the_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = lottery_ok(
+        tmp.path(),
+        &[
+            "prune",
+            "group-lasso",
+            "--preset",
+            "mlp-teacher",
+            "--sparsity",
+            "0.96",
+            "--iterations",
+            "300",
+            "--set",
+            "group_lambda=1.0",
+            "--set",
+            "eval_every=100",
+        ],
+    );
+    let s = read_summary(&dir);
+    assert_eq!(kept(&s), vec![128, 160]);
+    let live = s["trace"]["live_columns"].as_array().unwrap();
+    let last = live.last().unwrap()[1].as_i64().unwrap();
+    assert_eq!(live[0][0].as_u64(), Some(0));
+    assert!(last < 200, "{live:?}");
+    assert_eq!(s["trace"]["thresholded"], true);
+}

@@ -9,6 +9,7 @@
 //! | `supermask` | learned Bernoulli mask over frozen weights, or mask criteria × actions on kept / pruned weights | Zhou et al. 2019 | [`supermask`] |
 //! | `edge-popup` | fixed-density supermask: top-$k$ of $\|s\|$ in the forward pass, straight-through scores | Ramanujan et al. 2020 | [`edge_popup`] |
 //! | `snip`, `grasp`, `synflow`, `magnitude-init`, `random` | pruning at initialization | Lee et al. 2019; Wang et al. 2020; Tanaka et al. 2020 | [`pai`] |
+//! | `group-lasso` | proximal group lasso on the first layer's input columns, then hard thresholding to the budget at `threshold_at` | Yuan & Lin 2006 | [`group`] |
 //! | `oracle` | the planted teacher's support in the student's first units, trained from the initialization (the oracle ticket) | this project | [`pai`], [`crate::nn::planted`] |
 //! | `continuous` | $w\odot\sigma(\beta s)$, $\beta$ annealed, $\ell_1$ on the mask, rounds with rewinding | Savarese et al. 2020 | [`continuous`] |
 //! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by the fraction of the kept set that changed (or You et al.'s Hamming distance) | You et al. 2020 | [`early_bird`] |
@@ -36,6 +37,7 @@ pub mod convex;
 pub mod dynamic;
 pub mod early_bird;
 pub mod edge_popup;
+pub mod group;
 pub mod lmc;
 pub mod pai;
 pub mod supermask;
@@ -114,6 +116,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         Method::EarlyBird => early_bird::run(&ctx)?,
         Method::Iht | Method::Sfw | Method::Md | Method::Greedy => convex::run(&ctx)?,
         Method::Dpf | Method::Gradual => dynamic::run(&ctx)?,
+        Method::GroupLasso => group::run(&ctx)?,
         Method::Imp | Method::Lmc => unreachable!("refused above"),
     };
     summary.method = Some(cfg.method.to_string());
