@@ -83,13 +83,35 @@ pub struct Row {
     pub run_dir: String,
 }
 
-/// The rows of the sweep's merged table; `variance(seed)` is the teacher's output variance.
+/// The rows of the sweep's merged table (of IMP, level 0 as the dense control and the last
+/// level as the ticket; the levels between are left out); `variance(seed)` is the teacher's
+/// output variance.
 pub fn rows(table: &[Vec<String>], variance: &dyn Fn(u64) -> Result<f64>) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     let (_, m, _) = SHAPE;
     let mut variances: BTreeMap<u64, f64> = BTreeMap::new();
-    for r in records(table) {
+    let records = records(table);
+    let level_of = |r: &BTreeMap<String, String>| -> Option<usize> {
+        let layerwise = r.get("command").is_some_and(|c| c == "layerwise")
+            || r.get("run_dir").is_some_and(|d| d.contains("/layerwise_"));
+        (!layerwise)
+            .then(|| r.get("level").and_then(|v| v.parse().ok()))
+            .flatten()
+    };
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &records {
+        if let (Some(l), Some(d)) = (level_of(r), r.get("run_dir")) {
+            let e = last.entry(d.clone()).or_insert(l);
+            *e = (*e).max(l);
+        }
+    }
+    for r in records {
         let run_dir: String = field(&r, "run_dir")?;
+        if let Some(l) = level_of(&r) {
+            if l != 0 && Some(&l) != last.get(&run_dir) {
+                continue;
+            }
+        }
         // Layerwise rows carry their source's level (0): tell them apart first.
         let layerwise =
             r.get("command").is_some_and(|c| c == "layerwise") || run_dir.contains("/layerwise_");

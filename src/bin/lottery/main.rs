@@ -54,8 +54,9 @@ pub enum Command {
     /// (feature `torch`).
     #[cfg(feature = "torch")]
     Branch(BranchArgs),
-    /// A pruning method of the zoo (feature `torch`): dpf, supermask, snip, grasp, synflow,
-    /// magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy; or
+    /// A pruning method of the zoo (feature `torch`): dpf, supermask, edge-popup, snip, grasp,
+    /// synflow, magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy,
+    /// group-lasso, oracle (the planted teacher's support); or
     /// `layerwise --from RUN_DIR --solver S`: one-shot layerwise pruning of a trained run by the
     /// convex solvers; last stdout line: the run dir.
     #[cfg(feature = "torch")]

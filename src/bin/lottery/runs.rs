@@ -186,13 +186,14 @@ pub fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Preset (lenet300-lth, conv2-lth, conv4-lth, conv6-lth, lenet300-openlth,
-    /// resnet20-openlth, vgg16-openlth).
+    /// resnet20-openlth, vgg16-openlth, lenet300-mnist1d, conv1d-mnist1d, mlp-teacher).
     #[arg(long)]
     pub preset: Option<String>,
     /// TOML file of settings on top of the preset.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// fashion-mnist | mnist | cifar10 | teacher.
+    /// fashion-mnist | mnist | cifar10 | mnist1d | teacher (`teacher = "narrow"` and the other
+    /// `teacher_*` settings choose the planted teacher).
     #[arg(long)]
     pub dataset: Option<String>,
     /// Directory of the dataset files (not part of the run's hash).
