@@ -83,6 +83,24 @@ impl Env {
     }
 }
 
+/// Fewest iterations between two checkpoints: `LOTTERY_CHECKPOINT_ITERATIONS` (default 0).
+/// Checkpoints fall at epoch ends; on a small training set (the planted teacher at a few
+/// hundred samples: 4 iterations per epoch) writing one per epoch dominates the run, so a run
+/// can ask for the first epoch end at least this many iterations after the last. Results do not
+/// depend on it (a resume replays the batch order from the checkpoint's epoch end); an
+/// interruption costs at most that many iterations more.
+pub fn checkpoint_spacing() -> Result<usize> {
+    match std::env::var("LOTTERY_CHECKPOINT_ITERATIONS") {
+        Err(_) => Ok(0),
+        Ok(v) => v.trim().parse::<usize>().map_err(|_| {
+            crate::Error::param(
+                "LOTTERY_CHECKPOINT_ITERATIONS",
+                format!("`{}` is not a non-negative integer", v.escape_debug()),
+            )
+        }),
+    }
+}
+
 /// Intra-op threads of a CPU run: 1, or `LOTTERY_CPU_THREADS`.
 ///
 /// libtorch's CPU kernels split reductions across threads, and the split changes the rounding

@@ -259,6 +259,9 @@ impl<'a> Phase<'a> {
         let (cfg, net, vs, data) = (self.cfg, self.net, self.vs, self.data);
         let n = data.train_len();
         let per_epoch = (n / cfg.batch).max(1);
+        // Checkpoints at epoch ends, at least `checkpoint_spacing` iterations apart.
+        let checkpoint_every =
+            per_epoch * super::env::checkpoint_spacing()?.div_ceil(per_epoch).max(1);
         let mut x = prunable(vs, net);
         let rest_vars: Vec<(String, Tensor)> = named_vars(vs)
             .into_iter()
@@ -408,7 +411,9 @@ impl<'a> Phase<'a> {
             if stop {
                 break;
             }
-            if progress.iteration.is_multiple_of(per_epoch) && progress.iteration < iterations {
+            if progress.iteration.is_multiple_of(checkpoint_every)
+                && progress.iteration < iterations
+            {
                 // Never checkpoint a diverged state: the last checkpoint stays a good one.
                 check_finite(dir, progress.iteration, vs)?;
                 progress.trace = dynamics.trace();

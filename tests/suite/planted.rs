@@ -208,3 +208,50 @@ fn group_lasso_removes_input_columns_and_meets_the_budget() {
     assert!(last < 200, "{live:?}");
     assert_eq!(s["trace"]["thresholded"], true);
 }
+
+/// Spacing the checkpoints (`LOTTERY_CHECKPOINT_ITERATIONS`) changes no result: the final
+/// weights are byte for byte those of a run that checkpoints every epoch (10 iterations here);
+/// a malformed value is refused with one line.
+#[test]
+fn checkpoint_spacing_changes_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "prune",
+        "gradual",
+        "--preset",
+        "mlp-teacher",
+        "--sparsity",
+        "0.96",
+        "--iterations",
+        "200",
+        "--set",
+        "teacher_samples=1200",
+        "--set",
+        "eval_every=50",
+        "--device",
+        "cpu",
+        "--runs",
+    ];
+    let run = |runs: &std::path::Path, spacing: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lottery"));
+        c.args(args).arg(runs);
+        if let Some(s) = spacing {
+            c.env("LOTTERY_CHECKPOINT_ITERATIONS", s);
+        }
+        c.output().unwrap()
+    };
+    let dirs: Vec<std::path::PathBuf> = [None, Some("75")]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| crate::runs::printed_dir(run(&tmp.path().join(i.to_string()), *s)))
+        .collect();
+    let bytes = |d: &std::path::Path| std::fs::read(d.join("final.safetensors")).unwrap();
+    assert_eq!(bytes(&dirs[0]), bytes(&dirs[1]));
+    let out = run(&tmp.path().join("bad"), Some("often"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("LOTTERY_CHECKPOINT_ITERATIONS"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
