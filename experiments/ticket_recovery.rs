@@ -6,7 +6,7 @@
 //! `scripts/with-torch cargo run --release --features torch --bin ticket_recovery [-- --jobs N]
 //! [--executor slurm]` runs `experiments/sweeps/ticket_recovery.toml` with its runs under
 //! `results/ticket_recovery/runs/` and writes `results/ticket_recovery/{rows.csv, cells.csv,
-//! cells.md, paired.md, ticket_recovery.svg, .png}`.
+//! cells.md, successes.md, paired.md, ticket_recovery.svg, .png}`.
 
 use clap::Parser;
 use lottery::data::teacher::{NarrowTeacherParams, Sampling};
@@ -56,6 +56,8 @@ fn main() -> anyhow::Result<()> {
     write_flat(&dir.join("cells.csv"), &cells)?;
     let md = tr::markdown_cells(&cells);
     lottery::io::write_atomic(&dir.join("cells.md"), md.as_bytes())?;
+    let successes = tr::markdown_successes(&cells);
+    lottery::io::write_atomic(&dir.join("successes.md"), successes.as_bytes())?;
     let mut paired = String::new();
     for (a, b) in [
         ("oracle", "random"),
@@ -83,18 +85,18 @@ fn main() -> anyhow::Result<()> {
     let mut panels = Vec::new();
     for arm in ARMS {
         panels.push(panel(
-            format!("{arm}: hidden matched F1"),
+            format!("{arm}: hidden matched F1 (dark = 1)"),
             tr::heat(&cells, arm, &|c| c.hidden_f1.mean),
         ));
     }
     for arm in ARMS {
         panels.push(panel(
-            format!("{arm}: test R² (1 − loss / variance)"),
+            format!("{arm}: test R² = 1 − loss/variance (dark = 1)"),
             tr::heat(&cells, arm, &|c| 1.0 - c.relative_loss.mean),
         ));
     }
     figure(&dir.join("ticket_recovery"), &panels, 5)?;
-    print!("{md}\n{paired}");
+    print!("{successes}\n{md}\n{paired}");
     eprintln!("{}", dir.display());
     Ok(())
 }

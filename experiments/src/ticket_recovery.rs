@@ -52,6 +52,21 @@ pub fn sample_ratio(n: usize) -> f64 {
     n as f64 / ((m * s) as f64 * (d as f64 / s as f64).ln())
 }
 
+/// The method of a `prune` row: its `method` column, or the run name's middle part.
+fn method_of(r: &BTreeMap<String, String>, run_dir: &str) -> String {
+    match r.get("method").filter(|m| !m.is_empty()) {
+        Some(m) => m.clone(),
+        None => {
+            let top = run_dir.split('/').next().unwrap_or(run_dir);
+            let no_hash = top.rsplit_once('-').map_or(top, |(a, _)| a);
+            no_hash
+                .strip_prefix("mlp-teacher-")
+                .unwrap_or(no_hash)
+                .to_string()
+        }
+    }
+}
+
 /// One seed of one arm at one $(x, y)$.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -120,7 +135,9 @@ pub fn rows(table: &[Vec<String>], variance: &dyn Fn(u64) -> Result<f64>) -> Res
             (true, _) => "layerwise OMP".to_string(),
             (false, Some(l)) if l == "0" => "dense".to_string(),
             (false, Some(_)) => "IMP".to_string(),
-            (false, None) => match field::<String>(&r, "method")?.as_str() {
+            // A method set in a part's base is no column: read it off the run's name
+            // (`<preset>-<method>-<hash>`).
+            (false, None) => match method_of(&r, &run_dir).as_str() {
                 "group-lasso" => {
                     let lambda: f64 = field(&r, "group_lambda")?;
                     format!("group-lasso λ={lambda}")
@@ -266,6 +283,46 @@ pub fn markdown_cells(cells: &[Cell]) -> String {
     )
 }
 
+/// The successes as one table: a row per arm, a column per $(y, x)$ (`k/n` seeds).
+pub fn markdown_successes(cells: &[Cell]) -> String {
+    let mut xs: Vec<i64> = cells.iter().map(|c| c.x as i64).collect();
+    let mut ys: Vec<usize> = cells.iter().map(|c| c.y).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    ys.sort_unstable();
+    ys.dedup();
+    let cols: Vec<(usize, i64)> = ys
+        .iter()
+        .flat_map(|&y| xs.iter().map(move |&x| (y, x)))
+        .collect();
+    let header: Vec<String> = std::iter::once("arm".to_string())
+        .chain(cols.iter().map(|(y, x)| format!("y={y} x={x}")))
+        .collect();
+    let mut arms: Vec<&str> = Vec::new();
+    for c in cells {
+        if !arms.contains(&c.arm.as_str()) {
+            arms.push(&c.arm);
+        }
+    }
+    let rows: Vec<Vec<String>> = arms
+        .iter()
+        .map(|a| {
+            std::iter::once(a.to_string())
+                .chain(cols.iter().map(|&(y, x)| {
+                    cells
+                        .iter()
+                        .find(|c| c.arm == *a && c.y == y && c.x as i64 == x)
+                        .map_or("—".to_string(), |c| {
+                            format!("{}/{}", c.successes, c.seeds)
+                        })
+                }))
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    markdown(&header, &rows)
+}
+
 /// Per seed: (relative test loss, hidden F1).
 type BySeed = BTreeMap<u64, (f64, f64)>;
 
@@ -333,61 +390,48 @@ mod tests {
     use super::*;
 
     fn table() -> Vec<Vec<String>> {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        vec![
-            s(&[
-                "seed",
-                "teacher_samples",
-                "hidden",
-                "method",
-                "level",
-                "run_dir",
-                "hidden_f1",
-                "feature_f1",
-                "test_loss",
-                "remaining",
-                "cumulative_iterations",
-            ]),
-            s(&[
-                "0", "612", "[16]", "", "0", "a", "0.1", "0.3", "0.01", "1", "6000",
-            ]),
-            s(&[
-                "0", "612", "[16]", "", "5", "a", "0.95", "1", "0.2", "0.04", "36000",
-            ]),
-            s(&[
-                "1", "26568", "[128]", "oracle", "", "b", "0.92", "0.96", "0.6", "0.005", "6000",
-            ]),
-            s(&[
-                "1",
-                "26568",
-                "[32]",
-                "",
-                "",
-                "c/level_0/layerwise_omp_1",
-                "0.5",
-                "1",
-                "9",
-                "0.02",
-                "6000",
-            ]),
+        let s = |v: &str| v.split(',').map(str::to_string).collect::<Vec<_>>();
+        [
+            "seed,teacher_samples,hidden,method,group_lambda,level,run_dir,hidden_f1,feature_f1,\
+             test_loss,remaining,cumulative_iterations",
+            "0,612,[16],,,0,a,0.1,0.3,0.01,1,6000",
+            "0,612,[16],,,3,a,0.5,1,0.2,0.2,24000",
+            "0,612,[16],,,5,a,0.95,1,0.2,0.04,36000",
+            "1,26568,[128],oracle,,,b,0.92,0.96,0.6,0.005,6000",
+            "1,26568,[128],,0.1,,mlp-teacher-group-lasso-0a1b,0.9,1,0.1,0.005,6000",
+            "1,26568,[32],,,0,c/level_0/layerwise_omp_1,0.5,1,9,0.02,6000",
         ]
+        .iter()
+        .map(|l| s(l))
+        .collect()
     }
 
     #[test]
     fn rows_read_the_arms_axes_and_success() {
         let rows = rows(&table(), &|seed| Ok(if seed == 0 { 10.0 } else { 20.0 })).unwrap();
         let arms: Vec<&str> = rows.iter().map(|r| r.arm.as_str()).collect();
-        assert_eq!(arms, ["dense", "IMP", "oracle", "layerwise OMP"]);
+        assert_eq!(
+            arms,
+            [
+                "dense",
+                "IMP",
+                "oracle",
+                "group-lasso λ=0.1",
+                "layerwise OMP"
+            ]
+        );
         assert_eq!((rows[0].x, rows[0].y), (1.0, 1));
         assert_eq!((rows[2].x, rows[2].y), (64.0, 8));
         // IMP: F1s pass, loss 0.2 / 10 = 2% of the variance passes; the oracle's 0.6 / 20 = 3%.
         assert!(rows[1].success && rows[2].success);
         // Dense fails the F1s; layerwise fails the loss (45%).
-        assert!(!rows[0].success && !rows[3].success);
-        assert!((rows[3].relative_loss - 0.45).abs() < 1e-12);
+        assert!(!rows[0].success && !rows[4].success);
+        assert!((rows[4].relative_loss - 0.45).abs() < 1e-12);
         let cells = cells(&rows);
-        assert_eq!(cells.len(), 4);
+        assert_eq!(cells.len(), 5);
         assert_eq!(cells[0].arm, "dense");
+        let successes = markdown_successes(&cells);
+        assert!(successes.contains("| IMP | 1/1 | — |"), "{successes}");
         let paired = markdown_paired(&rows, "IMP", "dense");
         assert!(paired.contains("| 1 | 1 | 1.9 |"), "{paired}");
     }
