@@ -306,9 +306,52 @@ pub struct Greedy {
     budget: Budget,
     at: Vec<usize>,
     round: usize,
-    fixed: FixedMask,
-    /// The mask tensors must be rebuilt (after a restore).
+    fixed: Resumable,
+}
+
+/// A [`FixedMask`] trainer whose mask a checkpoint restores before the weights it applies to
+/// are at hand: the restored mask waits until the next update (shared by the trainers that
+/// change their support: greedy growth, the group lasso).
+#[derive(Debug)]
+pub struct Resumable {
+    /// The masked optimizer.
+    pub fixed: FixedMask,
+    /// A restored mask whose tensors are still to be rebuilt.
     stale: Option<Mask>,
+}
+
+impl Resumable {
+    /// Around `fixed`.
+    pub fn new(fixed: FixedMask) -> Self {
+        Resumable { fixed, stale: None }
+    }
+
+    /// Apply a restored mask, if any (first thing of an update).
+    pub fn restore(&mut self, x: &Params) {
+        if let Some(m) = self.stale.take() {
+            self.fixed.set_mask(x, m);
+        }
+    }
+
+    /// The current support.
+    pub fn mask(&self) -> Mask {
+        self.stale.clone().unwrap_or_else(|| self.fixed.mask())
+    }
+
+    /// The mask and the optimizer's state.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.mask());
+        s.extend(self.fixed.state());
+        s
+    }
+
+    /// Restore [`Resumable::state`].
+    pub fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if let Some(m) = mask_from_state(named, &self.fixed.mask().group_sizes())? {
+            self.stale = Some(m);
+        }
+        self.fixed.load_state(named)
+    }
 }
 
 impl Greedy {
@@ -338,10 +381,7 @@ impl Greedy {
 
 impl Dynamics for Greedy {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        if let Some(m) = self.stale.take() {
-            // Restored from a checkpoint.
-            self.fixed.set_mask(x, m);
-        }
+        self.fixed.restore(x);
         if self.round < self.at.len() && it >= self.at[self.round] {
             let mask = grow(
                 &x.gradients(),
@@ -350,26 +390,21 @@ impl Dynamics for Greedy {
             )?;
             // The first support keeps its initial values; later coordinates enter at zero.
             x.apply_mask(&mask);
-            self.fixed.set_mask(x, mask);
+            self.fixed.fixed.set_mask(x, mask);
             self.round += 1;
         }
-        self.fixed.update(x, lr, it)
+        self.fixed.fixed.update(x, lr, it)
     }
 
     fn mask(&self) -> Mask {
-        self.stale.clone().unwrap_or_else(|| self.fixed.mask())
+        self.fixed.mask()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.mask());
-        s.extend(self.fixed.state());
-        s
+        self.fixed.state()
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.fixed.mask().group_sizes())? {
-            self.stale = Some(m);
-        }
         self.fixed.load_state(named)
     }
 
@@ -483,14 +518,13 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 budget,
                 at: (0..rounds).map(|r| r * end / rounds).collect(),
                 round: 0,
-                fixed: FixedMask::new(
+                fixed: Resumable::new(FixedMask::new(
                     optimizer_kind(&trainer),
                     trainer.weight_decay,
                     ctx.x,
                     &empty,
                     vec![],
-                ),
-                stale: None,
+                )),
             })
         }
         other => {

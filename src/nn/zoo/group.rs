@@ -15,11 +15,12 @@
 use serde_json::json;
 use tch::{Kind, Tensor};
 
+use super::convex::Resumable;
 use super::Ctx;
 use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
 use crate::nn::params::Params;
 use crate::nn::phase::{optimizer_kind, Segment};
-use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
+use crate::nn::rundir::{self, Summary};
 use crate::select::{Budget, Largest, Mask};
 use crate::solver::step::threshold;
 use crate::space::SparseVector;
@@ -43,21 +44,18 @@ pub fn prox_columns(w: &Tensor, t: f64) -> i64 {
 /// The group-lasso trainer's dynamics.
 #[derive(Debug)]
 pub struct GroupLasso {
-    fixed: FixedMask,
+    fixed: Resumable,
     lambda: f64,
     at: usize,
     budget: Budget,
     thresholded: bool,
-    stale: Option<Mask>,
     live: Vec<(usize, i64)>,
 }
 
 impl Dynamics for GroupLasso {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        if let Some(m) = self.stale.take() {
-            self.fixed.set_mask(x, m);
-        }
-        self.fixed.update(x, lr, it)?;
+        self.fixed.restore(x);
+        self.fixed.fixed.update(x, lr, it)?;
         if !self.thresholded {
             let live = prox_columns(&x.tensors[0], lr * self.lambda);
             if it.is_multiple_of(100) {
@@ -70,26 +68,21 @@ impl Dynamics for GroupLasso {
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
         if done == self.at && !self.thresholded {
             let mask = threshold(x, &Largest, &self.budget)?;
-            self.fixed.set_mask(x, mask);
+            self.fixed.fixed.set_mask(x, mask);
             self.thresholded = true;
         }
         Ok(Flow::Continue)
     }
 
     fn mask(&self) -> Mask {
-        self.stale.clone().unwrap_or_else(|| self.fixed.mask())
+        self.fixed.mask()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.mask());
-        s.extend(self.fixed.state());
-        s
+        self.fixed.state()
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.fixed.mask().group_sizes())? {
-            self.stale = Some(m);
-        }
         self.fixed.load_state(named)
     }
 
@@ -119,13 +112,18 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     }
     let full = Mask::full(&ctx.x.group_sizes());
     let mut dynamics = GroupLasso {
-        fixed: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, ctx.x, &full, vec![]),
+        fixed: Resumable::new(FixedMask::new(
+            optimizer_kind(cfg),
+            cfg.weight_decay,
+            ctx.x,
+            &full,
+            vec![],
+        )),
         lambda: cfg.convex.group_lambda,
         at: ((cfg.convex.threshold_at * ctx.iterations as f64).round() as usize)
             .clamp(1, ctx.iterations.max(1)),
         budget: ctx.target.budget(cfg.sparsity),
         thresholded: false,
-        stale: None,
         live: Vec::new(),
     };
     let (summary, trained) =
