@@ -110,7 +110,7 @@ fn the_experiment_sweep_files_resolve() {
         ("old_teacher.toml", 11 * 5),
         (
             "ticket_recovery.toml",
-            4 * 5 * 4 + 4 * 5 * 4 + 5 * 4 * 5 * 4,
+            4 * 5 * 5 + 4 * 5 * 5 + 5 * 4 * 5 * 5 + 2 * 4 * 5 * 5,
         ),
     ] {
         let s = Sweep::load(&dir.join(file)).unwrap();
