@@ -31,9 +31,11 @@
 //! assert_eq!(m.indices(), vec![1, 3, 4]);
 //! ```
 
+mod erk;
 mod mask;
 mod rules;
 
+pub use erk::erk_densities;
 pub use mask::Mask;
 pub use rules::{
     arg_max_abs, by_value, draw_proportional, top_k, Largest, Proportional, Random, Rule,

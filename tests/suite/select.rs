@@ -55,3 +55,63 @@ proptest! {
         prop_assert_eq!(m.hamming(&full).unwrap(), n - m.count());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// ERK densities (Evci et al. 2020): every density in (0, 1]; the pooled layers keep exactly
+    /// `density` of their weights together; among layers not capped at 1 the density is one
+    /// constant times (Σ shape)/(Π shape); a capped layer's scaled score is at least 1; layers
+    /// outside the pool stay dense.
+    #[test]
+    fn erk_densities_follow_the_formula(
+        shapes in prop::collection::vec(prop::collection::vec(1usize..40, 1..5), 1..6),
+        pool_bits in prop::collection::vec(any::<bool>(), 6),
+        density in 0.01f64..=1.0,
+    ) {
+        let mut pool = pool_bits[..shapes.len()].to_vec();
+        pool[0] = true;
+        let rho = lottery::select::erk_densities(&shapes, &pool, density).unwrap();
+        let size = |s: &Vec<usize>| s.iter().product::<usize>() as f64;
+        let raw = |s: &Vec<usize>| s.iter().sum::<usize>() as f64 / size(s);
+        let (mut kept, mut total) = (0.0, 0.0);
+        for (g, s) in shapes.iter().enumerate() {
+            prop_assert!(rho[g] > 0.0 && rho[g] <= 1.0 + 1e-12, "{:?}", rho);
+            if pool[g] {
+                kept += rho[g] * size(s);
+                total += size(s);
+            } else {
+                prop_assert_eq!(rho[g], 1.0);
+            }
+        }
+        prop_assert!((kept - density * total).abs() <= 1e-9 * total, "{} vs {}", kept, density * total);
+        let free: Vec<usize> = (0..shapes.len()).filter(|&g| pool[g] && rho[g] < 1.0).collect();
+        if let Some(&f) = free.first() {
+            let eps = rho[f] / raw(&shapes[f]);
+            for &g in &free {
+                prop_assert!((rho[g] / raw(&shapes[g]) - eps).abs() <= 1e-9 * eps);
+            }
+            for g in (0..shapes.len()).filter(|&g| pool[g] && rho[g] >= 1.0) {
+                prop_assert!(eps * raw(&shapes[g]) >= 1.0 - 1e-9);
+            }
+        }
+    }
+}
+
+/// ERK on LeNet-300-100 at 10% density, by hand: raw scores (784+300)/(784·300), 400/30000,
+/// 110/1000; the output layer's ε·0.11 would exceed 1, so it is kept dense and the other two
+/// share the rest.
+#[test]
+fn erk_on_lenet_by_hand() {
+    let shapes = vec![vec![300, 784], vec![100, 300], vec![10, 100]];
+    let rho = lottery::select::erk_densities(&shapes, &[true; 3], 0.1).unwrap();
+    assert_eq!(rho[2], 1.0);
+    let (n1, n2) = (235_200.0, 30_000.0);
+    let target = 0.1 * (n1 + n2 + 1000.0) - 1000.0;
+    let eps = target / (1084.0 + 400.0);
+    assert!((rho[0] - eps * 1084.0 / n1).abs() < 1e-12, "{rho:?}");
+    assert!((rho[1] - eps * 400.0 / n2).abs() < 1e-12, "{rho:?}");
+    assert!(rho[1] > rho[0]);
+    assert!(lottery::select::erk_densities(&shapes, &[true; 3], 0.0).is_err());
+    assert!(lottery::select::erk_densities(&[vec![0, 3]], &[true], 0.5).is_err());
+}
