@@ -2,6 +2,10 @@
 //! prunable tensor, less the output layer when the preset does not prune it) and how many
 //! weights survive — per layer (`layerwise`) or over the pool ([`Budget::Pooled`], `global`).
 //!
+//! With `strategy = "erk"` the layers' shares follow [`crate::select::erk_densities`]: each
+//! pooled layer keeps $\mathrm{round}(\rho_l n_l)$ (at least one), so the pool's total is within
+//! half a weight per layer of the request.
+//!
 //! `--sparsity S` keeps exactly $N - \mathrm{round}(SN)$ weights of a pool of $N$ (at least
 //! one); IMP's levels use [`Target::budget_of_remaining`], which prunes a rate of what a mask
 //! still keeps.
@@ -10,7 +14,7 @@ use super::models::Network;
 use super::params::Params;
 use crate::run::kinds::Strategy;
 use crate::run::RunConfig;
-use crate::select::{Budget, Mask, Rule, Scores};
+use crate::select::{erk_densities, Budget, Mask, Rule, Scores};
 use crate::space::SparseVector;
 use crate::Result;
 
@@ -21,6 +25,8 @@ pub struct Target {
     sizes: Vec<usize>,
     pool: Vec<bool>,
     layerwise: bool,
+    /// The tensors' shapes, when the budget is ERK's.
+    erk: Option<Vec<Vec<usize>>>,
 }
 
 impl Target {
@@ -34,12 +40,39 @@ impl Target {
                 .map(|n| cfg.prune_output || *n != net.output)
                 .collect(),
             layerwise,
+            erk: None,
         }
     }
 
-    /// With the run's strategy (`layerwise` or `global`).
+    /// With the run's strategy (`layerwise`, `global` or `erk`).
     pub fn of(cfg: &RunConfig, net: &Network, x: &Params) -> Self {
-        Self::new(cfg, net, x, cfg.strategy == Strategy::Layerwise)
+        let mut t = Self::new(cfg, net, x, cfg.strategy != Strategy::Global);
+        if cfg.strategy == Strategy::Erk {
+            t.erk = Some(
+                x.tensors
+                    .iter()
+                    .map(|t| t.size().iter().map(|&d| d as usize).collect())
+                    .collect(),
+            );
+        }
+        t
+    }
+
+    /// ERK's per-layer counts keeping the fraction `density` of the pool.
+    fn erk_budget(&self, shapes: &[Vec<usize>], density: f64) -> Budget {
+        let rho = erk_densities(shapes, &self.pool, density.clamp(f64::MIN_POSITIVE, 1.0))
+            .expect("tensor shapes are positive and the density is in (0, 1]");
+        Budget::PerGroupK(
+            (0..self.sizes.len())
+                .map(|g| {
+                    if self.pool[g] {
+                        ((rho[g] * self.sizes[g] as f64).round() as usize).clamp(1, self.sizes[g])
+                    } else {
+                        self.sizes[g]
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Whether every pooled layer has its own budget.
@@ -67,6 +100,9 @@ impl Target {
 
     /// The budget at sparsity `s` (fraction removed).
     pub fn budget(&self, s: f64) -> Budget {
+        if let Some(shapes) = &self.erk {
+            return self.erk_budget(shapes, 1.0 - s);
+        }
         if self.layerwise {
             Budget::PerGroupK(
                 (0..self.sizes.len())
@@ -121,6 +157,14 @@ impl Target {
     /// Counts are rounded: kept = round(remaining × (1 − rate)).
     pub fn budget_of_remaining(&self, mask: &Mask, rates: &[f64], global_rate: f64) -> Budget {
         let keep = |n: usize, r: f64| (n as f64 * (1.0 - r)).round() as usize;
+        if let Some(shapes) = &self.erk {
+            let pooled: usize = (0..self.sizes.len())
+                .filter(|&g| self.pool[g])
+                .map(|g| mask.group_count(g))
+                .sum();
+            let k = keep(pooled, global_rate).max(1);
+            return self.erk_budget(shapes, k as f64 / self.pool_size().max(1) as f64);
+        }
         if self.layerwise {
             Budget::PerGroupK(
                 (0..self.sizes.len())

@@ -171,6 +171,10 @@ named_enum!(
         Layerwise = "layerwise",
         /// One budget over the pool (one magnitude threshold).
         Global = "global",
+        /// Per-layer densities of the Erdős–Rényi-Kernel rule ([`crate::select::erk_densities`];
+        /// Evci et al. 2020): the pool keeps the requested fraction together, wide layers
+        /// pruned hardest; IMP's levels remove `rate_global` of the pool, allocated the same way.
+        Erk = "erk",
     }
 );
 

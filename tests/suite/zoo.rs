@@ -1045,3 +1045,42 @@ fn edge_popup_trains_a_fixed_density_mask_over_frozen_weights() {
         "the natural mask is not calibrated"
     );
 }
+
+/// `strategy = "erk"`: a method's per-layer counts are round(ρ_l n_l) with the ERK densities of
+/// `select::erk_densities` (LeNet-300-100 at 90% sparsity: the output layer's share is capped
+/// at dense), and IMP's level removes `rate_global` of the pool, allocated the same way.
+#[test]
+fn erk_strategy_allocates_the_budget_by_the_formula() {
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--dataset",
+        "teacher",
+        "--iterations",
+        "40",
+        "--set",
+        "eval_every=20",
+        "--strategy",
+        "erk",
+    ];
+    let shapes = vec![vec![300, 784], vec![100, 300], vec![10, 100]];
+    let expected = |density: f64| -> Vec<u64> {
+        let rho = lottery::select::erk_densities(&shapes, &[true; 3], density).unwrap();
+        rho.iter()
+            .zip(LENET)
+            .map(|(r, n)| (r * n as f64).round() as u64)
+            .collect()
+    };
+    let dir = prune(tmp.path(), "gradual", "0.9", &common);
+    let k = kept(&read_summary(&dir));
+    assert_eq!(k, expected(0.1));
+    assert_eq!(k[2], 1000, "the output layer is kept dense");
+    let imp = lottery_ok(
+        tmp.path(),
+        &[
+            &["imp", "--preset", "lenet300-lth", "--levels", "1"][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(kept(&read_summary(&imp.join("level_1"))), expected(0.8));
+}

@@ -211,7 +211,7 @@ pub struct RunArgs {
     /// init | ITER | lr | finetune.
     #[arg(long)]
     pub rewind: Option<String>,
-    /// layerwise | global.
+    /// layerwise | global | erk (Erdős–Rényi-Kernel per-layer densities).
     #[arg(long)]
     pub strategy: Option<String>,
     /// Seed.
