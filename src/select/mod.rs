@@ -138,6 +138,56 @@ pub enum Budget {
         /// Which groups are pruned.
         pool: Vec<bool>,
     },
+    /// N:M structured sparsity: in every pooled group, each run of `m` consecutive coordinates
+    /// (a group's last run may be shorter) keeps exactly `min(n, len)` of them — for a
+    /// row-major weight whose row length is a multiple of `m`, N of every M consecutive inputs of
+    /// a row, the pattern sparse tensor cores run (2:4 on NVIDIA). The other groups are kept
+    /// whole. Every rule works with it: the rule selects within each run as within a group.
+    /// Requires $1 \le n \le m$.
+    NofM {
+        /// Kept per run.
+        n: usize,
+        /// Run length.
+        m: usize,
+        /// Which groups are pruned.
+        pool: Vec<bool>,
+    },
+}
+
+/// Apply `rule` with [`Budget::NofM`] semantics: every run of `m` consecutive coordinates of a
+/// pooled group becomes a group of its own with budget `min(n, len)`.
+pub(crate) fn select_n_of_m<R: Rule + ?Sized>(
+    rule: &R,
+    scores: &Scores,
+    n: usize,
+    m: usize,
+    pool: &[bool],
+) -> Result<Mask> {
+    let sizes = scores.group_sizes();
+    Budget::NofM {
+        n,
+        m,
+        pool: pool.to_vec(),
+    }
+    .counts(&sizes)?;
+    let mut runs: Vec<Vec<f64>> = Vec::new();
+    for g in (0..sizes.len()).filter(|&g| pool[g]) {
+        runs.extend(scores.group(g).chunks(m).map(<[f64]>::to_vec));
+    }
+    let ks: Vec<usize> = runs.iter().map(|r| r.len().min(n)).collect();
+    let inner = Scores::grouped(runs);
+    let chosen = rule.select(&inner, &Budget::PerGroupK(ks))?;
+    let mut mask = Mask::full(&sizes);
+    let mut j = 0;
+    for g in (0..sizes.len()).filter(|&g| pool[g]) {
+        for a in scores.offsets[g]..scores.offsets[g] + sizes[g] {
+            if !chosen.contains(j) {
+                mask.remove(a);
+            }
+            j += 1;
+        }
+    }
+    Ok(mask)
 }
 
 /// Apply `rule` with [`Budget::Pooled`] semantics: select `k` over the pooled groups' scores,
@@ -207,6 +257,25 @@ impl Budget {
                     return Err(Error::Budget { k: *k, len: n });
                 }
                 Ok(None)
+            }
+            Budget::NofM { n, m, pool } => {
+                check_groups(pool.len(), group_sizes.len())?;
+                if *n == 0 || n > m {
+                    return Err(Error::param("budget", format!("{n}:{m} needs 1 <= N <= M")));
+                }
+                Ok(Some(
+                    group_sizes
+                        .iter()
+                        .zip(pool)
+                        .map(|(&size, &p)| {
+                            if p {
+                                (size / m) * n + (size % m).min(*n)
+                            } else {
+                                size
+                            }
+                        })
+                        .collect(),
+                ))
             }
             Budget::Threshold(t) => {
                 if !(t.is_finite() && *t >= 0.0) {

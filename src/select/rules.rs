@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{select_pooled, Budget, Mask, Scores};
+use super::{select_n_of_m, select_pooled, Budget, Mask, Scores};
 use crate::{Error, Result};
 
 /// A selection rule: turns scores and a budget into a mask.
@@ -28,6 +28,9 @@ impl Rule for Largest {
         scores.check_finite()?;
         if let Budget::Pooled { k, pool } = budget {
             return select_pooled(self, scores, *k, pool);
+        }
+        if let Budget::NofM { n, m, pool } = budget {
+            return select_n_of_m(self, scores, *n, *m, pool);
         }
         let sizes = scores.group_sizes();
         let mut mask = Mask::empty(&sizes);
@@ -129,6 +132,9 @@ impl Rule for Random {
     fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
         if let Budget::Pooled { k, pool } = budget {
             return select_pooled(self, scores, *k, pool);
+        }
+        if let Budget::NofM { n, m, pool } = budget {
+            return select_n_of_m(self, scores, *n, *m, pool);
         }
         let sizes = scores.group_sizes();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);

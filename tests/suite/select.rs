@@ -115,3 +115,76 @@ fn erk_on_lenet_by_hand() {
     assert!(lottery::select::erk_densities(&shapes, &[true; 3], 0.0).is_err());
     assert!(lottery::select::erk_densities(&[vec![0, 3]], &[true], 0.5).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// N:M budgets: in every pooled group each run of M consecutive coordinates keeps exactly
+    /// min(N, run length) — with `Largest` the run's largest |s| (ties to the lower index), with
+    /// `Random` any of them — and groups outside the pool are kept whole.
+    #[test]
+    fn n_of_m_keeps_n_in_every_run(
+        groups in prop::collection::vec(prop::collection::vec(-4i32..4, 1..50), 1..5),
+        pool_bits in prop::collection::vec(any::<bool>(), 5),
+        m in 1usize..9,
+        n_frac in 0.0f64..1.0,
+        seed in any::<u64>(),
+    ) {
+        let n = 1 + ((m - 1) as f64 * n_frac) as usize;
+        let pool = pool_bits[..groups.len()].to_vec();
+        let values: Vec<Vec<f64>> = groups.iter().map(|g| g.iter().map(|&v| f64::from(v)).collect()).collect();
+        let scores = Scores::grouped(values.clone());
+        let budget = Budget::NofM { n, m, pool: pool.clone() };
+        for (rule, exact) in [(&Largest as &dyn Rule, true), (&Random { seed } as &dyn Rule, false)] {
+            let mask = rule.select(&scores, &budget).unwrap();
+            let mut start = 0;
+            for (g, v) in values.iter().enumerate() {
+                let kept: Vec<bool> = (0..v.len()).map(|i| mask.contains(start + i)).collect();
+                if !pool[g] {
+                    prop_assert!(kept.iter().all(|&k| k));
+                } else {
+                    for (r, run) in v.chunks(m).enumerate() {
+                        let bits = &kept[r * m..r * m + run.len()];
+                        prop_assert_eq!(bits.iter().filter(|&&k| k).count(), n.min(run.len()));
+                        if exact {
+                            let mut order: Vec<usize> = (0..run.len()).collect();
+                            order.sort_by(|&a, &b| run[b].abs().total_cmp(&run[a].abs()).then(a.cmp(&b)));
+                            for &i in &order[..n.min(run.len())] {
+                                prop_assert!(bits[i], "run {:?} kept {:?}", run, bits);
+                            }
+                        }
+                    }
+                }
+                start += v.len();
+            }
+            prop_assert_eq!(Some(mask.count()), budget.total(&scores.group_sizes()).unwrap());
+        }
+    }
+}
+
+/// 2:4 on one row of 8 and a refused 3:2.
+#[test]
+fn two_of_four_by_hand() {
+    let s = Scores::flat(vec![0.1, -3.0, 2.0, 0.5, 4.0, 0.0, -0.2, 1.0]);
+    let m = Largest
+        .select(
+            &s,
+            &Budget::NofM {
+                n: 2,
+                m: 4,
+                pool: vec![true],
+            },
+        )
+        .unwrap();
+    assert_eq!(m.indices(), vec![1, 2, 4, 7]);
+    assert!(Largest
+        .select(
+            &s,
+            &Budget::NofM {
+                n: 3,
+                m: 2,
+                pool: vec![true]
+            }
+        )
+        .is_err());
+}
