@@ -52,6 +52,12 @@ pub fn sample_ratio(n: usize) -> f64 {
     n as f64 / ((m * s) as f64 * (d as f64 / s as f64).ln())
 }
 
+/// Whether a row is a layerwise cell's (its `command`, or its directory inside the source's).
+fn is_layerwise(r: &BTreeMap<String, String>) -> bool {
+    r.get("command").is_some_and(|c| c == "layerwise")
+        || r.get("run_dir").is_some_and(|d| d.contains("/layerwise_"))
+}
+
 /// The method of a `prune` row: its `method` column, or the run name's middle part.
 fn method_of(r: &BTreeMap<String, String>, run_dir: &str) -> String {
     match r.get("method").filter(|m| !m.is_empty()) {
@@ -106,10 +112,9 @@ pub fn rows(table: &[Vec<String>], variance: &dyn Fn(u64) -> Result<f64>) -> Res
     let (_, m, _) = SHAPE;
     let mut variances: BTreeMap<u64, f64> = BTreeMap::new();
     let records = records(table);
+    // Layerwise rows carry their source's level (0): they are no IMP level.
     let level_of = |r: &BTreeMap<String, String>| -> Option<usize> {
-        let layerwise = r.get("command").is_some_and(|c| c == "layerwise")
-            || r.get("run_dir").is_some_and(|d| d.contains("/layerwise_"));
-        (!layerwise)
+        (!is_layerwise(r))
             .then(|| r.get("level").and_then(|v| v.parse().ok()))
             .flatten()
     };
@@ -127,13 +132,9 @@ pub fn rows(table: &[Vec<String>], variance: &dyn Fn(u64) -> Result<f64>) -> Res
                 continue;
             }
         }
-        // Layerwise rows carry their source's level (0): tell them apart first.
-        let layerwise =
-            r.get("command").is_some_and(|c| c == "layerwise") || run_dir.contains("/layerwise_");
-        let level = r.get("level").filter(|v| !v.is_empty());
-        let arm = match (layerwise, level) {
+        let arm = match (is_layerwise(&r), level_of(&r)) {
             (true, _) => "layerwise OMP".to_string(),
-            (false, Some(l)) if l == "0" => "dense".to_string(),
+            (false, Some(0)) => "dense".to_string(),
             (false, Some(_)) => "IMP".to_string(),
             // A method set in a part's base is no column: read it off the run's name
             // (`<preset>-<method>-<hash>`).

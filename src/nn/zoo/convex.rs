@@ -107,18 +107,21 @@ impl Dynamics for Iht {
     }
 }
 
-/// What the Frank-Wolfe and mirror-descent trainers share: the budget, the iteration at which
-/// the iterate is thresholded, and the support after it.
+/// What the Frank-Wolfe, mirror-descent and group-lasso trainers share: the budget, the
+/// iteration at which the iterate is thresholded (`threshold_at`), and the support after it.
 #[derive(Debug)]
-struct Thresholded {
+pub struct Thresholded {
     budget: Budget,
     at: usize,
-    mask: Mask,
-    fixed: bool,
+    /// The support after the threshold (full before it).
+    pub mask: Mask,
+    /// Whether the threshold has happened.
+    pub fixed: bool,
 }
 
 impl Thresholded {
-    fn new(ctx: &Ctx) -> Self {
+    /// The run's budget and schedule.
+    pub fn new(ctx: &Ctx) -> Self {
         Thresholded {
             budget: ctx.target.budget(ctx.cfg.sparsity),
             at: ((ctx.cfg.convex.threshold_at * ctx.iterations as f64).round() as usize)
@@ -129,7 +132,7 @@ impl Thresholded {
     }
 
     /// Threshold at the scheduled iteration; true when it did.
-    fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
+    pub fn after(&mut self, done: usize, x: &mut Params) -> Result<bool> {
         if done == self.at && !self.fixed {
             self.mask = threshold(x, &Largest, &self.budget)?;
             self.fixed = true;

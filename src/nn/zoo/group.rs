@@ -15,14 +15,13 @@
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use super::convex::Resumable;
+use super::convex::{Resumable, Thresholded};
 use super::Ctx;
 use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
 use crate::nn::params::Params;
 use crate::nn::phase::{optimizer_kind, Segment};
 use crate::nn::rundir::{self, Summary};
-use crate::select::{Budget, Largest, Mask};
-use crate::solver::step::threshold;
+use crate::select::Mask;
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
@@ -46,9 +45,7 @@ pub fn prox_columns(w: &Tensor, t: f64) -> i64 {
 pub struct GroupLasso {
     fixed: Resumable,
     lambda: f64,
-    at: usize,
-    budget: Budget,
-    thresholded: bool,
+    th: Thresholded,
     live: Vec<(usize, i64)>,
 }
 
@@ -56,7 +53,7 @@ impl Dynamics for GroupLasso {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
         self.fixed.restore(x);
         self.fixed.fixed.update(x, lr, it)?;
-        if !self.thresholded {
+        if !self.th.fixed {
             let live = prox_columns(&x.tensors[0], lr * self.lambda);
             if it.is_multiple_of(100) {
                 self.live.push((it, live));
@@ -66,10 +63,8 @@ impl Dynamics for GroupLasso {
     }
 
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
-        if done == self.at && !self.thresholded {
-            let mask = threshold(x, &Largest, &self.budget)?;
-            self.fixed.fixed.set_mask(x, mask);
-            self.thresholded = true;
+        if self.th.after(done, x)? {
+            self.fixed.fixed.set_mask(x, self.th.mask.clone());
         }
         Ok(Flow::Continue)
     }
@@ -87,11 +82,11 @@ impl Dynamics for GroupLasso {
     }
 
     fn trace(&self) -> serde_json::Value {
-        json!({ "thresholded": self.thresholded, "lambda": self.lambda, "live_columns": self.live })
+        json!({ "thresholded": self.th.fixed, "lambda": self.lambda, "live_columns": self.live })
     }
 
     fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
-        self.thresholded = trace["thresholded"].as_bool().unwrap_or(false);
+        self.th.fixed = trace["thresholded"].as_bool().unwrap_or(false);
         self.live = serde_json::from_value(trace["live_columns"].clone()).unwrap_or_default();
         Ok(())
     }
@@ -120,10 +115,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             vec![],
         )),
         lambda: cfg.convex.group_lambda,
-        at: ((cfg.convex.threshold_at * ctx.iterations as f64).round() as usize)
-            .clamp(1, ctx.iterations.max(1)),
-        budget: ctx.target.budget(cfg.sparsity),
-        thresholded: false,
+        th: Thresholded::new(ctx),
         live: Vec::new(),
     };
     let (summary, trained) =
