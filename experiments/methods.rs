@@ -23,7 +23,7 @@ struct Args {
     sweep: sweeps::SweepFlags,
 }
 
-const PANELS: [(&str, &[&str]); 4] = [
+const PANELS: [(&str, &[&str]); 5] = [
     (
         "Pruning at initialization",
         &["snip", "grasp", "synflow", "magnitude-init", "random"],
@@ -43,6 +43,16 @@ const PANELS: [(&str, &[&str]); 4] = [
     (
         "Convex methods as trainers (SGD 0.1)",
         &["iht", "sfw", "md", "greedy"],
+    ),
+    (
+        "Sparse from the start; AC/DC (Adam)",
+        &[
+            "gradual",
+            "gradual (ERK)",
+            "rigl (ERK)",
+            "set (ERK)",
+            "acdc",
+        ],
     ),
     (
         "Optimizer controls (SGD 0.1 unless Adam)",

@@ -49,7 +49,7 @@ fn method_of(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
 
 /// The label of a row: the method, or a control (`dense (SGD)`, `gradual (SGD)`,
 /// `one-shot at 0.9T (SGD)`), a method run with a per-layer budget where the sweep varies the
-/// strategy (`edge-popup (per layer)`), `dense` and `imp` for IMP's levels.
+/// strategy (`edge-popup (per layer)`, `rigl (ERK)`), `dense` and `imp` for IMP's levels.
 fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
     let sgd = r.get("optimizer").map(String::as_str) == Some("sgd");
     Ok(match r.get("command").map(String::as_str) {
@@ -60,39 +60,51 @@ fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
         }
         _ => {
             let m = method_of(r)?;
-            let per_layer = r.get("strategy").map(String::as_str) == Some("layerwise");
+            let strategy = r.get("strategy").map(String::as_str);
             match (sgd, r.get("schedule_start").map(String::as_str)) {
                 (true, Some("0.9")) => ONESHOT_SGD.into(),
                 (true, _) => format!("{m} (SGD)"),
-                _ if per_layer => format!("{m} (per layer)"),
+                _ if strategy == Some("layerwise") => format!("{m} (per layer)"),
+                _ if strategy == Some("erk") => format!("{m} (ERK)"),
                 _ => m,
             }
         }
     })
 }
 
-/// The figure's rows from the sweep's merged table (data-free rows have no accuracy: NaN).
+/// The figure's rows from the sweep's merged table (data-free rows have no accuracy: NaN). An
+/// AC/DC row also gives `acdc (dense model)`: its co-trained dense model, at the same sparsity
+/// key and seed.
 pub fn rows(table: &[Vec<String>]) -> Result<Vec<Row>> {
-    crate::sweeps::records(table)
-        .iter()
-        .map(|r| {
-            let remaining: f64 = field(r, "remaining")?;
-            let method = label(r)?;
-            let sparsity = match r.get("command").map(String::as_str) {
-                Some("prune") => field(r, "sparsity")?,
-                _ => 1.0 - remaining,
-            };
-            Ok(Row {
-                method,
-                seed: field(r, "seed")?,
-                sparsity,
-                remaining,
-                final_test_accuracy: field(r, "test_accuracy").unwrap_or(f64::NAN),
-                early_stop_test_accuracy: field(r, "early_stop_test_accuracy").unwrap_or(f64::NAN),
-                cumulative_iterations: field(r, "cumulative_iterations")?,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for r in crate::sweeps::records(table) {
+        let remaining: f64 = field(&r, "remaining")?;
+        let method = label(&r)?;
+        let sparsity = match r.get("command").map(String::as_str) {
+            Some("prune") => field(&r, "sparsity")?,
+            _ => 1.0 - remaining,
+        };
+        let row = Row {
+            method,
+            seed: field(&r, "seed")?,
+            sparsity,
+            remaining,
+            final_test_accuracy: field(&r, "test_accuracy").unwrap_or(f64::NAN),
+            early_stop_test_accuracy: field(&r, "early_stop_test_accuracy").unwrap_or(f64::NAN),
+            cumulative_iterations: field(&r, "cumulative_iterations")?,
+        };
+        if let Ok(dense) = field::<f64>(&r, "dense_model_test_accuracy") {
+            out.push(Row {
+                method: format!("{} (dense model)", row.method),
+                remaining: 1.0,
+                final_test_accuracy: dense,
+                early_stop_test_accuracy: f64::NAN,
+                ..row.clone()
+            });
+        }
+        out.push(row);
+    }
+    Ok(out)
 }
 
 /// The label of gradual magnitude pruning under the convex trainers' SGD.

@@ -182,6 +182,19 @@ impl FixedMask {
         self.masks = x.mask_tensors(&mask).into_iter().map(Some).collect();
         self.mask = mask;
     }
+
+    /// Record `mask` without its tensors (a restore, before the weights are at hand): call
+    /// [`FixedMask::set_mask`] with it before the next step.
+    pub fn set_mask_lazily(&mut self, mask: Mask) {
+        self.mask = mask;
+    }
+
+    /// Move to another mask and zero the optimizer's moments outside it (the weights outside it
+    /// are zeroed by the next step): what leaves the support forgets its history (RigL, AC/DC).
+    pub fn move_to(&mut self, x: &Params, mask: Mask) {
+        self.set_mask(x, mask);
+        self.opt.restrict(&self.masks);
+    }
 }
 
 impl Dynamics for FixedMask {

@@ -155,6 +155,21 @@ impl Optimizer {
         });
     }
 
+    /// Zero the moments outside `masks` (0/1, one per parameter; `None` leaves one alone): a
+    /// coordinate that leaves the support forgets its history, so that if it comes back it
+    /// restarts as a new weight (RigL's regrown weights, AC/DC's restored ones).
+    pub fn restrict(&mut self, masks: &[Option<Tensor>]) {
+        tch::no_grad(|| {
+            for (i, mask) in masks.iter().enumerate() {
+                if let Some(m) = mask {
+                    for buf in [self.m.get_mut(i), self.v.get_mut(i)].into_iter().flatten() {
+                        let _ = buf.f_mul_(m).expect("mask shape");
+                    }
+                }
+            }
+        });
+    }
+
     /// The state as named tensors (`m.<i>`, `v.<i>`) for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self

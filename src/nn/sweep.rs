@@ -124,6 +124,11 @@ fn row(env: &Env, dir: &Path, level: Option<usize>, iterations: usize) -> Result
             );
         }
     }
+    // AC/DC's co-trained dense model.
+    let dense = s.trace.as_ref().map(|t| &t["dense_model"]);
+    if let Some(acc) = dense.and_then(|d| d["test_accuracy"].as_f64()) {
+        extra.insert("dense_model_test_accuracy".to_string(), acc);
+    }
     Ok(Row {
         run_dir: relative(env, dir),
         level,

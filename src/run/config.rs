@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 
 use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Strategy};
 pub use super::knobs::{
-    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SupermaskKnobs, TeacherKnobs,
+    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SparseTrainingKnobs,
+    SupermaskKnobs, TeacherKnobs,
 };
 use crate::{Error, Result};
 
@@ -122,6 +123,9 @@ pub struct RunConfig {
     /// The planted teacher of `dataset = teacher`.
     #[serde(flatten)]
     pub teacher: TeacherKnobs,
+    /// Sparse training from the start (RigL, SET) and AC/DC.
+    #[serde(flatten)]
+    pub sparse: SparseTrainingKnobs,
 }
 
 /// A TOML value as JSON; NaN and infinities (which JSON cannot hold) are refused here.
@@ -401,6 +405,32 @@ impl RunConfig {
             if v == 0 {
                 return bad(name, "must be >= 1".into());
             }
+        }
+        let sp = &self.sparse;
+        if sp.dst_every == 0 {
+            return bad("dst_every", "must be >= 1".into());
+        }
+        for (name, r) in [
+            ("dst_fraction", sp.dst_fraction),
+            ("dst_end", sp.dst_end),
+            ("acdc_warmup", sp.acdc_warmup),
+            ("acdc_final", sp.acdc_final),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return bad(name, format!("{r} is not in [0, 1]"));
+            }
+        }
+        if !(sp.acdc_phase > 0.0 && sp.acdc_phase <= 1.0) {
+            return bad("acdc_phase", format!("{} is not in (0, 1]", sp.acdc_phase));
+        }
+        if sp.acdc_warmup + sp.acdc_final > 1.0 {
+            return bad(
+                "acdc_final",
+                format!(
+                    "acdc_warmup + acdc_final = {} exceeds the run",
+                    sp.acdc_warmup + sp.acdc_final
+                ),
+            );
         }
         let t = &self.teacher;
         if !(t.teacher_noise.is_finite() && t.teacher_noise >= 0.0) {

@@ -222,6 +222,15 @@ named_enum!(
         /// Group lasso on the first layer's input columns (proximal steps), then hard
         /// thresholding to the budget.
         GroupLasso = "group-lasso",
+        /// AC/DC (Peste et al. 2021): dense warm-up, alternating sparse (magnitude top-k, mask
+        /// fixed) and dense phases, a final sparse phase.
+        Acdc = "acdc",
+        /// RigL (Evci et al. 2020): constant sparsity, drop the smallest magnitudes, grow the
+        /// largest dense gradients.
+        Rigl = "rigl",
+        /// SET (Mocanu et al. 2018): constant sparsity, drop the smallest magnitudes, grow at
+        /// random.
+        Set = "set",
     }
 );
 

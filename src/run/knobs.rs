@@ -153,3 +153,22 @@ pub struct ConvexKnobs {
     /// `group-lasso`: $\lambda$ of the penalty on the first layer's input columns (0.1).
     pub group_lambda: f64,
 }
+
+/// Sparse training from the start (`rigl`, `set`) and AC/DC; keys as the fields. Fractions are
+/// of the run's iterations $T$.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SparseTrainingKnobs {
+    /// RigL / SET: update the mask every this many iterations ($\Delta T$; 100).
+    pub dst_every: usize,
+    /// RigL / SET: initial update fraction $\alpha$, cosine-decayed to 0 at `dst_end` (0.3).
+    pub dst_fraction: f64,
+    /// RigL / SET: no mask updates from this fraction of training on ($T_{end}$; 0.75).
+    pub dst_end: f64,
+    /// AC/DC: dense warm-up, as a fraction of training (0.05: 10 of the CIFAR recipe's 200
+    /// epochs).
+    pub acdc_warmup: f64,
+    /// AC/DC: length of each sparse and each dense phase (0.1: 20 of 200 epochs).
+    pub acdc_phase: f64,
+    /// AC/DC: length of the final sparse phase (0.15: 30 of 200 epochs).
+    pub acdc_final: f64,
+}

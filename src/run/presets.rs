@@ -3,8 +3,8 @@
 //! default here; run names hash only what differs from the preset.
 
 use super::config::{
-    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule, SupermaskKnobs,
-    TeacherKnobs,
+    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule,
+    SparseTrainingKnobs, SupermaskKnobs, TeacherKnobs,
 };
 use super::kinds::{
     Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
@@ -123,6 +123,14 @@ impl RunConfig {
                 teacher_samples: 20_000,
                 teacher_noise: 0.0,
                 teacher_online: false,
+            },
+            sparse: SparseTrainingKnobs {
+                dst_every: 100,
+                dst_fraction: 0.3,
+                dst_end: 0.75,
+                acdc_warmup: 0.05,
+                acdc_phase: 0.1,
+                acdc_final: 0.15,
             },
         };
         let openlth = |model: Arch,

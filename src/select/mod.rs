@@ -32,10 +32,12 @@
 //! ```
 
 mod erk;
+mod exchange;
 mod mask;
 mod rules;
 
 pub use erk::erk_densities;
+pub use exchange::{exchange, Exchange};
 pub use mask::Mask;
 pub use rules::{
     arg_max_abs, by_value, draw_proportional, top_k, Largest, Proportional, Random, Rule,

@@ -24,6 +24,7 @@ mod planted;
 mod recovery;
 mod run;
 mod select;
+mod sparse_training;
 mod sweep;
 mod thresholding;
 mod zoo;

@@ -188,3 +188,54 @@ fn two_of_four_by_hand() {
         )
         .is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// Drop-and-grow (`select::exchange`, the mask update of SET and RigL): every group keeps its
+    /// count; the result equals the reference by full sorts (drop the smallest |drop| members,
+    /// then grow the largest |grow| outside what is left, the just-dropped ones included);
+    /// `dropped` and `grown` are the set differences.
+    #[test]
+    fn exchange_keeps_counts_drops_the_smallest_and_grows_the_largest(
+        groups in prop::collection::vec(prop::collection::vec((-4i32..4, -4i32..4, any::<bool>()), 1..40), 1..5),
+        fracs in prop::collection::vec(0.0f64..=1.0, 5),
+    ) {
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let flat: Vec<(i32, i32, bool)> = groups.iter().flatten().cloned().collect();
+        let drop = Scores::from_parts(flat.iter().map(|t| f64::from(t.0) * 0.5).collect(), &sizes).unwrap();
+        let grow = Scores::from_parts(flat.iter().map(|t| f64::from(t.1) * 0.5).collect(), &sizes).unwrap();
+        let mut current = lottery::select::Mask::empty(&sizes);
+        for (i, t) in flat.iter().enumerate() {
+            if t.2 {
+                current.insert(i);
+            }
+        }
+        let counts: Vec<usize> = (0..sizes.len())
+            .map(|g| (fracs[g] * current.group_count(g) as f64) as usize)
+            .collect();
+        let e = lottery::select::exchange(&current, &drop, &grow, &counts).unwrap();
+        // The reference by full sorts: keep the members of largest |drop| (ties: lower index),
+        // then grow the largest |grow| outside them (ties: lower index).
+        let by = |v: &[f64], a: usize, b: usize| v[b].abs().total_cmp(&v[a].abs()).then(a.cmp(&b));
+        let mut expected = lottery::select::Mask::empty(&sizes);
+        for (g, &count) in counts.iter().enumerate() {
+            prop_assert_eq!(e.mask.group_count(g), current.group_count(g));
+            let range = current.group_range(g);
+            let mut members: Vec<usize> = range.clone().filter(|&i| current.contains(i)).collect();
+            let n = count.min(members.len());
+            members.sort_by(|&a, &b| by(drop.values(), a, b));
+            let kept = &members[..members.len() - n];
+            let mut outside: Vec<usize> = range.filter(|i| !kept.contains(i)).collect();
+            outside.sort_by(|&a, &b| by(grow.values(), a, b));
+            for &i in kept.iter().chain(&outside[..n]) {
+                expected.insert(i);
+            }
+        }
+        prop_assert_eq!(e.mask.indices(), expected.indices());
+        let dropped: Vec<usize> = current.iter().filter(|&i| !e.mask.contains(i)).collect();
+        let grown: Vec<usize> = e.mask.iter().filter(|&i| !current.contains(i)).collect();
+        prop_assert_eq!(e.dropped, dropped);
+        prop_assert_eq!(e.grown, grown);
+    }
+}

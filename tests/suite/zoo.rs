@@ -720,6 +720,8 @@ fn killed_and_restarted_methods_end_identical_to_uninterrupted_ones() {
         ("dpf", vec![]),
         ("supermask", vec![]),
         ("md", vec!["--set", "threshold_at=0.5"]),
+        ("rigl", vec!["--set", "dst_every=50"]),
+        ("acdc", vec![]),
         // early-bird (a search phase): 20 random-moment trials in tests/suite/crash.rs.
     ] {
         let mut args = vec![

@@ -13,6 +13,8 @@
 //! | `oracle` | the planted teacher's support in the student's first units, trained from the initialization (the oracle ticket) | this project | [`pai`], [`crate::nn::planted`] |
 //! | `continuous` | $w\odot\sigma(\beta s)$, $\beta$ annealed, $\ell_1$ on the mask, rounds with rewinding | Savarese et al. 2020 | [`continuous`] |
 //! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by the fraction of the kept set that changed (or You et al.'s Hamming distance) | You et al. 2020 | [`early_bird`] |
+//! | `acdc` | dense warm-up, then sparse phases (top-$k$ magnitude at the start, mask fixed) and dense phases in turn, a final sparse phase; the co-trained dense model is evaluated too | Peste et al. 2021 | [`acdc`] |
+//! | `rigl`, `set` | constant sparsity from a random (ERK with `strategy = "erk"`) mask; every `dst_every` steps drop the smallest magnitudes and grow the largest dense gradients (RigL) or at random (SET), cosine-decayed fraction | Evci et al. 2020; Mocanu et al. 2018 | [`dst`] |
 //! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
 //!
 //! Linear mode connectivity is [`lmc`]; the early-phase perturbations and ticket transfer are
@@ -32,8 +34,10 @@
 //! with a search phase a `search/` directory (dense training, rounds, …). Every phase
 //! checkpoints each epoch and a rerun resumes; a finished run is returned as is.
 
+pub mod acdc;
 pub mod continuous;
 pub mod convex;
+pub mod dst;
 pub mod dynamic;
 pub mod early_bird;
 pub mod edge_popup;
@@ -117,6 +121,8 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         Method::Iht | Method::Sfw | Method::Md | Method::Greedy => convex::run(&ctx)?,
         Method::Dpf | Method::Gradual => dynamic::run(&ctx)?,
         Method::GroupLasso => group::run(&ctx)?,
+        Method::Acdc => acdc::run(&ctx)?,
+        Method::Rigl | Method::Set => dst::run(&ctx)?,
         Method::Imp | Method::Lmc => unreachable!("refused above"),
     };
     summary.method = Some(cfg.method.to_string());

@@ -1,0 +1,238 @@
+//! Dynamic sparse training at constant sparsity: SET (Mocanu et al. 2018) and RigL (Evci et al.
+//! 2020). Both start from a random mask with the run's budget — `strategy = "erk"` is RigL's
+//! own Erdős–Rényi-Kernel allocation ([`crate::select::erk_densities`]) — and train it with the
+//! run's optimizer under that mask. Every `dst_every` ($\Delta T$) iterations before
+//! `dst_end`·T ($T_{end}$) the mask is updated by the shared drop-and-grow step
+//! [`crate::select::exchange`], layer by layer: each pooled layer $l$ with $k_l$ kept weights
+//! drops the $\lfloor f_t k_l\rfloor$ smallest magnitudes and grows as many, with the update
+//! fraction cosine-decayed from $\alpha$ = `dst_fraction`:
+//! $f_t = \frac{\alpha}{2}\big(1 + \cos(\pi t / T_{end})\big)$.
+//!
+//! * **RigL** grows the coordinates of largest **dense-gradient** magnitude $|\nabla_w L|$ on the
+//!   iteration's minibatch, among those outside the support left by the drop;
+//! * **SET** grows uniformly at random among them (seeded by the run's seed and the iteration).
+//!
+//! As in RigL's reference implementation, an update iteration changes the mask instead of taking
+//! an optimizer step on the prunable weights; grown weights start at **zero** (SET's paper draws
+//! them at random; RigL's code runs SET with zeros, and so does this one) with zero optimizer
+//! moments, and a dropped weight's moments are cleared. Every layer keeps its count exactly, so
+//! the sparsity is the same at every step (recorded in the trace: `kept` after each update).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use tch::Tensor;
+
+use super::Ctx;
+use crate::nn::dynamics::{Dynamics, FixedMask};
+use crate::nn::params::Params;
+use crate::nn::phase::{optimizer_kind, Segment};
+use crate::nn::rundir::{mask_from_state, mask_state, Summary};
+use crate::nn::target::Target;
+use crate::run::kinds::Method;
+use crate::select::{exchange, Exchange, Mask, Random, Scores};
+use crate::space::SparseVector;
+use crate::Result;
+
+/// How grown coordinates are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Growth {
+    /// Largest dense-gradient magnitude (RigL).
+    Gradient,
+    /// Uniformly at random (SET), from this seed and the iteration.
+    Random(u64),
+}
+
+/// When the mask changes and by how much.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateSchedule {
+    /// $\Delta T$.
+    pub every: usize,
+    /// $\alpha$.
+    pub fraction: f64,
+    /// $T_{end}$ in iterations.
+    pub end: usize,
+}
+
+impl UpdateSchedule {
+    /// The update fraction $f_t$ when iteration `it` (0-based) updates the mask.
+    pub fn fraction_at(&self, it: usize) -> Option<f64> {
+        (it > 0 && it.is_multiple_of(self.every) && it < self.end).then(|| {
+            let c = (std::f64::consts::PI * it as f64 / self.end as f64).cos();
+            self.fraction / 2.0 * (1.0 + c)
+        })
+    }
+}
+
+/// One drop-and-grow update of `x` on `mask`: in every group `counts[g]` smallest magnitudes
+/// are dropped and as many grown by `growth` (at iteration `it`), the dropped weights zeroed and
+/// the grown ones set to zero. `x` must hold its gradients for [`Growth::Gradient`].
+pub fn drop_and_grow(
+    x: &mut Params,
+    mask: &Mask,
+    counts: &[usize],
+    growth: Growth,
+    it: usize,
+) -> Result<Exchange> {
+    let weights = x.to_scores();
+    let grow = match growth {
+        Growth::Gradient => x.gradients().to_scores(),
+        Growth::Random(seed) => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (it as u64).wrapping_mul(0x9e37_79b9));
+            let values = (0..mask.len()).map(|_| rng.gen::<f64>()).collect();
+            Scores::from_parts(values, &mask.group_sizes())?
+        }
+    };
+    let e = exchange(mask, &weights, &grow, counts)?;
+    x.apply_mask(&e.mask);
+    Ok(e)
+}
+
+/// SET and RigL as a [`Dynamics`]: a fixed mask under the run's optimizer between updates.
+pub struct DropGrow {
+    target: Target,
+    growth: Growth,
+    schedule: UpdateSchedule,
+    inner: FixedMask,
+    /// The mask tensors must be rebuilt (after a restore).
+    stale: bool,
+    updates: usize,
+    exchanged: usize,
+    kept: Vec<usize>,
+    fractions: Vec<f64>,
+}
+
+impl DropGrow {
+    /// The random initial mask at the run's sparsity and budget, applied to `ctx.x`.
+    pub fn new(ctx: &Ctx, growth: Growth) -> Result<Self> {
+        let (cfg, x) = (ctx.cfg, ctx.x);
+        let target = ctx.target.clone();
+        let mask = target.select(
+            &Random {
+                seed: cfg.seed ^ 0xd57,
+            },
+            &x.to_scores(),
+            cfg.sparsity,
+        )?;
+        let mut p = x.shallow_clone();
+        p.apply_mask(&mask);
+        let sp = &cfg.sparse;
+        let end = (sp.dst_end * ctx.iterations as f64).round() as usize;
+        Ok(DropGrow {
+            target,
+            growth,
+            schedule: UpdateSchedule {
+                every: sp.dst_every,
+                fraction: sp.dst_fraction,
+                end,
+            },
+            inner: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, x, &mask, vec![]),
+            stale: false,
+            updates: 0,
+            exchanged: 0,
+            kept: vec![],
+            fractions: vec![],
+        })
+    }
+
+    fn pooled_count(&self, mask: &Mask) -> usize {
+        (0..mask.n_groups())
+            .filter(|&g| self.target.pooled(g))
+            .map(|g| mask.group_count(g))
+            .sum()
+    }
+}
+
+impl Dynamics for DropGrow {
+    fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
+        if std::mem::take(&mut self.stale) {
+            let m = self.inner.mask();
+            self.inner.set_mask(x, m);
+        }
+        let Some(f) = self.schedule.fraction_at(it) else {
+            return self.inner.update(x, lr, it);
+        };
+        let mask = self.inner.mask();
+        let counts: Vec<usize> = (0..mask.n_groups())
+            .map(|g| {
+                if self.target.pooled(g) {
+                    (f * mask.group_count(g) as f64).floor() as usize
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let e = drop_and_grow(x, &mask, &counts, self.growth, it)?;
+        self.updates += 1;
+        self.exchanged += e.grown.len();
+        self.kept.push(self.pooled_count(&e.mask));
+        self.fractions.push(f);
+        self.inner.move_to(x, e.mask);
+        Ok(())
+    }
+
+    fn mask(&self) -> Mask {
+        self.inner.mask()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut s = mask_state(&self.inner.mask());
+        s.extend(self.inner.state());
+        s
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        let sizes = self.inner.mask().group_sizes();
+        if let Some(m) = mask_from_state(named, &sizes)? {
+            self.inner.set_mask_lazily(m);
+            self.stale = true;
+        }
+        self.inner.load_state(named)
+    }
+
+    fn trace(&self) -> serde_json::Value {
+        json!({
+            "updates": self.updates,
+            "grown": self.exchanged,
+            "kept": self.kept,
+            "fractions": self.fractions,
+        })
+    }
+
+    fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
+        let usizes = |v: &serde_json::Value| -> Vec<usize> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_u64())
+                        .map(|x| x as usize)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        self.updates = trace["updates"].as_u64().unwrap_or(0) as usize;
+        self.exchanged = trace["grown"].as_u64().unwrap_or(0) as usize;
+        self.kept = usizes(&trace["kept"]);
+        self.fractions = trace["fractions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        Ok(())
+    }
+}
+
+/// Train with SET or RigL from the initialization into the run directory.
+pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
+    let cfg = ctx.cfg;
+    if !crate::nn::rundir::has_checkpoint(ctx.run_dir) {
+        ctx.rewind_to_init()?;
+    }
+    let growth = match cfg.method {
+        Method::Rigl => Growth::Gradient,
+        _ => Growth::Random(cfg.seed ^ 0x5e7),
+    };
+    let mut dynamics = DropGrow::new(ctx, growth)?;
+    let (summary, trained) =
+        ctx.train_with(&mut dynamics, 0, cfg.lr, &Segment::default(), ctx.run_dir)?;
+    Ok((summary, trained.trace))
+}
