@@ -23,7 +23,7 @@ struct Args {
     sweep: sweeps::SweepFlags,
 }
 
-const PANELS: [(&str, &[&str]); 5] = [
+const PANELS: [(&str, &[&str]); 6] = [
     (
         "Pruning at initialization",
         &["snip", "grasp", "synflow", "magnitude-init", "random"],
@@ -52,6 +52,19 @@ const PANELS: [(&str, &[&str]); 5] = [
             "rigl (ERK)",
             "set (ERK)",
             "acdc",
+        ],
+    ),
+    (
+        "Structured budgets (gradual; AC/DC at N:M)",
+        &[
+            "gradual",
+            "gradual (per layer)",
+            "gradual (2:4)",
+            "gradual (1:4)",
+            "acdc (2:4)",
+            "acdc (1:4)",
+            "gradual (block:4x4)",
+            "gradual (channel)",
         ],
     ),
     (

@@ -61,7 +61,12 @@ fn label(r: &std::collections::BTreeMap<String, String>) -> Result<String> {
         _ => {
             let m = method_of(r)?;
             let strategy = r.get("strategy").map(String::as_str);
+            let budget = r
+                .get("budget")
+                .map(String::as_str)
+                .filter(|b| !b.is_empty() && *b != "unstructured");
             match (sgd, r.get("schedule_start").map(String::as_str)) {
+                _ if budget.is_some() => format!("{m} ({})", budget.unwrap_or_default()),
                 (true, Some("0.9")) => ONESHOT_SGD.into(),
                 (true, _) => format!("{m} (SGD)"),
                 _ if strategy == Some("layerwise") => format!("{m} (per layer)"),

@@ -95,6 +95,7 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     let params = params::prunable(&vs, &net);
     let iterations = cfg.total_iterations(data.train_len());
     let ctx = Phase::new(cfg, env, &net, &vs, &data, &params, &run_dir, iterations);
+    ctx.target.check_structure()?;
     let mut mask = Mask::full(&params.group_sizes());
     for level in 0..=cfg.levels {
         let dir = level_dir(&run_dir, level);

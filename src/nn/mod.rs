@@ -38,6 +38,7 @@ pub mod data;
 mod descent;
 pub mod dynamics;
 mod env;
+pub mod export;
 pub mod imp;
 pub mod layerwise;
 pub mod models;

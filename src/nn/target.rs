@@ -6,15 +6,19 @@
 //! pooled layer keeps $\mathrm{round}(\rho_l n_l)$ (at least one), so the pool's total is within
 //! half a weight per layer of the request.
 //!
+//! With `budget` = `N:M`, `block:HxW` or `channel` ([`crate::run::kinds::Structure`]) the
+//! budget is structured ([`Target::budget`]): every rule then selects whole runs, tiles or
+//! rows through the same [`Rule`] interface.
+//!
 //! `--sparsity S` keeps exactly $N - \mathrm{round}(SN)$ weights of a pool of $N$ (at least
 //! one); IMP's levels use [`Target::budget_of_remaining`], which prunes a rate of what a mask
 //! still keeps.
 
 use super::models::Network;
 use super::params::Params;
-use crate::run::kinds::Strategy;
+use crate::run::kinds::{Strategy, Structure};
 use crate::run::RunConfig;
-use crate::select::{erk_densities, Budget, Mask, Rule, Scores};
+use crate::select::{erk_densities, Budget, Mask, Rule, Scores, Tile};
 use crate::space::SparseVector;
 use crate::Result;
 
@@ -27,6 +31,12 @@ pub struct Target {
     layerwise: bool,
     /// The tensors' shapes, when the budget is ERK's.
     erk: Option<Vec<Vec<usize>>>,
+    /// What is kept whole (`budget`).
+    structure: Structure,
+    /// Each tensor as a matrix: (first dimension, product of the others).
+    matrices: Vec<(usize, usize)>,
+    /// Index of the output layer's tensor (its rows are the classes: channel budgets keep them).
+    output: Option<usize>,
 }
 
 impl Target {
@@ -41,6 +51,16 @@ impl Target {
                 .collect(),
             layerwise,
             erk: None,
+            structure: cfg.budget,
+            output: x.names.iter().position(|n| *n == net.output),
+            matrices: x
+                .tensors
+                .iter()
+                .map(|t| {
+                    let d: Vec<usize> = t.size().iter().map(|&v| v as usize).collect();
+                    (d[0], d[1..].iter().product())
+                })
+                .collect(),
         }
     }
 
@@ -75,6 +95,25 @@ impl Target {
         )
     }
 
+    /// The structure fits the network: an N:M budget needs every pooled tensor's row length
+    /// (product of its dimensions after the first) to be a multiple of M, so that every run of M
+    /// lies inside one row.
+    pub fn check_structure(&self) -> Result<()> {
+        if let Structure::NofM { n, m } = self.structure {
+            let rows: Vec<usize> = (0..self.sizes.len())
+                .filter(|&g| self.pool[g])
+                .map(|g| self.matrices[g].1)
+                .collect();
+            if rows.iter().any(|c| c % m != 0) {
+                return Err(crate::Error::param(
+                    "budget",
+                    format!("`{n}:{m}` needs every pruned row length ({rows:?}) to be a multiple of {m}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether every pooled layer has its own budget.
     pub fn is_layerwise(&self) -> bool {
         self.layerwise
@@ -98,8 +137,65 @@ impl Target {
         (n - ((s * n as f64).round() as usize).min(n)).max(1)
     }
 
-    /// The budget at sparsity `s` (fraction removed).
+    /// The budget at sparsity `s` (fraction removed), with the run's structure: N:M keeps
+    /// $n_s = \mathrm{clamp}(\mathrm{round}((1-s)M), N, M)$ of every $M$ (exactly $N$ at the
+    /// target $1 - N/M$); blocks and channels keep, in every pooled layer, the rounded fraction
+    /// of its tiles that the strategy gives the layer (uniform, or ERK's density), at least one.
     pub fn budget(&self, s: f64) -> Budget {
+        match self.structure {
+            Structure::Unstructured => self.weight_budget(s),
+            Structure::NofM { n, m } => Budget::NofM {
+                n: (((1.0 - s) * m as f64).round() as usize).clamp(n, m),
+                m,
+                pool: self.pool.clone(),
+            },
+            Structure::Block { h, w } => self.tile_budget(Tile::Block { h, w }, s),
+            Structure::Channel => self.tile_budget(Tile::Row, s),
+        }
+    }
+
+    /// Tiles kept per pooled layer at sparsity `s` (channels: never the output layer's rows, the
+    /// classes); with channels, a removed row also removes
+    /// the next tensor's inputs from it when that tensor's columns are a whole multiple of the
+    /// rows (dense → dense, conv → conv, conv → flatten → dense).
+    fn tile_budget(&self, tile: Tile, s: f64) -> Budget {
+        let rho: Vec<f64> = match &self.erk {
+            Some(shapes) => {
+                erk_densities(shapes, &self.pool, (1.0 - s).clamp(f64::MIN_POSITIVE, 1.0))
+                    .expect("tensor shapes are positive and the density is in (0, 1]")
+            }
+            None => vec![1.0 - s; self.sizes.len()],
+        };
+        let keep = (0..self.sizes.len())
+            .map(|g| {
+                let (rows, cols) = self.matrices[g];
+                let units = tile.count(rows, cols);
+                let classes = tile == Tile::Row && self.output == Some(g);
+                (self.pool[g] && !classes)
+                    .then(|| ((rho[g] * units as f64).round() as usize).clamp(1, units))
+            })
+            .collect();
+        let next = if tile == Tile::Row {
+            (0..self.sizes.len())
+                .map(|g| {
+                    let (rows, _) = self.matrices[g];
+                    let (_, next_cols) = *self.matrices.get(g + 1)?;
+                    (self.pool[g] && next_cols % rows == 0).then_some(next_cols / rows)
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        Budget::Tiles {
+            tile,
+            shapes: self.matrices.clone(),
+            keep,
+            next,
+        }
+    }
+
+    /// The unstructured budget at sparsity `s`.
+    fn weight_budget(&self, s: f64) -> Budget {
         if let Some(shapes) = &self.erk {
             return self.erk_budget(shapes, 1.0 - s);
         }
@@ -140,6 +236,9 @@ impl Target {
     /// A budget that keeps as many weights as `mask`: per pooled layer (layerwise) or over the
     /// pool (global); layers outside the pool are kept whole.
     pub fn budget_like(&self, mask: &Mask) -> Budget {
+        if self.structure != Structure::Unstructured {
+            return self.budget(self.sparsity_of(mask));
+        }
         let counts: Vec<usize> = (0..self.sizes.len())
             .map(|g| {
                 if self.pool[g] {
@@ -157,6 +256,21 @@ impl Target {
     /// Counts are rounded: kept = round(remaining × (1 − rate)).
     pub fn budget_of_remaining(&self, mask: &Mask, rates: &[f64], global_rate: f64) -> Budget {
         let keep = |n: usize, r: f64| (n as f64 * (1.0 - r)).round() as usize;
+        if self.structure != Structure::Unstructured {
+            // Structured: the pool's next density, allocated as the structure allocates it.
+            let kept: usize = (0..self.sizes.len())
+                .filter(|&g| self.pool[g])
+                .map(|g| {
+                    let r = if self.layerwise && self.erk.is_none() {
+                        rates[g]
+                    } else {
+                        global_rate
+                    };
+                    keep(mask.group_count(g), r)
+                })
+                .sum();
+            return self.budget(1.0 - kept as f64 / self.pool_size().max(1) as f64);
+        }
         if let Some(shapes) = &self.erk {
             let pooled: usize = (0..self.sizes.len())
                 .filter(|&g| self.pool[g])

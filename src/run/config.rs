@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Strategy};
+use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Strategy, Structure};
 pub use super::knobs::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SparseTrainingKnobs,
     SupermaskKnobs, TeacherKnobs,
@@ -100,6 +100,9 @@ pub struct RunConfig {
     pub method: Method,
     /// Fraction of the prunable weights a `prune` method removes (`lottery prune` default 0.8).
     pub sparsity: f64,
+    /// What a selection keeps whole: `unstructured` (default), `N:M`, `block:HxW` or `channel`
+    /// ([`Structure`]; [`crate::nn::target::Target`] turns it into a [`crate::select::Budget`]).
+    pub budget: Structure,
     /// Gradual schedules (DPF, gradual magnitude pruning, greedy growth).
     #[serde(flatten)]
     pub schedule: Schedule,
@@ -272,6 +275,7 @@ impl RunConfig {
                 "needs `iterations` (the number of fresh samples is iterations x batch)".into(),
             );
         }
+        self.check_budget()?;
         if let (Some(k), true) = (self.rewind.late(), self.iterations > 0) {
             if k > self.iterations {
                 return bad(
@@ -281,6 +285,49 @@ impl RunConfig {
                         self.iterations
                     ),
                 );
+            }
+        }
+        Ok(())
+    }
+
+    /// The structured budget fits the method, the model and the sparsity.
+    fn check_budget(&self) -> Result<()> {
+        let b = self.budget;
+        if b == Structure::Unstructured {
+            return Ok(());
+        }
+        let bad = |why: String| Err(Error::param("budget", why));
+        use Method as M;
+        let takes = matches!(
+            self.method,
+            M::Imp
+                | M::Gradual
+                | M::Dpf
+                | M::Acdc
+                | M::Snip
+                | M::Grasp
+                | M::Synflow
+                | M::MagnitudeInit
+                | M::Random
+        );
+        if !takes {
+            return bad(format!(
+                "`{b}` is implemented for imp, gradual, dpf, acdc and pruning at initialization, not `{}`",
+                self.method
+            ));
+        }
+        if b == Structure::Channel && self.model == Arch::Resnet20 {
+            return bad(
+                "`channel` follows a chain of layers; resnet20's shortcuts are not one".into(),
+            );
+        }
+        if let (Structure::NofM { n, m }, true) = (b, self.sparsity > 0.0) {
+            let s = 1.0 - n as f64 / m as f64;
+            if (self.sparsity - s).abs() > 1e-9 {
+                return bad(format!(
+                    "`{b}` removes exactly 1 - {n}/{m} = {s}: set --sparsity {s} (it is {})",
+                    self.sparsity
+                ));
             }
         }
         Ok(())

@@ -467,3 +467,96 @@ impl<'de> Deserialize<'de> for Rewind {
         })
     }
 }
+
+/// `budget`: what a selection keeps or removes whole — single weights (`unstructured`), `N:M`
+/// (exactly N of every M consecutive inputs of a row), `block:HxW` tiles, or `channel` (whole
+/// rows: a unit's incoming weights or a filter, with the next layer's inputs from it).
+///
+/// ```
+/// use lottery::run::kinds::Structure;
+/// assert_eq!("2:4".parse::<Structure>().unwrap(), Structure::NofM { n: 2, m: 4 });
+/// assert_eq!("block:4x4".parse::<Structure>().unwrap(), Structure::Block { h: 4, w: 4 });
+/// assert_eq!(Structure::Channel.to_string(), "channel");
+/// assert!("3:2".parse::<Structure>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Structure {
+    /// Any weights (the default).
+    #[default]
+    Unstructured,
+    /// N of every M consecutive coordinates of a row.
+    NofM {
+        /// Kept per run.
+        n: usize,
+        /// Run length.
+        m: usize,
+    },
+    /// Whole `h × w` tiles.
+    Block {
+        /// Rows of a tile.
+        h: usize,
+        /// Columns of a tile.
+        w: usize,
+    },
+    /// Whole rows (units, filters) and the next layer's inputs from them.
+    Channel,
+}
+
+impl std::str::FromStr for Structure {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::param(
+                "budget",
+                format!(
+                    "`{}`: unstructured, N:M (1 <= N <= M), block:HxW (H, W >= 1) or channel",
+                    s.escape_debug()
+                ),
+            )
+        };
+        let num = |t: &str| t.trim().parse::<usize>().ok().filter(|&v| v >= 1);
+        if s == "unstructured" {
+            return Ok(Structure::Unstructured);
+        }
+        if s == "channel" {
+            return Ok(Structure::Channel);
+        }
+        if let Some(rest) = s.strip_prefix("block:") {
+            let (h, w) = rest.split_once('x').ok_or_else(bad)?;
+            return match (num(h), num(w)) {
+                (Some(h), Some(w)) => Ok(Structure::Block { h, w }),
+                _ => Err(bad()),
+            };
+        }
+        let (n, m) = s.split_once(':').ok_or_else(bad)?;
+        match (num(n), num(m)) {
+            (Some(n), Some(m)) if n <= m => Ok(Structure::NofM { n, m }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Structure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Structure::Unstructured => f.write_str("unstructured"),
+            Structure::NofM { n, m } => write!(f, "{n}:{m}"),
+            Structure::Block { h, w } => write!(f, "block:{h}x{w}"),
+            Structure::Channel => f.write_str("channel"),
+        }
+    }
+}
+
+impl Serialize for Structure {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Structure {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.to_string()))
+    }
+}

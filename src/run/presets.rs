@@ -8,7 +8,7 @@ use super::config::{
 };
 use super::kinds::{
     Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
-    Pruned, Rewind, Strategy, TeacherKind, TeacherTargets,
+    Pruned, Rewind, Strategy, Structure, TeacherKind, TeacherTargets,
 };
 use crate::{Error, Result};
 
@@ -69,6 +69,7 @@ impl RunConfig {
             divergence_loss: 1e4,
             method: Method::Imp,
             sparsity: 0.0,
+            budget: Structure::Unstructured,
             schedule: Schedule {
                 schedule_start: 0.1,
                 schedule_end: 0.6,

@@ -35,6 +35,7 @@ mod erk;
 mod exchange;
 mod mask;
 mod rules;
+mod tiles;
 
 pub use erk::erk_densities;
 pub use exchange::{exchange, Exchange};
@@ -42,6 +43,7 @@ pub use mask::Mask;
 pub use rules::{
     arg_max_abs, by_value, draw_proportional, top_k, Largest, Proportional, Random, Rule,
 };
+pub use tiles::Tile;
 
 use crate::{Error, Result};
 
@@ -154,6 +156,46 @@ pub enum Budget {
         /// Which groups are pruned.
         pool: Vec<bool>,
     },
+    /// Whole tiles ([`Tile`]: `h × w` blocks, or rows — a unit's incoming weights, a filter):
+    /// group `g` is a `shapes[g]` = (rows, cols) row-major matrix and keeps `keep[g]` of its
+    /// tiles, the rule choosing among the tiles scored by their $\ell_2$ mass $\sum s_i^2$
+    /// (with [`Largest`] the exact projection onto whole tiles); groups with
+    /// `keep[g] = None` are kept whole. Requires rows × cols = the group's size and `keep[g]` ≤
+    /// its number of tiles.
+    Tiles {
+        /// The unit kept or removed whole.
+        tile: Tile,
+        /// (rows, cols) of every group.
+        shapes: Vec<(usize, usize)>,
+        /// Tiles kept per group (`None`: the group whole).
+        keep: Vec<Option<usize>>,
+        /// With [`Tile::Row`]: `next[g] = Some(span)` when group `g + 1` reads group `g`'s rows
+        /// as its inputs, `span` consecutive columns per row of `g` (1 for dense layers, the
+        /// kernel size for convolutions, the spatial size after a flatten); a removed row of `g`
+        /// then removes those columns from every row of `g + 1` too (a pruned unit's outgoing
+        /// weights). Empty: no such removal.
+        next: Vec<Option<usize>>,
+    },
+}
+
+/// The budgets every rule applies through an adapter (pooled, N:M, tiles): the adapter's
+/// result, or `None` for a budget the rule handles itself.
+pub(crate) fn structured<R: Rule + ?Sized>(
+    rule: &R,
+    scores: &Scores,
+    budget: &Budget,
+) -> Option<Result<Mask>> {
+    match budget {
+        Budget::Pooled { k, pool } => Some(select_pooled(rule, scores, *k, pool)),
+        Budget::NofM { n, m, pool } => Some(select_n_of_m(rule, scores, *n, *m, pool)),
+        Budget::Tiles {
+            tile,
+            shapes,
+            keep,
+            next,
+        } => Some(tiles::select_tiles(rule, scores, *tile, shapes, keep, next)),
+        _ => None,
+    }
 }
 
 /// Apply `rule` with [`Budget::NofM`] semantics: every run of `m` consecutive coordinates of a
@@ -279,6 +321,9 @@ impl Budget {
                         .collect(),
                 ))
             }
+            Budget::Tiles {
+                tile, shapes, keep, ..
+            } => tiles::tile_counts(*tile, shapes, keep, group_sizes).map(Some),
             Budget::Threshold(t) => {
                 if !(t.is_finite() && *t >= 0.0) {
                     return Err(Error::param(

@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{select_n_of_m, select_pooled, Budget, Mask, Scores};
+use super::{structured, Budget, Mask, Scores};
 use crate::{Error, Result};
 
 /// A selection rule: turns scores and a budget into a mask.
@@ -26,11 +26,8 @@ pub struct Largest;
 impl Rule for Largest {
     fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
         scores.check_finite()?;
-        if let Budget::Pooled { k, pool } = budget {
-            return select_pooled(self, scores, *k, pool);
-        }
-        if let Budget::NofM { n, m, pool } = budget {
-            return select_n_of_m(self, scores, *n, *m, pool);
+        if let Some(mask) = structured(self, scores, budget) {
+            return mask;
         }
         let sizes = scores.group_sizes();
         let mut mask = Mask::empty(&sizes);
@@ -130,11 +127,8 @@ pub struct Random {
 
 impl Rule for Random {
     fn select(&self, scores: &Scores, budget: &Budget) -> Result<Mask> {
-        if let Budget::Pooled { k, pool } = budget {
-            return select_pooled(self, scores, *k, pool);
-        }
-        if let Budget::NofM { n, m, pool } = budget {
-            return select_n_of_m(self, scores, *n, *m, pool);
+        if let Some(mask) = structured(self, scores, budget) {
+            return mask;
         }
         let sizes = scores.group_sizes();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);

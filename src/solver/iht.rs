@@ -46,6 +46,13 @@ pub struct ThresholdParams {
     /// magnitude support refit, as CHITA does.
     #[serde(default)]
     pub warm: Option<Array1<f64>>,
+    /// N:M structure `(n, m)`: IHT and HTP project onto "exactly N of every M consecutive
+    /// coordinates" ([`Budget::NofM`]) instead of the $s$ largest. The projection is exact —
+    /// the set is a product over the runs and $H$ is exact on each — so the descent inequality
+    /// of `theory/iht_descent.md` holds unchanged (its proof uses only that $x^+$ is a nearest
+    /// point of the set and $x$ lies in it). Set with [`ThresholdParams::n_of_m`].
+    #[serde(default)]
+    pub n_of_m: Option<(usize, usize)>,
 }
 
 impl ThresholdParams {
@@ -57,6 +64,27 @@ impl ThresholdParams {
             max_iters: 500,
             tol: 1e-10,
             warm: None,
+            n_of_m: None,
+        }
+    }
+
+    /// N:M structure on a vector of dimension `d`: the sparsity becomes the number of
+    /// coordinates N:M keeps, $\lfloor d/M\rfloor N + \min(d \bmod M, N)$.
+    pub fn n_of_m(mut self, n: usize, m: usize, d: usize) -> Self {
+        self.n_of_m = Some((n, m));
+        self.sparsity = (d / m.max(1)) * n + (d % m.max(1)).min(n);
+        self
+    }
+
+    /// The projection's budget: $H_s$ (`TopK(sparsity)`) or N:M.
+    pub fn budget(&self) -> Budget {
+        match self.n_of_m {
+            Some((n, m)) => Budget::NofM {
+                n,
+                m,
+                pool: vec![true],
+            },
+            None => Budget::TopK(self.sparsity),
         }
     }
 
@@ -78,6 +106,11 @@ impl ThresholdParams {
         }
         if let Some(eta) = self.step {
             check_positive("step", eta)?;
+        }
+        if let Some((n, m)) = self.n_of_m {
+            if n == 0 || n > m {
+                return Err(Error::param("n_of_m", format!("{n}:{m} needs 1 <= N <= M")));
+            }
         }
         if self.max_iters == 0 {
             return Err(Error::param("max_iters", "must be >= 1"));
@@ -258,7 +291,7 @@ impl<R: Rule> Iht<R> {
     ) -> Result<(V, Vec<Mask>)> {
         let mut x = x0;
         let mut masks = Vec::with_capacity(iters);
-        let budget = Budget::TopK(self.params.sparsity);
+        let budget = self.params.budget();
         for _ in 0..iters {
             let g = objective.gradient(&x);
             masks.push(self.step_on(&mut x, &g, eta, &budget)?);
@@ -280,7 +313,7 @@ impl<P: SmoothProblem + ?Sized, R: Rule> Iterative<P> for Iht<R> {
 
     fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
         let old = s.x.clone();
-        let budget = Budget::TopK(self.params.sparsity);
+        let budget = self.params.budget();
         let mask = self.step_on(&mut s.x, &s.g, s.step, &budget)?;
         s.support = mask.indices();
         Ok(finish(p, s, &old, self.params.tol))
@@ -319,6 +352,11 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Niht {
     threshold_common!("niht");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
+        if self.params.n_of_m.is_some() {
+            return Err(Error::Unsupported(
+                "niht: the N:M projection is implemented for IHT and HTP".into(),
+            ));
+        }
         initial_state(p, &self.params)
     }
 
@@ -406,13 +444,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Htp {
 
     fn step(&self, p: &P, s: &mut ThresholdState) -> Result<Status> {
         let mut z = s.x.clone();
-        let mask = gradient_threshold_step(
-            &mut z,
-            &s.g,
-            s.step,
-            &Largest,
-            &Budget::TopK(self.params.sparsity),
-        )?;
+        let mask = gradient_threshold_step(&mut z, &s.g, s.step, &Largest, &self.params.budget())?;
         let support = mask.indices();
         if support == s.support {
             return Ok(Status::Converged);
@@ -446,6 +478,11 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for Cosamp {
     threshold_common!("cosamp");
 
     fn init(&self, p: &P) -> Result<ThresholdState> {
+        if self.params.n_of_m.is_some() {
+            return Err(Error::Unsupported(
+                "cosamp: the N:M projection is implemented for IHT and HTP".into(),
+            ));
+        }
         initial_state(p, &self.params)
     }
 

@@ -239,3 +239,83 @@ proptest! {
         prop_assert_eq!(e.grown, grown);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// Tile budgets (blocks, rows): with the exact rule and the random rule, every tile is kept
+    /// or removed whole, each group keeps exactly its count of tiles (groups without one stay
+    /// whole), and the exact rule's kept tiles outscore its removed ones (ℓ2 mass: the exact
+    /// projection onto whole tiles).
+    #[test]
+    fn tiles_are_whole_and_counted(
+        dims in prop::collection::vec((1usize..12, 1usize..12, any::<bool>()), 1..4),
+        tile_kind in 0usize..3, th in 1usize..5, tw in 1usize..5, frac in 0.0f64..=1.0, seed in 0u64..100,
+    ) {
+        use lottery::select::Tile;
+        let tile = match tile_kind { 0 => Tile::Row, _ => Tile::Block { h: th, w: tw } };
+        let shapes: Vec<(usize, usize)> = dims.iter().map(|d| (d.0, d.1)).collect();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let groups: Vec<Vec<f64>> = shapes.iter()
+            .map(|&(r, c)| (0..r * c).map(|_| rand::Rng::gen_range(&mut rng, -2.0..2.0)).collect())
+            .collect();
+        let keep: Vec<Option<usize>> = dims.iter().zip(&shapes)
+            .map(|(d, &(r, c))| d.2.then(|| ((frac * tile.count(r, c) as f64) as usize).max(1)))
+            .collect();
+        let scores = Scores::grouped(groups);
+        let budget = Budget::Tiles { tile, shapes: shapes.clone(), keep: keep.clone(), next: vec![] };
+        for (name, mask) in [
+            ("largest", Largest.select(&scores, &budget).unwrap()),
+            ("random", Random { seed }.select(&scores, &budget).unwrap()),
+        ] {
+            for (g, &(r, c)) in shapes.iter().enumerate() {
+                let start = mask.group_range(g).start;
+                let tiles = tile.members(r, c);
+                let kept: Vec<bool> = tiles.iter().map(|t| mask.contains(start + t[0])).collect();
+                for (t, &k) in tiles.iter().zip(&kept) {
+                    for &i in t {
+                        prop_assert_eq!(mask.contains(start + i), k, "{}: tile not whole", name);
+                    }
+                }
+                let n = kept.iter().filter(|&&k| k).count();
+                prop_assert_eq!(n, keep[g].unwrap_or(tiles.len()), "{}", name);
+                if name == "largest" {
+                    let sum = |t: &Vec<usize>| t.iter().map(|&i| scores.group(g)[i].powi(2)).sum::<f64>();
+                    let lo = tiles.iter().zip(&kept).filter(|p| *p.1).map(|p| sum(p.0)).fold(f64::INFINITY, f64::min);
+                    let hi = tiles.iter().zip(&kept).filter(|p| !*p.1).map(|p| sum(p.0)).fold(f64::NEG_INFINITY, f64::max);
+                    prop_assert!(lo >= hi, "kept tile {} below removed {}", lo, hi);
+                }
+            }
+        }
+    }
+
+    /// Channel budgets remove a pruned row's outgoing weights: with group 1 reading group 0's
+    /// rows (`span` columns each), every column fed by a removed row of group 0 is out of every
+    /// row of group 1, and a column fed by a kept row is in wherever group 1 keeps the row.
+    #[test]
+    fn removed_rows_take_their_next_layer_inputs(
+        r0 in 1usize..10, c0 in 1usize..6, r1 in 1usize..6, span in 1usize..4,
+        k0 in 1usize..10, k1 in 0usize..6, seed in 0u64..100,
+    ) {
+        use lottery::select::Tile;
+        let c1 = r0 * span;
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut draw = |n: usize| -> Vec<f64> { (0..n).map(|_| rand::Rng::gen_range(&mut rng, -2.0..2.0)).collect() };
+        let scores = Scores::grouped(vec![draw(r0 * c0), draw(r1 * c1)]);
+        let keep = vec![Some(k0.min(r0)), (k1 > 0).then_some(k1.min(r1))];
+        let budget = Budget::Tiles { tile: Tile::Row, shapes: vec![(r0, c0), (r1, c1)], keep, next: vec![Some(span), None] };
+        for mask in [Largest.select(&scores, &budget).unwrap(), Random { seed }.select(&scores, &budget).unwrap()] {
+            let off = r0 * c0;
+            // At least one row of group 0 survives, so a kept row of group 1 has some input.
+            let kept_q: Vec<bool> = (0..r1).map(|q| (0..c1).any(|c| mask.contains(off + q * c1 + c))).collect();
+            for r in 0..r0 {
+                let alive = mask.contains(r * c0);
+                for (q, &kq) in kept_q.iter().enumerate() {
+                    for c in r * span..(r + 1) * span {
+                        prop_assert_eq!(mask.contains(off + q * c1 + c), alive && kq);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -46,12 +46,23 @@ fn check_descent<P: SmoothProblem>(
     s: usize,
     lip: f64,
 ) -> Result<(), TestCaseError> {
+    check_descent_under(p, xs, eta, &Budget::TopK(s), lip)
+}
+
+/// [`check_descent`] under any budget whose projection is exact (top-s, N:M).
+fn check_descent_under<P: SmoothProblem>(
+    p: &P,
+    xs: &[Array1<f64>],
+    eta: f64,
+    budget: &Budget,
+    lip: f64,
+) -> Result<(), TestCaseError> {
     for w in xs.windows(2) {
         let (x, x_next) = (&w[0], &w[1]);
         // The IHT point from x (for HTP the bound is stated at this point).
         let mut z = x.clone();
         z.scaled_add(-eta, &p.gradient(x));
-        threshold(&mut z, &Largest, &Budget::TopK(s)).unwrap();
+        threshold(&mut z, &Largest, budget).unwrap();
         let fx = p.value(x);
         let bound = fx - (1.0 / (2.0 * eta) - lip / 2.0) * norm_sq(&(&z - x));
         let f_next = p.value(x_next);
@@ -93,6 +104,32 @@ proptest! {
         let solver = Iht::new(ThresholdParams::new(s).step(eta).max_iters(30)).unwrap();
         let (xs, _) = iterates(&solver, &p);
         check_descent(&p, &xs, eta, s, lip)?;
+    }
+
+    /// theory/iht_descent.md under an N:M budget: the projection onto "N of every M
+    /// consecutive coordinates" is exact (per run), so every IHT and HTP iterate is N:M and
+    /// the descent inequality holds as for H_s.
+    #[test]
+    fn iht_descent_n_of_m(n in 5usize..50, runs in 1usize..12, m in 2usize..6, keep_frac in 0.0f64..1.0,
+                          c in 0.05f64..=1.0, noise in 0.0f64..1.0, seed in any::<u64>(), htp in any::<bool>()) {
+        let d = runs * m;
+        let keep = 1 + ((m - 1) as f64 * keep_frac) as usize;
+        let (p, _, _) = gaussian_ls(n, d, keep.min(d), noise, seed);
+        let lip = p.smoothness();
+        let eta = c / lip;
+        let params = ThresholdParams::new(1).n_of_m(keep, m, d).step(eta).max_iters(30);
+        prop_assert_eq!(params.sparsity, runs * keep);
+        let xs = if htp {
+            iterates(&Htp::new(params.clone()).unwrap(), &p).0
+        } else {
+            iterates(&Iht::new(params.clone()).unwrap(), &p).0
+        };
+        for x in xs.iter().skip(1) {
+            for run in x.as_slice().unwrap().chunks(m) {
+                prop_assert!(run.iter().filter(|v| **v != 0.0).count() <= keep, "run {:?}", run);
+            }
+        }
+        check_descent_under(&p, &xs, eta, &params.budget(), lip)?;
     }
 
     /// theory/iht_descent.md for HTP: its refit iterate is below the IHT descent bound.

@@ -38,6 +38,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `lottery export`.
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The run directory.
+    pub run_dir: std::path::PathBuf,
+    /// dense | csr | nm.
+    #[arg(long, default_value = "dense")]
+    pub format: String,
+    /// IMP runs: the level exported (default: the last finished one).
+    #[arg(long)]
+    pub level: Option<usize>,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -65,6 +79,11 @@ pub enum Command {
     /// last stdout line: the directory holding instability.csv.
     #[cfg(feature = "torch")]
     Lmc(LmcArgs),
+    /// Write a finished run's pruned network with its sparsity realised: `--format dense`
+    /// (dead units removed in dense chains), `csr` or `nm` (N:M values and indices), into
+    /// RUN_DIR/export/ (feature `torch`); last stdout line: the file.
+    #[cfg(feature = "torch")]
+    Export(ExportArgs),
     /// A grid of runs from one TOML sweep file, on local workers or as a Slurm job array
     /// (running cells needs feature `torch`); `lottery sweep status FILE` shows its cells; last
     /// stdout line: the path of results.csv.
@@ -129,7 +148,15 @@ where
         Command::Prune(args) => run_config(&args.run, None)
             .and_then(|(mut cfg, env)| {
                 cfg.set("method", &args.method)?;
-                cfg.set("sparsity", &format!("{:?}", args.sparsity.unwrap_or(0.8)))?;
+                // Default 0.8; an N:M budget fixes its own, 1 - N/M.
+                let default = match cfg.budget {
+                    lottery::run::kinds::Structure::NofM { n, m } => 1.0 - n as f64 / m as f64,
+                    _ => 0.8,
+                };
+                cfg.set(
+                    "sparsity",
+                    &format!("{:?}", args.sparsity.unwrap_or(default)),
+                )?;
                 lottery::nn::zoo::run_prune(&cfg, &env)
             })
             .map(|d| serde_json::Value::String(d.display().to_string())),
@@ -146,6 +173,22 @@ where
                 )
             })
             .map(|d| serde_json::Value::String(d.display().to_string())),
+        #[cfg(feature = "torch")]
+        Command::Export(args) => args
+            .format
+            .parse()
+            .and_then(|f| lottery::nn::export::export(&args.run_dir, f, args.level))
+            .map(|(path, report)| {
+                eprintln!(
+                    "{}: {} of {} bytes stored, {} weights kept, units removed {:?}",
+                    report.source.display(),
+                    report.stored_bytes,
+                    report.dense_bytes,
+                    report.kept,
+                    report.removed_units
+                );
+                serde_json::Value::String(path.display().to_string())
+            }),
         #[cfg(feature = "torch")]
         Command::Train(args) => run_config(args, Some(0))
             .and_then(|(cfg, env)| lottery::nn::imp::run_imp(&cfg, &env))

@@ -107,6 +107,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         cfg.total_iterations(data.train_len())
     };
     let ctx = Phase::new(cfg, env, &net, &vs, &data, &x, &run_dir, iterations);
+    ctx.target.check_structure()?;
     let (mut summary, trace) = match cfg.method {
         Method::Snip
         | Method::Grasp
