@@ -114,6 +114,14 @@ impl Target {
         Ok(())
     }
 
+    /// The block tiles and the tensors as matrices, when the structure is `block:HxW`.
+    pub fn blocks(&self) -> Option<(Tile, Vec<(usize, usize)>)> {
+        match self.structure {
+            Structure::Block { h, w } => Some((Tile::Block { h, w }, self.matrices.clone())),
+            _ => None,
+        }
+    }
+
     /// Whether every pooled layer has its own budget.
     pub fn is_layerwise(&self) -> bool {
         self.layerwise

@@ -309,10 +309,11 @@ impl RunConfig {
                 | M::Synflow
                 | M::MagnitudeInit
                 | M::Random
-        );
+        ) || (matches!(self.method, M::Rigl | M::Set)
+            && matches!(b, Structure::Block { .. }));
         if !takes {
             return bad(format!(
-                "`{b}` is implemented for imp, gradual, dpf, acdc and pruning at initialization, not `{}`",
+                "`{b}` is implemented for imp, gradual, dpf, acdc, pruning at initialization and (blocks only) rigl and set, not `{}`",
                 self.method
             ));
         }

@@ -204,3 +204,69 @@ fn check_next(tile: Tile, shapes: &[(usize, usize)], next: &[Option<usize>]) -> 
     }
     Ok(())
 }
+
+/// Drop-and-grow over whole tiles: [`super::exchange`] applied to the tiles of every group (a
+/// tile is in the support when its first coordinate is), with each tile scored by its $\ell_2$
+/// mass under `drop` and `grow`; `counts[g]` tiles move in group `g`. The support must be made
+/// of whole tiles; the result is too, with the same number of tiles per group.
+pub fn exchange_tiles(
+    current: &Mask,
+    drop: &Scores,
+    grow: &Scores,
+    counts: &[usize],
+    tile: Tile,
+    shapes: &[(usize, usize)],
+) -> Result<super::Exchange> {
+    let sizes = current.group_sizes();
+    tile_counts(tile, shapes, &vec![None; sizes.len()], &sizes)?;
+    let members: Vec<Vec<Vec<usize>>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(g, &(r, c))| {
+            let start = current.group_range(g).start;
+            tile.members(r, c)
+                .into_iter()
+                .map(|t| t.into_iter().map(|i| start + i).collect())
+                .collect()
+        })
+        .collect();
+    let mass = |s: &Scores| -> Scores {
+        Scores::grouped(
+            members
+                .iter()
+                .map(|ts| {
+                    ts.iter()
+                        .map(|t| t.iter().map(|&i| s.values()[i].powi(2)).sum())
+                        .collect()
+                })
+                .collect(),
+        )
+    };
+    let tile_sizes: Vec<usize> = members.iter().map(Vec::len).collect();
+    let mut tiles_in = Mask::empty(&tile_sizes);
+    let mut j = 0;
+    for ts in &members {
+        for t in ts {
+            if current.contains(t[0]) {
+                tiles_in.insert(j);
+            }
+            j += 1;
+        }
+    }
+    let e = super::exchange(&tiles_in, &mass(drop), &mass(grow), counts)?;
+    let mut mask = Mask::empty(&sizes);
+    for (j, t) in members.iter().flatten().enumerate() {
+        if e.mask.contains(j) {
+            for &i in t {
+                mask.insert(i);
+            }
+        }
+    }
+    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
+    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
+    Ok(super::Exchange {
+        mask,
+        dropped,
+        grown,
+    })
+}

@@ -164,7 +164,7 @@ fn rigl_grows_the_largest_dense_gradients_at_zero() {
     let before = x.to_scores();
     let grad = x.gradients().to_scores();
     let counts = [7, 3];
-    let e = drop_and_grow(&mut x, &mask, &counts, Growth::Gradient, 1).unwrap();
+    let e = drop_and_grow(&mut x, &mask, &counts, Growth::Gradient, 1, None).unwrap();
     let after = x.to_scores();
     for g in 0..sizes.len() {
         assert_eq!(e.mask.group_count(g), mask.group_count(g));
@@ -199,4 +199,53 @@ fn rigl_grows_the_largest_dense_gradients_at_zero() {
     for i in 0..after.len() {
         assert!(e.mask.contains(i) || after.values()[i] == 0.0);
     }
+}
+
+/// RigL with `budget = "block:4x4"`: whole tiles from the first mask to the last, the same
+/// number of tiles per layer, the sparsity constant at every update (the output layer, whose 10
+/// rows would leave smaller edge tiles, is left unpruned here: tiles of unequal size keep the
+/// tile count, not the weight count).
+#[test]
+fn rigl_with_blocks_moves_whole_tiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = teacher_run(
+        tmp.path(),
+        "rigl",
+        &[
+            "--strategy",
+            "layerwise",
+            "--set",
+            "dst_every=10",
+            "--set",
+            "budget=block:4x4",
+            "--set",
+            "prune_output=false",
+        ],
+    );
+    let s = read_summary(&dir);
+    let masks = runs::mask_bits(dir.join("mask.safetensors"));
+    let shapes = [(300usize, 784usize), (100, 300), (10, 100)];
+    for ((name, bits), &(r, c)) in masks.iter().zip(&shapes).take(2) {
+        let tiles = lottery::select::Tile::Block { h: 4, w: 4 }.members(r, c);
+        for t in &tiles {
+            assert!(
+                t.iter().all(|&i| bits[i] == bits[t[0]]),
+                "{name}: a broken tile"
+            );
+        }
+        let kept = tiles.iter().filter(|t| bits[t[0]] == 1).count();
+        let want = (((1.0 - 0.9) * tiles.len() as f64).round() as usize).max(1);
+        assert_eq!(kept, want, "{name}");
+    }
+    let ones = masks[2].1.iter().filter(|&&b| b == 1).count();
+    assert_eq!(ones, 1000, "{}: the output layer was pruned", masks[2].0);
+    let t = &s["trace"];
+    assert!(t["grown"].as_u64().unwrap() > 0);
+    let kept: Vec<u64> = t["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .collect();
+    assert!(kept.windows(2).all(|w| w[0] == w[1]), "{kept:?}");
 }

@@ -17,6 +17,11 @@
 //! them at random; RigL's code runs SET with zeros, and so does this one) with zero optimizer
 //! moments, and a dropped weight's moments are cleared. Every layer keeps its count exactly, so
 //! the sparsity is the same at every step (recorded in the trace: `kept` after each update).
+//!
+//! With `budget = "block:HxW"` the initial mask is made of whole tiles and whole tiles move
+//! ([`crate::select::exchange_tiles`]: the tiles of smallest weight mass dropped, those of
+//! largest gradient mass — or random ones — grown). N:M and channel budgets are not implemented
+//! for these two (refused).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +35,7 @@ use crate::nn::phase::{optimizer_kind, Segment};
 use crate::nn::rundir::{mask_from_state, mask_state, Summary};
 use crate::nn::target::Target;
 use crate::run::kinds::Method;
-use crate::select::{exchange, Exchange, Mask, Random, Scores};
+use crate::select::{exchange, exchange_tiles, Exchange, Mask, Random, Scores, Tile};
 use crate::space::SparseVector;
 use crate::Result;
 
@@ -66,13 +71,16 @@ impl UpdateSchedule {
 
 /// One drop-and-grow update of `x` on `mask`: in every group `counts[g]` smallest magnitudes
 /// are dropped and as many grown by `growth` (at iteration `it`), the dropped weights zeroed and
-/// the grown ones set to zero. `x` must hold its gradients for [`Growth::Gradient`].
+/// the grown ones set to zero. With `blocks`, whole tiles move instead (scored by their $\ell_2$
+/// mass, [`exchange_tiles`]) and `counts` are tiles. `x` must hold its gradients for
+/// [`Growth::Gradient`].
 pub fn drop_and_grow(
     x: &mut Params,
     mask: &Mask,
     counts: &[usize],
     growth: Growth,
     it: usize,
+    blocks: Option<&(Tile, Vec<(usize, usize)>)>,
 ) -> Result<Exchange> {
     let weights = x.to_scores();
     let grow = match growth {
@@ -83,7 +91,10 @@ pub fn drop_and_grow(
             Scores::from_parts(values, &mask.group_sizes())?
         }
     };
-    let e = exchange(mask, &weights, &grow, counts)?;
+    let e = match blocks {
+        Some((tile, shapes)) => exchange_tiles(mask, &weights, &grow, counts, *tile, shapes)?,
+        None => exchange(mask, &weights, &grow, counts)?,
+    };
     x.apply_mask(&e.mask);
     Ok(e)
 }
@@ -91,6 +102,8 @@ pub fn drop_and_grow(
 /// SET and RigL as a [`Dynamics`]: a fixed mask under the run's optimizer between updates.
 pub struct DropGrow {
     target: Target,
+    /// Block tiles (`budget = "block:HxW"`): whole tiles move.
+    blocks: Option<(Tile, Vec<(usize, usize)>)>,
     growth: Growth,
     schedule: UpdateSchedule,
     inner: FixedMask,
@@ -119,6 +132,7 @@ impl DropGrow {
         let sp = &cfg.sparse;
         let end = (sp.dst_end * ctx.iterations as f64).round() as usize;
         Ok(DropGrow {
+            blocks: target.blocks(),
             target,
             growth,
             schedule: UpdateSchedule {
@@ -155,14 +169,25 @@ impl Dynamics for DropGrow {
         let mask = self.inner.mask();
         let counts: Vec<usize> = (0..mask.n_groups())
             .map(|g| {
-                if self.target.pooled(g) {
-                    (f * mask.group_count(g) as f64).floor() as usize
-                } else {
-                    0
+                if !self.target.pooled(g) {
+                    return 0;
                 }
+                let units = match &self.blocks {
+                    // Tiles in the support: a tile is in when its first coordinate is.
+                    Some((tile, shapes)) => {
+                        let start = mask.group_range(g).start;
+                        let (r, c) = shapes[g];
+                        tile.members(r, c)
+                            .iter()
+                            .filter(|t| mask.contains(start + t[0]))
+                            .count()
+                    }
+                    None => mask.group_count(g),
+                };
+                (f * units as f64).floor() as usize
             })
             .collect();
-        let e = drop_and_grow(x, &mask, &counts, self.growth, it)?;
+        let e = drop_and_grow(x, &mask, &counts, self.growth, it, self.blocks.as_ref())?;
         self.updates += 1;
         self.exchanged += e.grown.len();
         self.kept.push(self.pooled_count(&e.mask));
