@@ -70,7 +70,7 @@ pub enum Command {
     Branch(BranchArgs),
     /// A pruning method of the zoo (feature `torch`): dpf, supermask, edge-popup, snip, grasp,
     /// synflow, magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy,
-    /// group-lasso, oracle (the planted teacher's support); or
+    /// group-lasso, oracle (the planted teacher's support), acdc, rigl, set; or
     /// `layerwise --from RUN_DIR --solver S`: one-shot layerwise pruning of a trained run by the
     /// convex solvers; last stdout line: the run dir.
     #[cfg(feature = "torch")]
