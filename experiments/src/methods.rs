@@ -117,6 +117,35 @@ pub const GRADUAL_SGD: &str = "gradual (SGD)";
 /// The label of dense SGD pruned once at 0.9T.
 pub const ONESHOT_SGD: &str = "one-shot at 0.9T (SGD)";
 
+/// The reference an arm is paired with besides gradual pruning: under ERK, gradual pruning under
+/// ERK (RigL, SET; the same allocation); with blocks or channels, gradual pruning with per-layer
+/// budgets (the same allocation, unstructured); with N:M, the same method unstructured; AC/DC's
+/// dense model, AC/DC's sparse model; SET is paired with RigL (`set (ERK)` → `rigl (ERK)`).
+pub fn own_reference(method: &str) -> Option<String> {
+    if let Some(sparse) = method.strip_suffix(" (dense model)") {
+        return Some(sparse.to_string());
+    }
+    if method == "set (ERK)" {
+        return Some("rigl (ERK)".into());
+    }
+    if method.ends_with("(ERK)") && method != "gradual (ERK)" {
+        return Some("gradual (ERK)".into());
+    }
+    // N:M: the same method unstructured at the same sparsity (gradual's is the default row).
+    if let Some((base, inner)) = method.strip_suffix(')').and_then(|m| m.split_once(" (")) {
+        let nm = inner
+            .split_once(':')
+            .is_some_and(|(n, m)| n.parse::<usize>().is_ok() && m.parse::<usize>().is_ok());
+        if nm && base != "gradual" {
+            return Some(base.to_string());
+        }
+    }
+    if method.contains("(block:") || method.ends_with("(channel)") {
+        return Some("gradual (per layer)".into());
+    }
+    None
+}
+
 /// The paired differences (points, mean ± 95% CI over seeds): every method against gradual
 /// pruning (Adam), and the SGD-trained methods also against the two SGD controls.
 pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
@@ -166,6 +195,23 @@ pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
             row.extend(cells);
             rows.push(row);
         }
+        if let Some(own) = own_reference(m) {
+            let cells: Vec<String> = sparsities
+                .iter()
+                .map(|s| {
+                    points
+                        .iter()
+                        .find(|p| p.method == *m && (p.sparsity - s).abs() < 0.01)
+                        .map(|p| p.minus_own)
+                        .filter(|c| c.n > 0)
+                        .map(|c| c.show(100.0, 2))
+                        .unwrap_or_else(|| "—".into())
+                })
+                .collect();
+            let mut row = vec![format!("`{m}`"), format!("`{own}`")];
+            row.extend(cells);
+            rows.push(row);
+        }
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     crate::evidence::markdown(&h, &rows)
@@ -188,6 +234,9 @@ pub struct Point {
     pub minus_gradual_sgd: crate::evidence::Ci,
     /// … with dense SGD pruned once at 0.9T (what SFW and MD threshold at), mask then fixed.
     pub minus_oneshot_sgd: crate::evidence::Ci,
+    /// … with the arm's own reference when it has one ([`own_reference`]): the same budget
+    /// allocation or, for AC/DC's dense model, AC/DC's sparse model of the same runs.
+    pub minus_own: crate::evidence::Ci,
     /// Total training iterations behind the result (mean over seeds).
     pub iterations: f64,
 }
@@ -221,6 +270,9 @@ pub fn points(rows: &[Row]) -> Vec<Point> {
                 minus_gradual: crate::evidence::Ci::paired(&a, &acc(&of("gradual", k))),
                 minus_gradual_sgd: crate::evidence::Ci::paired(&a, &acc(&of(GRADUAL_SGD, k))),
                 minus_oneshot_sgd: crate::evidence::Ci::paired(&a, &acc(&of(ONESHOT_SGD, k))),
+                minus_own: own_reference(&m)
+                    .map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
+                    .unwrap_or_else(|| crate::evidence::Ci::of(&[])),
                 iterations: here
                     .iter()
                     .map(|r| r.cumulative_iterations as f64)

@@ -284,7 +284,8 @@ fn instability_reports_controls_and_late_rewinding() {
 
 /// The method comparison end to end on a miniature sweep: the optimizer controls are labelled
 /// apart from the methods, every point has both seeds and its paired difference with gradual
-/// pruning, and the compute axis counts IMP's levels.
+/// pruning, and the compute axis counts IMP's levels; ERK, N:M and AC/DC's dense model are
+/// labelled.
 #[cfg(feature = "torch")]
 #[test]
 fn methods_label_controls_and_count_compute() {
@@ -301,9 +302,22 @@ fn methods_label_controls_and_count_compute() {
         "dense",
         "dense (SGD)",
         "imp",
+        "rigl (ERK)",
+        "acdc",
+        "acdc (dense model)",
+        "gradual (2:4)",
     ] {
         assert!(methods.contains(m), "{m} missing from {methods:?}");
     }
+    // The N:M arm is paired with unstructured gradual pruning at its own sparsity (50%).
+    let nm: Vec<_> = t
+        .rows
+        .iter()
+        .filter(|r| t.get(r, "method") == "gradual (2:4)")
+        .collect();
+    assert_eq!(nm.len(), 1);
+    assert_eq!(t.get(nm[0], "sparsity"), "0.5");
+    assert_eq!(t.get(nm[0], "minus_gradual_n"), "2");
     for r in t
         .rows
         .iter()
