@@ -100,7 +100,7 @@ fn the_experiment_sweep_files_resolve() {
         ("lottery_curve-paper.toml", 15),
         (
             "methods.toml",
-            5 + 5 + 15 * 4 * 5 + 2 * 4 * 5 + 4 * 5 + 3 * 4 * 5 + 4 * 5,
+            5 + 5 + 15 * 4 * 5 + 2 * 4 * 5 + 4 * 5 + 3 * 4 * 5 + 4 * 5 + 2 * 4 * 5 + 3 * 2 * 5,
         ),
         ("methods-paper.toml", 5 + 14 * 6 * 5),
         ("instability.toml", 5 + 5 * 3 + 5 * 4),

@@ -4,7 +4,7 @@
 use tch::Tensor;
 
 use super::optim::{Optimizer, OptimizerKind};
-use super::params::Params;
+use super::params::{mask_from_state, mask_state, Params};
 use crate::select::Mask;
 use crate::{Error, Result};
 
@@ -152,6 +152,10 @@ pub struct FixedMask {
     masks: Vec<Option<Tensor>>,
     opt: Optimizer,
     rest: Vec<(String, Tensor)>,
+    /// The mask is part of the checkpoint (it moves during training: AC/DC, RigL).
+    saves_mask: bool,
+    /// The mask tensors must be rebuilt before the next step (after a restore).
+    stale: bool,
 }
 
 impl FixedMask {
@@ -168,7 +172,25 @@ impl FixedMask {
             mask: mask.clone(),
             opt: Optimizer::new(kind, weight_decay, &x.tensors),
             rest,
+            saves_mask: false,
+            stale: false,
         }
+    }
+
+    /// Rebuild the mask tensors of a restored mask (done by every step; call it first when
+    /// moving the mask before a step).
+    pub fn refresh(&mut self, x: &Params) {
+        if self.stale {
+            self.set_mask(x, self.mask.clone());
+        }
+    }
+
+    /// Checkpoint the mask too, restored before the weights it applies to are at hand (its
+    /// tensors are rebuilt at the next step): for dynamics that move it — greedy growth, the
+    /// group lasso, AC/DC, RigL/SET.
+    pub fn saving_mask(mut self) -> Self {
+        self.saves_mask = true;
+        self
     }
 
     /// Keep pruned weights at their current values (frozen) instead of zero.
@@ -181,12 +203,7 @@ impl FixedMask {
     pub fn set_mask(&mut self, x: &Params, mask: Mask) {
         self.masks = x.mask_tensors(&mask).into_iter().map(Some).collect();
         self.mask = mask;
-    }
-
-    /// Record `mask` without its tensors (a restore, before the weights are at hand): call
-    /// [`FixedMask::set_mask`] with it before the next step.
-    pub fn set_mask_lazily(&mut self, mask: Mask) {
-        self.mask = mask;
+        self.stale = false;
     }
 
     /// Move to another mask and zero the optimizer's moments outside it (the weights outside it
@@ -206,6 +223,7 @@ impl Dynamics for FixedMask {
     }
 
     fn update(&mut self, x: &mut Params, lr: f64, _it: usize) -> Result<()> {
+        self.refresh(x);
         self.opt.step(&mut x.tensors, &self.masks, lr);
         Ok(())
     }
@@ -215,10 +233,22 @@ impl Dynamics for FixedMask {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.opt.named_state("opt.")
+        let mut s = if self.saves_mask {
+            mask_state(&self.mask)
+        } else {
+            vec![]
+        };
+        s.extend(self.opt.named_state("opt."));
+        s
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        if self.saves_mask {
+            if let Some(m) = mask_from_state(named, &self.mask.group_sizes())? {
+                self.mask = m;
+                self.stale = true;
+            }
+        }
         self.opt.load_named_state(named, "opt.")
     }
 }

@@ -245,3 +245,19 @@ pub fn prunable(vs: &VarStore, net: &Network) -> Params {
             .collect(),
     )
 }
+
+/// A mask as checkpoint tensors `mask.<g>` (u8 0/1, flat, per group).
+pub fn mask_state(mask: &Mask) -> Vec<(String, Tensor)> {
+    (0..mask.n_groups())
+        .map(|g| (format!("mask.{g}"), mask_group_u8(mask, g, &[-1])))
+        .collect()
+}
+
+/// Read [`mask_state`] back (None when the checkpoint has no mask).
+pub fn mask_from_state(named: &[(String, Tensor)], sizes: &[usize]) -> Result<Option<Mask>> {
+    if !named.iter().any(|(n, _)| n == "mask.0") {
+        return Ok(None);
+    }
+    let keys: Vec<String> = (0..sizes.len()).map(|g| format!("mask.{g}")).collect();
+    mask_from_named(named, &keys, sizes).map(Some)
+}

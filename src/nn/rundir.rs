@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::params::{mask_from_named, mask_group_u8, Params};
+pub use super::params::{mask_from_state, mask_state};
 use crate::data::Batcher;
 use crate::run::RunConfig;
 use crate::select::Mask;
@@ -186,22 +187,6 @@ pub fn load_mask(path: &Path, params: &Params) -> Result<Mask> {
             reason: e.to_string(),
         }
     })
-}
-
-/// A mask as checkpoint tensors `mask.<g>` (u8 0/1, flat, per group).
-pub fn mask_state(mask: &Mask) -> Vec<(String, Tensor)> {
-    (0..mask.n_groups())
-        .map(|g| (format!("mask.{g}"), mask_group_u8(mask, g, &[-1])))
-        .collect()
-}
-
-/// Read [`mask_state`] back (None when the checkpoint has no mask).
-pub fn mask_from_state(named: &[(String, Tensor)], sizes: &[usize]) -> Result<Option<Mask>> {
-    if !named.iter().any(|(n, _)| n == "mask.0") {
-        return Ok(None);
-    }
-    let keys: Vec<String> = (0..sizes.len()).map(|g| format!("mask.{g}")).collect();
-    mask_from_named(named, &keys, sizes).map(Some)
 }
 
 /// One row of `metrics.csv`.

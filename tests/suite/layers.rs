@@ -32,6 +32,7 @@ const NN_LAYERS: &[(&str, usize)] = &[
     ("target", 2),
     ("dynamics", 2),
     ("rundir", 2),
+    ("export", 3),
     ("perturb", 2),
     ("planted", 2),
     ("env", 3),

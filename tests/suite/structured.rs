@@ -205,6 +205,21 @@ fn structured_budgets_refuse_what_they_do_not_fit_in_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+    // A layerwise run takes `--set budget=` as its budget and refuses any other `--set`.
+    let out = lottery_out(
+        tmp.path(),
+        &[
+            "prune",
+            "layerwise",
+            "--from",
+            "no-such-run",
+            "--set",
+            "lr=0.1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accepts only budget"), "{err}");
     let out = lottery_out(
         tmp.path(),
         &[

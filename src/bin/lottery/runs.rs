@@ -53,11 +53,29 @@ pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
         .from
         .clone()
         .ok_or_else(|| Error::param("from", "layerwise needs --from RUN_DIR (a trained run)"))?;
+    // `--set budget=…` is the layerwise budget (the spelling the other methods use); no other
+    // run setting applies to a layerwise run, so any other `--set` is refused, not ignored.
+    let mut budget = args.budget.clone();
+    for kv in &args.run.set {
+        match kv.split_once('=') {
+            Some(("budget", v)) => budget = Some(v.to_string()),
+            _ => {
+                return Err(Error::param(
+                    "set",
+                    format!(
+                        "`{}`: a layerwise run takes its settings as flags (--solver, --sparsity, \
+                         --budget, ...); of --set it accepts only budget=row|layer|N:M",
+                        kv.escape_debug()
+                    ),
+                ))
+            }
+        }
+    }
     let defaults = lottery::nn::layerwise::LayerwiseSettings::default();
     let settings = lottery::nn::layerwise::LayerwiseSettings {
         solver: args.solver.clone().unwrap_or(defaults.solver),
         sparsity: args.sparsity.unwrap_or(defaults.sparsity),
-        budget: args.budget.clone().unwrap_or(defaults.budget),
+        budget: budget.unwrap_or(defaults.budget),
         calibration: args.calibration.unwrap_or(defaults.calibration),
         damp: args.damp.unwrap_or(defaults.damp),
         finetune: args.finetune.unwrap_or(defaults.finetune),

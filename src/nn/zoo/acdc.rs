@@ -32,7 +32,7 @@ use super::Ctx;
 use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
 use crate::nn::params::{assign, Params};
 use crate::nn::phase::{evaluate, optimizer_kind, Segment};
-use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
+use crate::nn::rundir::{self, Summary};
 use crate::nn::target::Target;
 use crate::select::{Largest, Mask};
 use crate::solver::step::threshold;
@@ -91,7 +91,6 @@ pub struct Acdc {
     switches: Vec<(usize, Switch)>,
     inner: FixedMask,
     sparse: bool,
-    stale: bool,
     phases: Vec<serde_json::Value>,
     /// Iteration and kind of the phase in progress.
     started: (usize, &'static str),
@@ -113,9 +112,9 @@ impl Acdc {
                 x,
                 &Mask::full(&x.group_sizes()),
                 vec![],
-            ),
+            )
+            .saving_mask(),
             sparse: false,
-            stale: false,
             phases: vec![],
             started: (0, "dense"),
         }
@@ -157,10 +156,6 @@ impl Acdc {
 
 impl Dynamics for Acdc {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        if std::mem::take(&mut self.stale) {
-            let m = self.inner.mask();
-            self.inner.set_mask(x, m);
-        }
         if let Some(&(_, switch)) = self.switches.iter().find(|s| s.0 == it) {
             if it > 0 {
                 self.close_phase(x, it);
@@ -188,17 +183,10 @@ impl Dynamics for Acdc {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.inner.mask());
-        s.extend(self.inner.state());
-        s
+        self.inner.state()
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        let sizes = self.inner.mask().group_sizes();
-        if let Some(m) = mask_from_state(named, &sizes)? {
-            self.inner.set_mask_lazily(m);
-            self.stale = true;
-        }
         self.inner.load_state(named)
     }
 

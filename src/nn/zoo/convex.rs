@@ -309,52 +309,7 @@ pub struct Greedy {
     budget: Budget,
     at: Vec<usize>,
     round: usize,
-    fixed: Resumable,
-}
-
-/// A [`FixedMask`] trainer whose mask a checkpoint restores before the weights it applies to
-/// are at hand: the restored mask waits until the next update (shared by the trainers that
-/// change their support: greedy growth, the group lasso).
-#[derive(Debug)]
-pub struct Resumable {
-    /// The masked optimizer.
-    pub fixed: FixedMask,
-    /// A restored mask whose tensors are still to be rebuilt.
-    stale: Option<Mask>,
-}
-
-impl Resumable {
-    /// Around `fixed`.
-    pub fn new(fixed: FixedMask) -> Self {
-        Resumable { fixed, stale: None }
-    }
-
-    /// Apply a restored mask, if any (first thing of an update).
-    pub fn restore(&mut self, x: &Params) {
-        if let Some(m) = self.stale.take() {
-            self.fixed.set_mask(x, m);
-        }
-    }
-
-    /// The current support.
-    pub fn mask(&self) -> Mask {
-        self.stale.clone().unwrap_or_else(|| self.fixed.mask())
-    }
-
-    /// The mask and the optimizer's state.
-    pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.mask());
-        s.extend(self.fixed.state());
-        s
-    }
-
-    /// Restore [`Resumable::state`].
-    pub fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        if let Some(m) = mask_from_state(named, &self.fixed.mask().group_sizes())? {
-            self.stale = Some(m);
-        }
-        self.fixed.load_state(named)
-    }
+    fixed: FixedMask,
 }
 
 impl Greedy {
@@ -384,7 +339,7 @@ impl Greedy {
 
 impl Dynamics for Greedy {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        self.fixed.restore(x);
+        self.fixed.refresh(x);
         if self.round < self.at.len() && it >= self.at[self.round] {
             let mask = grow(
                 &x.gradients(),
@@ -393,10 +348,10 @@ impl Dynamics for Greedy {
             )?;
             // The first support keeps its initial values; later coordinates enter at zero.
             x.apply_mask(&mask);
-            self.fixed.fixed.set_mask(x, mask);
+            self.fixed.set_mask(x, mask);
             self.round += 1;
         }
-        self.fixed.fixed.update(x, lr, it)
+        self.fixed.update(x, lr, it)
     }
 
     fn mask(&self) -> Mask {
@@ -521,13 +476,14 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 budget,
                 at: (0..rounds).map(|r| r * end / rounds).collect(),
                 round: 0,
-                fixed: Resumable::new(FixedMask::new(
+                fixed: FixedMask::new(
                     optimizer_kind(&trainer),
                     trainer.weight_decay,
                     ctx.x,
                     &empty,
                     vec![],
-                )),
+                )
+                .saving_mask(),
             })
         }
         other => {

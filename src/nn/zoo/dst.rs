@@ -32,7 +32,7 @@ use super::Ctx;
 use crate::nn::dynamics::{Dynamics, FixedMask};
 use crate::nn::params::Params;
 use crate::nn::phase::{optimizer_kind, Segment};
-use crate::nn::rundir::{mask_from_state, mask_state, Summary};
+use crate::nn::rundir::Summary;
 use crate::nn::target::Target;
 use crate::run::kinds::Method;
 use crate::select::{exchange, exchange_tiles, Exchange, Mask, Random, Scores, Tile};
@@ -107,8 +107,6 @@ pub struct DropGrow {
     growth: Growth,
     schedule: UpdateSchedule,
     inner: FixedMask,
-    /// The mask tensors must be rebuilt (after a restore).
-    stale: bool,
     updates: usize,
     exchanged: usize,
     kept: Vec<usize>,
@@ -140,8 +138,8 @@ impl DropGrow {
                 fraction: sp.dst_fraction,
                 end,
             },
-            inner: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, x, &mask, vec![]),
-            stale: false,
+            inner: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, x, &mask, vec![])
+                .saving_mask(),
             updates: 0,
             exchanged: 0,
             kept: vec![],
@@ -159,10 +157,6 @@ impl DropGrow {
 
 impl Dynamics for DropGrow {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        if std::mem::take(&mut self.stale) {
-            let m = self.inner.mask();
-            self.inner.set_mask(x, m);
-        }
         let Some(f) = self.schedule.fraction_at(it) else {
             return self.inner.update(x, lr, it);
         };
@@ -201,17 +195,10 @@ impl Dynamics for DropGrow {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = mask_state(&self.inner.mask());
-        s.extend(self.inner.state());
-        s
+        self.inner.state()
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        let sizes = self.inner.mask().group_sizes();
-        if let Some(m) = mask_from_state(named, &sizes)? {
-            self.inner.set_mask_lazily(m);
-            self.stale = true;
-        }
         self.inner.load_state(named)
     }
 

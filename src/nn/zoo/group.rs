@@ -15,7 +15,7 @@
 use serde_json::json;
 use tch::{Kind, Tensor};
 
-use super::convex::{Resumable, Thresholded};
+use super::convex::Thresholded;
 use super::Ctx;
 use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
 use crate::nn::params::Params;
@@ -43,7 +43,7 @@ pub fn prox_columns(w: &Tensor, t: f64) -> i64 {
 /// The group-lasso trainer's dynamics.
 #[derive(Debug)]
 pub struct GroupLasso {
-    fixed: Resumable,
+    fixed: FixedMask,
     lambda: f64,
     th: Thresholded,
     live: Vec<(usize, i64)>,
@@ -51,8 +51,7 @@ pub struct GroupLasso {
 
 impl Dynamics for GroupLasso {
     fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-        self.fixed.restore(x);
-        self.fixed.fixed.update(x, lr, it)?;
+        self.fixed.update(x, lr, it)?;
         if !self.th.fixed {
             let live = prox_columns(&x.tensors[0], lr * self.lambda);
             if it.is_multiple_of(100) {
@@ -64,7 +63,7 @@ impl Dynamics for GroupLasso {
 
     fn after(&mut self, done: usize, x: &mut Params) -> Result<Flow> {
         if self.th.after(done, x)? {
-            self.fixed.fixed.set_mask(x, self.th.mask.clone());
+            self.fixed.set_mask(x, self.th.mask.clone());
         }
         Ok(Flow::Continue)
     }
@@ -107,13 +106,8 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     }
     let full = Mask::full(&ctx.x.group_sizes());
     let mut dynamics = GroupLasso {
-        fixed: Resumable::new(FixedMask::new(
-            optimizer_kind(cfg),
-            cfg.weight_decay,
-            ctx.x,
-            &full,
-            vec![],
-        )),
+        fixed: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, ctx.x, &full, vec![])
+            .saving_mask(),
         lambda: cfg.convex.group_lambda,
         th: Thresholded::new(ctx),
         live: Vec::new(),
