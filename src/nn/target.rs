@@ -114,6 +114,14 @@ impl Target {
         Ok(())
     }
 
+    /// `(N, M)` when the structure is N:M.
+    pub fn n_of_m(&self) -> Option<(usize, usize)> {
+        match self.structure {
+            Structure::NofM { n, m } => Some((n, m)),
+            _ => None,
+        }
+    }
+
     /// The block tiles and the tensors as matrices, when the structure is `block:HxW`.
     pub fn blocks(&self) -> Option<(Tile, Vec<(usize, usize)>)> {
         match self.structure {

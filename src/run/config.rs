@@ -309,11 +309,10 @@ impl RunConfig {
                 | M::Synflow
                 | M::MagnitudeInit
                 | M::Random
-        ) || (matches!(self.method, M::Rigl | M::Set)
-            && matches!(b, Structure::Block { .. }));
+        ) || (matches!(self.method, M::Rigl | M::Set) && b != Structure::Channel);
         if !takes {
             return bad(format!(
-                "`{b}` is implemented for imp, gradual, dpf, acdc, pruning at initialization and (blocks only) rigl and set, not `{}`",
+                "`{b}` is implemented for imp, gradual, dpf, acdc, pruning at initialization and (N:M, blocks) rigl and set, not `{}`",
                 self.method
             ));
         }

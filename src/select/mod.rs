@@ -38,7 +38,7 @@ mod rules;
 mod tiles;
 
 pub use erk::erk_densities;
-pub use exchange::{exchange, Exchange};
+pub use exchange::{exchange, exchange_n_of_m, Exchange};
 pub use mask::Mask;
 pub use rules::{
     arg_max_abs, by_value, draw_proportional, top_k, Largest, Proportional, Random, Rule,

@@ -319,3 +319,43 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// Drop-and-grow inside N:M runs (`select::exchange_n_of_m`, RigL/SET under an N:M budget):
+    /// every run keeps its count, at most `swaps[g]` runs of group g change and each changed run
+    /// trades exactly one coordinate, and the runs that change are among those whose best
+    /// outside |grow| is largest.
+    #[test]
+    fn n_of_m_exchange_keeps_every_run(
+        runs in prop::collection::vec(1usize..8, 1..4), m in 2usize..6, n_frac in 0.0f64..1.0,
+        swaps in prop::collection::vec(0usize..6, 3), seed in 0u64..1000,
+    ) {
+        let n = 1 + ((m - 1) as f64 * n_frac) as usize;
+        let sizes: Vec<usize> = runs.iter().map(|r| r * m).collect();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut draw = |k: usize| -> Vec<f64> { (0..k).map(|_| rand::Rng::gen_range(&mut rng, -2.0..2.0)).collect() };
+        let total: usize = sizes.iter().sum();
+        let (w, g) = (draw(total), draw(total));
+        let drop = Scores::from_parts(w, &sizes).unwrap();
+        let grow = Scores::from_parts(g.clone(), &sizes).unwrap();
+        let current = Largest.select(&drop, &Budget::NofM { n, m, pool: vec![true; sizes.len()] }).unwrap();
+        let swaps = &swaps[..sizes.len()];
+        let e = lottery::select::exchange_n_of_m(&current, &drop, &grow, swaps, m).unwrap();
+        for (gi, &s) in swaps.iter().enumerate() {
+            let range = current.group_range(gi);
+            let mut changed = 0;
+            for a in range.clone().step_by(m) {
+                let run = a..a + m;
+                let before: Vec<usize> = run.clone().filter(|&i| current.contains(i)).collect();
+                let after: Vec<usize> = run.clone().filter(|&i| e.mask.contains(i)).collect();
+                prop_assert_eq!(before.len(), after.len());
+                let out = before.iter().filter(|i| !after.contains(i)).count();
+                prop_assert!(out <= 1, "a run traded {} coordinates", out);
+                changed += out;
+            }
+            prop_assert!(changed <= s, "{} runs changed, {} swaps", changed, s);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::runs;
 
 use lottery::nn::params::Params;
 use lottery::nn::zoo::acdc::{schedule, Switch};
-use lottery::nn::zoo::dst::{drop_and_grow, Growth, UpdateSchedule};
+use lottery::nn::zoo::dst::{drop_and_grow, Growth, Moves, UpdateSchedule};
 use lottery::select::Mask;
 use lottery::space::SparseVector;
 use runs::{kept, lottery_ok, read_summary};
@@ -164,7 +164,7 @@ fn rigl_grows_the_largest_dense_gradients_at_zero() {
     let before = x.to_scores();
     let grad = x.gradients().to_scores();
     let counts = [7, 3];
-    let e = drop_and_grow(&mut x, &mask, &counts, Growth::Gradient, 1, None).unwrap();
+    let e = drop_and_grow(&mut x, &mask, &counts, Growth::Gradient, 1, &Moves::Weights).unwrap();
     let after = x.to_scores();
     for g in 0..sizes.len() {
         assert_eq!(e.mask.group_count(g), mask.group_count(g));
@@ -248,4 +248,47 @@ fn rigl_with_blocks_moves_whole_tiles() {
         .map(|k| k.as_u64().unwrap())
         .collect();
     assert!(kept.windows(2).all(|w| w[0] == w[1]), "{kept:?}");
+}
+
+/// RigL and SET under a 2:4 budget: the mask is 2:4 from the first step to the last, the
+/// sparsity constant at every update, and weights do move.
+#[test]
+fn rigl_and_set_keep_two_of_four() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["rigl", "set"] {
+        let mut args = vec![
+            "prune",
+            method,
+            "--preset",
+            "lenet300-lth",
+            "--dataset",
+            "teacher",
+            "--iterations",
+            "200",
+            "--set",
+            "eval_every=100",
+            "--set",
+            "dst_every=10",
+            "--set",
+            "budget=2:4",
+        ];
+        args.extend(["--strategy", "layerwise"]);
+        let dir = lottery_ok(tmp.path(), &args);
+        for (name, bits) in runs::mask_bits(dir.join("mask.safetensors")) {
+            assert!(
+                bits.chunks(4)
+                    .all(|r| r.iter().filter(|&&b| b == 1).count() == 2),
+                "{method}: {name} is not 2:4"
+            );
+        }
+        let t = &read_summary(&dir)["trace"];
+        assert!(t["grown"].as_u64().unwrap() > 0, "{method}: nothing moved");
+        let kept: Vec<u64> = t["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_u64().unwrap())
+            .collect();
+        assert!(kept.iter().all(|&k| k == 133_100), "{method}: {kept:?}");
+    }
 }

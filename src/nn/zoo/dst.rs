@@ -20,8 +20,12 @@
 //!
 //! With `budget = "block:HxW"` the initial mask is made of whole tiles and whole tiles move
 //! ([`crate::select::exchange_tiles`]: the tiles of smallest weight mass dropped, those of
-//! largest gradient mass — or random ones — grown). N:M and channel budgets are not implemented
-//! for these two (refused).
+//! largest gradient mass — or random ones — grown). With `budget = "N:M"` the initial mask is
+//! N:M and each of a layer's ⌊f·k⌋ swaps happens inside one run of M — the runs whose best
+//! outside grow score is largest — so every run keeps N ([`crate::select::exchange_n_of_m`];
+//! this rule is this project's: RigL's ⌊f·N⌋ per run would be 0). Channel budgets are refused:
+//! a removed unit's incoming gradient is exactly zero (its outgoing weights are masked), so
+//! RigL has nothing to grow it by.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,7 +39,9 @@ use crate::nn::phase::{optimizer_kind, Segment};
 use crate::nn::rundir::Summary;
 use crate::nn::target::Target;
 use crate::run::kinds::Method;
-use crate::select::{exchange, exchange_tiles, Exchange, Mask, Random, Scores, Tile};
+use crate::select::{
+    exchange, exchange_n_of_m, exchange_tiles, Exchange, Mask, Random, Scores, Tile,
+};
 use crate::space::SparseVector;
 use crate::Result;
 
@@ -69,10 +75,22 @@ impl UpdateSchedule {
     }
 }
 
+/// What one drop-and-grow update moves.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Moves {
+    /// Single weights, `counts[g]` per layer ([`exchange`]).
+    Weights,
+    /// Whole tiles of the layers as matrices, `counts[g]` tiles per layer ([`exchange_tiles`]).
+    Tiles(Tile, Vec<(usize, usize)>),
+    /// One weight inside each of `counts[g]` runs of `M` per layer, keeping N:M
+    /// ([`exchange_n_of_m`]).
+    Runs(usize),
+}
+
 /// One drop-and-grow update of `x` on `mask`: in every group `counts[g]` smallest magnitudes
-/// are dropped and as many grown by `growth` (at iteration `it`), the dropped weights zeroed and
-/// the grown ones set to zero. With `blocks`, whole tiles move instead (scored by their $\ell_2$
-/// mass, [`exchange_tiles`]) and `counts` are tiles. `x` must hold its gradients for
+/// are dropped and as many grown by `growth` (at iteration `it`), as single weights, whole tiles
+/// (scored by their $\ell_2$ mass) or swaps inside N:M runs ([`Moves`]); the dropped weights are
+/// zeroed and the grown ones start at zero. `x` must hold its gradients for
 /// [`Growth::Gradient`].
 pub fn drop_and_grow(
     x: &mut Params,
@@ -80,7 +98,7 @@ pub fn drop_and_grow(
     counts: &[usize],
     growth: Growth,
     it: usize,
-    blocks: Option<&(Tile, Vec<(usize, usize)>)>,
+    moves: &Moves,
 ) -> Result<Exchange> {
     let weights = x.to_scores();
     let grow = match growth {
@@ -91,9 +109,10 @@ pub fn drop_and_grow(
             Scores::from_parts(values, &mask.group_sizes())?
         }
     };
-    let e = match blocks {
-        Some((tile, shapes)) => exchange_tiles(mask, &weights, &grow, counts, *tile, shapes)?,
-        None => exchange(mask, &weights, &grow, counts)?,
+    let e = match moves {
+        Moves::Tiles(tile, shapes) => exchange_tiles(mask, &weights, &grow, counts, *tile, shapes)?,
+        Moves::Runs(m) => exchange_n_of_m(mask, &weights, &grow, counts, *m)?,
+        Moves::Weights => exchange(mask, &weights, &grow, counts)?,
     };
     x.apply_mask(&e.mask);
     Ok(e)
@@ -102,8 +121,8 @@ pub fn drop_and_grow(
 /// SET and RigL as a [`Dynamics`]: a fixed mask under the run's optimizer between updates.
 pub struct DropGrow {
     target: Target,
-    /// Block tiles (`budget = "block:HxW"`): whole tiles move.
-    blocks: Option<(Tile, Vec<(usize, usize)>)>,
+    /// What moves: weights, block tiles (`block:HxW`) or swaps inside N:M runs.
+    moves: Moves,
     growth: Growth,
     schedule: UpdateSchedule,
     inner: FixedMask,
@@ -130,7 +149,11 @@ impl DropGrow {
         let sp = &cfg.sparse;
         let end = (sp.dst_end * ctx.iterations as f64).round() as usize;
         Ok(DropGrow {
-            blocks: target.blocks(),
+            moves: match (target.blocks(), target.n_of_m()) {
+                (Some((tile, shapes)), _) => Moves::Tiles(tile, shapes),
+                (_, Some((_, m))) => Moves::Runs(m),
+                _ => Moves::Weights,
+            },
             target,
             growth,
             schedule: UpdateSchedule {
@@ -166,9 +189,9 @@ impl Dynamics for DropGrow {
                 if !self.target.pooled(g) {
                     return 0;
                 }
-                let units = match &self.blocks {
+                let units = match &self.moves {
                     // Tiles in the support: a tile is in when its first coordinate is.
-                    Some((tile, shapes)) => {
+                    Moves::Tiles(tile, shapes) => {
                         let start = mask.group_range(g).start;
                         let (r, c) = shapes[g];
                         tile.members(r, c)
@@ -176,12 +199,12 @@ impl Dynamics for DropGrow {
                             .filter(|t| mask.contains(start + t[0]))
                             .count()
                     }
-                    None => mask.group_count(g),
+                    _ => mask.group_count(g),
                 };
                 (f * units as f64).floor() as usize
             })
             .collect();
-        let e = drop_and_grow(x, &mask, &counts, self.growth, it, self.blocks.as_ref())?;
+        let e = drop_and_grow(x, &mask, &counts, self.growth, it, &self.moves)?;
         self.updates += 1;
         self.exchanged += e.grown.len();
         self.kept.push(self.pooled_count(&e.mask));
