@@ -34,10 +34,24 @@ use super::rundir::{self, level_dir, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
 pub use crate::run::layerwise::LayerwiseSettings;
-use crate::run::layerwise::FISHER;
-use crate::solver::layer::{prune_fisher, prune_layer, LayerBudget, LayerSolver, FISHER_SOLVERS};
+use crate::run::layerwise::{CHANNEL, FISHER};
+use crate::solver::layer::{
+    prune_blocks, prune_channels, prune_fisher, prune_layer, LayerBudget, LayerSolver,
+    FISHER_SOLVERS,
+};
 use crate::space::SparseVector;
 use crate::{Error, Result};
+
+/// `(h, w)` of a `block:HxW` budget (one-line error on a malformed one), `None` for others.
+fn block_of(budget: &str) -> Result<Option<(usize, usize)>> {
+    if !budget.starts_with("block:") {
+        return Ok(None);
+    }
+    match budget.parse::<crate::run::kinds::Structure>()? {
+        crate::run::kinds::Structure::Block { h, w } => Ok(Some((h, w))),
+        _ => Ok(None),
+    }
+}
 
 /// Check the settings; the solver they name.
 pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
@@ -58,7 +72,9 @@ pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
         ));
     }
     // The spelling only; an N:M budget is checked against each layer's width later.
-    LayerBudget::parse(&s.budget, s.sparsity, 1, 1)?;
+    if s.budget != CHANNEL && block_of(&s.budget)?.is_none() {
+        LayerBudget::parse(&s.budget, s.sparsity, 1, 1)?;
+    }
     s.check_objective()?;
     if s.objective == FISHER && !FISHER_SOLVERS.contains(&solver) {
         let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
@@ -357,8 +373,12 @@ fn prune_network(
     let idx = calibration(data, settings, device);
     let calib = data.train.0.index_select(0, &idx);
     let mut reports = Vec::new();
+    let channel = settings.budget == CHANNEL;
+    // Channel budgets: the rows of the last pruned layer still alive (its units / filters).
+    let mut alive: Option<Vec<bool>> = None;
     for g in 0..x.names.len() {
-        if !target.pooled(g) {
+        // A channel budget also removes an unpooled layer's inputs from dead units.
+        if !(target.pooled(g) || (channel && alive.is_some())) {
             continue;
         }
         let t = &x.tensors[g];
@@ -369,12 +389,50 @@ fn prune_network(
         let center = to_array2(&t.flatten(1, -1))?;
         let (rows, cols) = center.dim();
         let gram = LayerGram::from_gram(h.view(), Damping::Relative(settings.damp))?;
-        let budget = LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)?;
         let start = std::time::Instant::now();
-        let out = prune_layer(&gram, center.view(), solver, budget)
-            .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+        let (out, magnitude) = if let Some((bh, bw)) = block_of(&settings.budget)? {
+            // Blocks: the layer keeps round((1 - s) · tiles) whole tiles.
+            let tiles = rows.div_ceil(bh) * cols.div_ceil(bw);
+            let keep = (((1.0 - settings.sparsity) * tiles as f64).round() as usize).max(1);
+            let exact = solver != LayerSolver::Magnitude;
+            let out = prune_blocks(&gram, center.view(), bh, bw, keep, exact)
+                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+            (
+                out,
+                prune_blocks(&gram, center.view(), bh, bw, keep, false)?,
+            )
+        } else if channel {
+            // Inputs fed by a dead unit of the previous layer (span = inputs per unit).
+            let live: Vec<bool> = match &alive {
+                Some(a) if !a.is_empty() && cols % a.len() == 0 => {
+                    (0..cols).map(|q| a[q / (cols / a.len())]).collect()
+                }
+                _ => vec![true; cols],
+            };
+            let keep = (target.pooled(g) && x.names[g] != net.output)
+                .then(|| (((1.0 - settings.sparsity) * rows as f64).round() as usize).max(1));
+            let exact = solver != LayerSolver::Magnitude;
+            let out = prune_channels(&gram, center.view(), keep, &live, exact)
+                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+            let magnitude = prune_channels(&gram, center.view(), keep, &live, false)?;
+            alive = Some(
+                out.weights
+                    .rows()
+                    .into_iter()
+                    .map(|r| r.iter().any(|v| *v != 0.0))
+                    .collect(),
+            );
+            (out, magnitude)
+        } else {
+            let budget = LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)?;
+            let out = prune_layer(&gram, center.view(), solver, budget)
+                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
+            (
+                out,
+                prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?,
+            )
+        };
         let seconds = start.elapsed().as_secs_f64();
-        let magnitude = prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?;
         let (coherence, eigenvalues) = proxies(&h);
         let coherence = Some(coherence);
         let values: Vec<f64> = out.weights.iter().copied().collect();

@@ -12,7 +12,7 @@ pub struct LayerwiseSettings {
     /// Fraction of each pooled layer's weights removed, in (0, 1) (ignored by N:M budgets,
     /// which fix their own).
     pub sparsity: f64,
-    /// `row`, `layer` or `N:M`.
+    /// `row`, `layer`, `N:M` or `channel`.
     pub budget: String,
     /// Calibration samples from the training split.
     pub calibration: usize,
@@ -44,6 +44,9 @@ fn is_reconstruction(s: &str) -> bool {
 pub const RECONSTRUCTION: &str = "reconstruction";
 /// The Fisher objective.
 pub const FISHER: &str = "fisher";
+/// The channel budget: whole rows (units, filters) removed, the next layer's inputs from them
+/// too, every kept row refit on the live inputs (`solver::layer::prune_channels`).
+pub const CHANNEL: &str = "channel";
 
 impl Default for LayerwiseSettings {
     fn default() -> Self {

@@ -281,3 +281,141 @@ solver = ["magnitude", "omp"]
         assert!((0.0..=1.0).contains(&acc));
     }
 }
+
+/// `--budget channel` (here as `--set budget=channel`): whole units removed from fc1 and fc2 (90%
+/// of their rows), the classes kept, every input fed by a removed unit zero in the next layer,
+/// each layer's reconstruction error at most that of keeping the largest rows without refit,
+/// and the export physically smaller.
+#[test]
+fn layerwise_channel_budget_removes_units_and_refits_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let run = lottery_ok(
+        &runs,
+        &[
+            "train",
+            "--preset",
+            "lenet300-lth",
+            "--iterations",
+            "200",
+            "--set",
+            "eval_every=100",
+        ],
+    );
+    let dir = lottery_ok(
+        &runs,
+        &[
+            "prune",
+            "layerwise",
+            "--from",
+            run.to_str().unwrap(),
+            "--solver",
+            "obs",
+            "--sparsity",
+            "0.9",
+            "--calibration",
+            "256",
+            "--set",
+            "budget=channel",
+        ],
+    );
+    let s = read_summary(&dir);
+    for l in s["trace"]["layers"].as_array().unwrap() {
+        let (e, m) = (
+            l["relative_error"].as_f64().unwrap(),
+            l["magnitude_relative_error"].as_f64().unwrap(),
+        );
+        assert!(e <= m + 1e-9, "{}: {e} > {m}", l["name"]);
+    }
+    let w = runs::load_sorted(dir.join("final.safetensors"));
+    let get = |n: &str| runs::values(&w.iter().find(|(k, _)| k == n).unwrap().1);
+    let alive = |v: &[f64], cols: usize| -> Vec<bool> {
+        v.chunks(cols)
+            .map(|r| r.iter().any(|x| *x != 0.0))
+            .collect()
+    };
+    let (w1, w2, w3) = (get("fc1.weight"), get("fc2.weight"), get("fc3.weight"));
+    let (a1, a2, a3) = (alive(&w1, 784), alive(&w2, 300), alive(&w3, 100));
+    assert_eq!(a1.iter().filter(|a| **a).count(), 30);
+    assert!(a2.iter().filter(|a| **a).count() <= 10);
+    assert!(a3.iter().all(|a| *a), "a class lost its unit");
+    for (next, cols, feeding) in [(&w2, 300, &a1), (&w3, 100, &a2)] {
+        for row in next.chunks(cols) {
+            for (c, f) in feeding.iter().enumerate() {
+                assert!(*f || row[c] == 0.0, "an input from a removed unit survived");
+            }
+        }
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lottery"))
+        .args(["export", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dense = runs::load_sorted(runs::printed_dir(out));
+    let rows = |n: &str| dense.iter().find(|(k, _)| k == n).unwrap().1.size()[0];
+    assert!(rows("fc1.weight") <= 30 && rows("fc2.weight") <= 10);
+    assert_eq!(rows("fc3.weight"), 10);
+}
+
+/// `--budget block:4x4`: every layer's nonzero weights lie in at most round(0.1 · tiles) whole
+/// 4×4 tiles (the kept tiles, refit; magnitude keeps them as they are).
+#[test]
+fn layerwise_block_budget_keeps_whole_tiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let run = lottery_ok(
+        &runs,
+        &[
+            "train",
+            "--preset",
+            "lenet300-lth",
+            "--iterations",
+            "200",
+            "--set",
+            "eval_every=100",
+        ],
+    );
+    for solver in ["magnitude", "obs"] {
+        let dir = lottery_ok(
+            &runs,
+            &[
+                "prune",
+                "layerwise",
+                "--from",
+                run.to_str().unwrap(),
+                "--solver",
+                solver,
+                "--sparsity",
+                "0.9",
+                "--calibration",
+                "256",
+                "--budget",
+                "block:4x4",
+            ],
+        );
+        let w = runs::load_sorted(dir.join("final.safetensors"));
+        for (name, rows, cols) in [
+            ("fc1.weight", 300, 784),
+            ("fc2.weight", 100, 300),
+            ("fc3.weight", 10, 100),
+        ] {
+            let v = runs::values(&w.iter().find(|(k, _)| *k == name).unwrap().1);
+            let tiles = lottery::select::Tile::Block { h: 4, w: 4 }.members(rows, cols);
+            let used = tiles
+                .iter()
+                .filter(|t| t.iter().any(|&i| v[i] != 0.0))
+                .count();
+            let keep = ((0.1 * tiles.len() as f64).round() as usize).max(1);
+            assert!(
+                used <= keep && used > 0,
+                "{solver} {name}: {used} tiles used, {keep} kept"
+            );
+            let in_tiles: usize = tiles
+                .iter()
+                .filter(|t| t.iter().any(|&i| v[i] != 0.0))
+                .map(|t| t.len())
+                .sum();
+            assert!(v.iter().filter(|x| **x != 0.0).count() <= in_tiles);
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub struct PruneArgs {
     /// (with `--objective fisher`: magnitude | iht | niht | htp | cosamp | fw).
     #[arg(long)]
     pub solver: Option<String>,
-    /// `layerwise`: row | layer | N:M (default row).
+    /// `layerwise`: row | layer | N:M | block:HxW | channel (default row).
     #[arg(long)]
     pub budget: Option<String>,
     /// `layerwise`: calibration samples from the training split (default 1000; seeded by --seed).
@@ -64,7 +64,7 @@ pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
                     "set",
                     format!(
                         "`{}`: a layerwise run takes its settings as flags (--solver, --sparsity, \
-                         --budget, ...); of --set it accepts only budget=row|layer|N:M",
+                         --budget, ...); of --set it accepts only budget=row|layer|N:M|block:HxW|channel",
                         kv.escape_debug()
                     ),
                 ))

@@ -57,9 +57,11 @@ use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
 use crate::solver::solve_quiet;
 use crate::{Error, Result};
 
+mod channel;
 mod fisher;
 mod sparsegpt;
 
+pub use channel::{prune_blocks, prune_channels};
 pub use fisher::{prune_fisher, PrunedFisher, FISHER_SOLVERS};
 pub use sparsegpt::sparsegpt;
 

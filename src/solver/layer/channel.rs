@@ -1,0 +1,158 @@
+//! Channel budgets for one-shot layerwise reconstruction: whole rows (units, filters) of a layer
+//! removed, each kept row refit on the inputs that are still alive.
+//!
+//! Rows are independent problems of $q_r(w) = \frac12(w-\bar w_r)^\top H(w-\bar w_r)$, so the
+//! reconstruction-optimal choice of $k$ whole rows is exact and cheap: removing row $r$ costs
+//! $q_r(0) = \frac12\bar w_r^\top H\bar w_r$, keeping it costs the refit on the live inputs $L$,
+//! $\min_{\mathrm{supp}(w)\subseteq L} q_r(w)$ ([`super::refit_quadratic`]); keep the $k$ rows of
+//! largest gain $q_r(0) - \min q_r$. The `magnitude` solver instead keeps the rows of largest
+//! $\|\bar w_r\|_2$ and only zeroes the dead inputs (no refit), the baseline every layer reports.
+
+use ndarray::{Array1, Array2, ArrayView2};
+use rayon::prelude::*;
+
+use super::{reconstruction_error, refit_quadratic, PrunedLayer};
+use crate::problem::LayerGram;
+use crate::select::{Budget, Largest, Rule, Scores};
+use crate::Result;
+
+/// Keep `keep` whole rows of `center` (all of them with `None`), with the inputs where `live` is
+/// false removed from every row; `exact` selects and refits by the reconstruction objective,
+/// otherwise by row norm without refit.
+pub fn prune_channels(
+    gram: &LayerGram,
+    center: ArrayView2<f64>,
+    keep: Option<usize>,
+    live: &[bool],
+    exact: bool,
+) -> Result<PrunedLayer> {
+    let (rows, d) = center.dim();
+    crate::error::ensure_finite(center.iter(), "weights")?;
+    let mut c = center.to_owned();
+    for &q in gram.dead() {
+        c.column_mut(q).fill(0.0);
+    }
+    let support: Vec<usize> = (0..d).filter(|&q| live[q]).collect();
+    let h = gram.h();
+    let q = |w: &Array1<f64>, r: usize| -> f64 {
+        let diff = w - &c.row(r);
+        0.5 * diff.dot(&h.dot(&diff))
+    };
+    let fitted: Vec<Result<(Array1<f64>, f64)>> = (0..rows)
+        .into_par_iter()
+        .map(|r| {
+            let w = if exact {
+                refit_quadratic(h, c.row(r).to_owned(), &support)?
+            } else {
+                let mut w = c.row(r).to_owned();
+                for (j, v) in w.iter_mut().enumerate() {
+                    if !live[j] {
+                        *v = 0.0;
+                    }
+                }
+                w
+            };
+            let removal = q(&Array1::zeros(d), r);
+            let gain = if exact {
+                removal - q(&w, r)
+            } else {
+                c.row(r).dot(&c.row(r))
+            };
+            Ok((w, gain))
+        })
+        .collect();
+    let fitted: Vec<(Array1<f64>, f64)> = fitted.into_iter().collect::<Result<_>>()?;
+    let kept_rows = match keep {
+        Some(k) => Largest
+            .select(
+                &Scores::flat(fitted.iter().map(|f| f.1.max(0.0)).collect()),
+                &Budget::TopK(k.clamp(1, rows)),
+            )?
+            .indices(),
+        None => (0..rows).collect(),
+    };
+    let mut weights = Array2::zeros((rows, d));
+    for &r in &kept_rows {
+        weights.row_mut(r).assign(&fitted[r].0);
+    }
+    let error = reconstruction_error(gram, weights.view(), c.view());
+    let total = 0.5 * (&c * &c.dot(h)).sum();
+    let kept = weights.iter().filter(|v| **v != 0.0).count();
+    Ok(PrunedLayer {
+        relative_error: if total > 0.0 { error / total } else { 0.0 },
+        error,
+        weights,
+        kept,
+    })
+}
+
+/// Keep `keep` whole `h × w` blocks of `center` (ragged at the edges), each kept row then refit
+/// on its kept inputs when `exact`. Blocks are scored by the diagonal cost of removing them,
+/// $\sum_{(r,q)\in B}\bar w_{rq}^2 H_{qq}$ (the OBD approximation: the cost with no refit when $H$
+/// is diagonal) when `exact`, by their $\ell_2$ mass otherwise (magnitude). The selection is not
+/// the reconstruction optimum — blocks couple rows — and is only claimed to be no worse than
+/// magnitude's with the same refit (it is the refit that the tests compare).
+pub fn prune_blocks(
+    gram: &LayerGram,
+    center: ArrayView2<f64>,
+    h: usize,
+    w: usize,
+    keep: usize,
+    exact: bool,
+) -> Result<PrunedLayer> {
+    let (rows, d) = center.dim();
+    crate::error::ensure_finite(center.iter(), "weights")?;
+    let mut c = center.to_owned();
+    for &q in gram.dead() {
+        c.column_mut(q).fill(0.0);
+    }
+    let hm = gram.h();
+    let tile = crate::select::Tile::Block { h, w };
+    let tiles = tile.members(rows, d);
+    let score = |i: usize| {
+        let (r, q) = (i / d, i % d);
+        c[[r, q]].powi(2) * if exact { hm[[q, q]] } else { 1.0 }
+    };
+    let scores: Vec<f64> = tiles
+        .iter()
+        .map(|t| t.iter().map(|&i| score(i)).sum())
+        .collect();
+    let chosen = Largest.select(
+        &Scores::flat(scores),
+        &Budget::TopK(keep.clamp(1, tiles.len())),
+    )?;
+    let mut kept_in = Array2::from_elem((rows, d), false);
+    for j in chosen.iter() {
+        for &i in &tiles[j] {
+            kept_in[[i / d, i % d]] = true;
+        }
+    }
+    let out: Vec<Result<Array1<f64>>> = (0..rows)
+        .into_par_iter()
+        .map(|r| {
+            let support: Vec<usize> = (0..d).filter(|&q| kept_in[[r, q]]).collect();
+            if exact {
+                refit_quadratic(hm, c.row(r).to_owned(), &support)
+            } else {
+                let mut x = Array1::zeros(d);
+                for &q in &support {
+                    x[q] = c[[r, q]];
+                }
+                Ok(x)
+            }
+        })
+        .collect();
+    let mut weights = Array2::zeros((rows, d));
+    for (r, row) in out.into_iter().enumerate() {
+        weights.row_mut(r).assign(&row?);
+    }
+    let error = reconstruction_error(gram, weights.view(), c.view());
+    let total = 0.5 * (&c * &c.dot(hm)).sum();
+    let kept = weights.iter().filter(|v| **v != 0.0).count();
+    Ok(PrunedLayer {
+        relative_error: if total > 0.0 { error / total } else { 0.0 },
+        error,
+        weights,
+        kept,
+    })
+}
