@@ -22,6 +22,10 @@ use crate::select::{erk_densities, Budget, Mask, Rule, Scores, Tile};
 use crate::space::SparseVector;
 use crate::Result;
 
+/// A channel budget's chain: the tensors as matrices, each one's next-layer input span, and
+/// whether its units move (pooled, not the output layer).
+pub type Channels = (Vec<(usize, usize)>, Vec<Option<usize>>, Vec<bool>);
+
 /// The sparsity budget of a method: which prunable tensors are in the pool and how many weights
 /// survive at a given sparsity.
 #[derive(Clone, Debug)]
@@ -112,6 +116,22 @@ impl Target {
             }
         }
         Ok(())
+    }
+
+    /// With a channel budget: the tensors as matrices, each one's next-layer input span (as in
+    /// the budget) and whether its units move (pooled and not the output layer).
+    pub fn channels(&self) -> Option<Channels> {
+        if self.structure != Structure::Channel {
+            return None;
+        }
+        let Budget::Tiles { keep, next, .. } = self.tile_budget(Tile::Row, 0.5) else {
+            unreachable!("a row tile budget")
+        };
+        Some((
+            self.matrices.clone(),
+            next,
+            keep.iter().map(Option::is_some).collect(),
+        ))
     }
 
     /// `(N, M)` when the structure is N:M.

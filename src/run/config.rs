@@ -309,10 +309,10 @@ impl RunConfig {
                 | M::Synflow
                 | M::MagnitudeInit
                 | M::Random
-        ) || (matches!(self.method, M::Rigl | M::Set) && b != Structure::Channel);
+        ) || matches!(self.method, M::Rigl | M::Set);
         if !takes {
             return bad(format!(
-                "`{b}` is implemented for imp, gradual, dpf, acdc, pruning at initialization and (N:M, blocks) rigl and set, not `{}`",
+                "`{b}` is implemented for imp, gradual, dpf, acdc, rigl, set and pruning at initialization, not `{}`",
                 self.method
             ));
         }

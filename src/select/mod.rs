@@ -43,7 +43,7 @@ pub use mask::Mask;
 pub use rules::{
     arg_max_abs, by_value, draw_proportional, top_k, Largest, Proportional, Random, Rule,
 };
-pub use tiles::{exchange_tiles, Tile};
+pub use tiles::{exchange_tiles, exchange_units, Tile};
 
 use crate::{Error, Result};
 

@@ -270,3 +270,97 @@ pub fn exchange_tiles(
         grown,
     })
 }
+
+/// Drop-and-grow over whole units of a chain of layers (channel budgets): unit `r` of group `g`
+/// is row `r` of `g` together with the columns `r·span..(r+1)·span` of every row of group `g+1`
+/// when `next[g] = Some(span)` — its incoming and outgoing weights. In every group with
+/// `counts[g] > 0`, [`super::exchange`] moves `counts[g]` units, scored by the $\ell_2$ mass of
+/// `drop` and of `grow` over all their weights (so a removed unit, whose incoming gradient is
+/// zero because its outgoing weights are masked, is scored by its outgoing gradient). The masks
+/// are then rebuilt as (rows alive) × (inputs from units alive) in every group the move touches.
+/// A unit is alive when its row has a member in `current`.
+pub fn exchange_units(
+    current: &Mask,
+    drop: &Scores,
+    grow: &Scores,
+    counts: &[usize],
+    shapes: &[(usize, usize)],
+    next: &[Option<usize>],
+) -> Result<super::Exchange> {
+    let sizes = current.group_sizes();
+    tile_counts(Tile::Row, shapes, &vec![None; sizes.len()], &sizes)?;
+    check_next(Tile::Row, shapes, next)?;
+    let start = |g: usize| current.group_range(g).start;
+    let row_alive = |m: &Mask, g: usize, r: usize| {
+        let (_, cols) = shapes[g];
+        (start(g) + r * cols..start(g) + (r + 1) * cols).any(|i| m.contains(i))
+    };
+    let mut alive: Vec<Vec<bool>> = (0..sizes.len())
+        .map(|g| (0..shapes[g].0).map(|r| row_alive(current, g, r)).collect())
+        .collect();
+    let mut touched = vec![false; sizes.len()];
+    for (g, &count) in counts.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let (rows, cols) = shapes[g];
+        let span = next.get(g).copied().flatten();
+        let members = |r: usize| -> Vec<usize> {
+            let mut v: Vec<usize> = (start(g) + r * cols..start(g) + (r + 1) * cols).collect();
+            if let Some(span) = span {
+                let (next_rows, next_cols) = shapes[g + 1];
+                for q in 0..next_rows {
+                    v.extend((r * span..(r + 1) * span).map(|c| start(g + 1) + q * next_cols + c));
+                }
+            }
+            v
+        };
+        let units: Vec<Vec<usize>> = (0..rows).map(members).collect();
+        let mass = |s: &Scores| -> Scores {
+            Scores::flat(
+                units
+                    .iter()
+                    .map(|u| u.iter().map(|&i| s.values()[i].powi(2)).sum())
+                    .collect(),
+            )
+        };
+        let mut inside = Mask::empty(&[rows]);
+        for r in (0..rows).filter(|&r| alive[g][r]) {
+            inside.insert(r);
+        }
+        let e = super::exchange(&inside, &mass(drop), &mass(grow), &[count])?;
+        alive[g] = (0..rows).map(|r| e.mask.contains(r)).collect();
+        touched[g] = true;
+        if span.is_some() {
+            touched[g + 1] = true;
+        }
+    }
+    let mut mask = current.clone();
+    for g in (0..sizes.len()).filter(|&g| touched[g]) {
+        let cols = shapes[g].1;
+        let inputs: Vec<bool> = match g
+            .checked_sub(1)
+            .and_then(|p| next.get(p).copied().flatten())
+        {
+            Some(span) => (0..cols).map(|q| alive[g - 1][q / span]).collect(),
+            None => vec![true; cols],
+        };
+        for (r, &row) in alive[g].iter().enumerate() {
+            for (q, &live) in inputs.iter().enumerate() {
+                let i = start(g) + r * cols + q;
+                if row && live {
+                    mask.insert(i);
+                } else {
+                    mask.remove(i);
+                }
+            }
+        }
+    }
+    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
+    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
+    Ok(super::Exchange {
+        mask,
+        dropped,
+        grown,
+    })
+}

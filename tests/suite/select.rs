@@ -359,3 +359,44 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/suite/proptest-regressions/select.txt"))), ..ProptestConfig::default() })]
+
+    /// Drop-and-grow over whole units (`select::exchange_units`, RigL/SET under channel budgets)
+    /// on a chain of two layers: the moving layer keeps its number of live units, and both masks
+    /// are exactly (rows alive) × (inputs from units alive).
+    #[test]
+    fn unit_exchange_keeps_rows_times_inputs(
+        r0 in 2usize..10, c0 in 1usize..6, r1 in 1usize..5, span in 1usize..3,
+        alive_frac in 0.1f64..0.9, count in 1usize..4, seed in 0u64..1000,
+    ) {
+        let c1 = r0 * span;
+        let shapes = vec![(r0, c0), (r1, c1)];
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut draw = |k: usize| -> Vec<f64> { (0..k).map(|_| rand::Rng::gen_range(&mut rng, -2.0..2.0)).collect() };
+        let sizes = [r0 * c0, r1 * c1];
+        let (w, g) = (draw(sizes[0] + sizes[1]), draw(sizes[0] + sizes[1]));
+        let drop = Scores::from_parts(w, &sizes).unwrap();
+        let grow = Scores::from_parts(g, &sizes).unwrap();
+        let keep = ((alive_frac * r0 as f64) as usize).max(1);
+        let budget = Budget::Tiles {
+            tile: lottery::select::Tile::Row, shapes: shapes.clone(),
+            keep: vec![Some(keep), None], next: vec![Some(span), None],
+        };
+        let current = Random { seed }.select(&drop, &budget).unwrap();
+        let e = lottery::select::exchange_units(&current, &drop, &grow, &[count, 0], &shapes, &[Some(span), None]).unwrap();
+        let alive0: Vec<bool> = (0..r0).map(|r| (r * c0..(r + 1) * c0).any(|i| e.mask.contains(i))).collect();
+        prop_assert_eq!(alive0.iter().filter(|a| **a).count(), keep);
+        for (r, &a) in alive0.iter().enumerate() {
+            for q in 0..c0 {
+                prop_assert_eq!(e.mask.contains(r * c0 + q), a);
+            }
+        }
+        for q in 0..r1 {
+            for c in 0..c1 {
+                prop_assert_eq!(e.mask.contains(sizes[0] + q * c1 + c), alive0[c / span]);
+            }
+        }
+    }
+}

@@ -292,3 +292,53 @@ fn rigl_and_set_keep_two_of_four() {
         assert!(kept.iter().all(|&k| k == 133_100), "{method}: {kept:?}");
     }
 }
+
+/// RigL and SET under a channel budget: whole units move (a row and the next layer's inputs
+/// from it), the layers keep their unit counts, the classes stay, and the mask is always rows
+/// alive × inputs from units alive.
+#[test]
+fn rigl_and_set_move_whole_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["rigl", "set"] {
+        let dir = teacher_run(
+            tmp.path(),
+            method,
+            &[
+                "--strategy",
+                "layerwise",
+                "--set",
+                "dst_every=10",
+                "--set",
+                "budget=channel",
+            ],
+        );
+        let masks = runs::mask_bits(dir.join("mask.safetensors"));
+        let alive = |g: usize, cols: usize| -> Vec<bool> {
+            masks[g].1.chunks(cols).map(|r| r.contains(&1)).collect()
+        };
+        let (a1, a2, a3) = (alive(0, 784), alive(1, 300), alive(2, 100));
+        assert_eq!(a1.iter().filter(|a| **a).count(), 30, "{method}");
+        assert_eq!(a2.iter().filter(|a| **a).count(), 10, "{method}");
+        assert!(a3.iter().all(|a| *a), "{method}: a class lost its unit");
+        for (g, cols, rows_alive, feeding) in [(1, 300, &a2, &a1), (2, 100, &a3, &a2)] {
+            for (r, row) in masks[g].1.chunks(cols).enumerate() {
+                for (c, &f) in feeding.iter().enumerate() {
+                    assert_eq!(
+                        row[c] == 1,
+                        rows_alive[r] && f,
+                        "{method}: tensor {g} ({r}, {c})"
+                    );
+                }
+            }
+        }
+        let t = &read_summary(&dir)["trace"];
+        assert!(t["grown"].as_u64().unwrap() > 0, "{method}: no unit moved");
+        let kept: Vec<u64> = t["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_u64().unwrap())
+            .collect();
+        assert!(kept.windows(2).all(|w| w[0] == w[1]), "{method}: {kept:?}");
+    }
+}

@@ -155,13 +155,13 @@ fn structured_budgets_refuse_what_they_do_not_fit_in_one_line() {
         (
             vec![
                 "prune",
-                "rigl",
+                "supermask",
                 "--sparsity",
                 "0.9",
                 "--set",
                 "budget=channel",
             ],
-            "not `rigl`",
+            "not `supermask`",
         ),
         (
             vec![

@@ -23,9 +23,11 @@
 //! largest gradient mass — or random ones — grown). With `budget = "N:M"` the initial mask is
 //! N:M and each of a layer's ⌊f·k⌋ swaps happens inside one run of M — the runs whose best
 //! outside grow score is largest — so every run keeps N ([`crate::select::exchange_n_of_m`];
-//! this rule is this project's: RigL's ⌊f·N⌋ per run would be 0). Channel budgets are refused:
-//! a removed unit's incoming gradient is exactly zero (its outgoing weights are masked), so
-//! RigL has nothing to grow it by.
+//! this rule is this project's: RigL's ⌊f·N⌋ per run would be 0). With `budget = "channel"`
+//! whole units move ([`crate::select::exchange_units`]): a unit's weights are its incoming row
+//! and its outgoing columns, so a removed unit — whose incoming gradient is exactly zero, its
+//! outgoing weights being masked — is scored by the dense gradient of its outgoing weights
+//! (zero too when its ReLU is off at the bias: such a unit can only come back at random, SET).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,7 +42,7 @@ use crate::nn::rundir::Summary;
 use crate::nn::target::Target;
 use crate::run::kinds::Method;
 use crate::select::{
-    exchange, exchange_n_of_m, exchange_tiles, Exchange, Mask, Random, Scores, Tile,
+    exchange, exchange_n_of_m, exchange_tiles, exchange_units, Exchange, Mask, Random, Scores, Tile,
 };
 use crate::space::SparseVector;
 use crate::Result;
@@ -85,6 +87,9 @@ pub enum Moves {
     /// One weight inside each of `counts[g]` runs of `M` per layer, keeping N:M
     /// ([`exchange_n_of_m`]).
     Runs(usize),
+    /// Whole units (a row and the next layer's inputs from it), `counts[g]` per layer that
+    /// moves ([`exchange_units`]): the layers as matrices, next-layer spans, which layers move.
+    Units(Vec<(usize, usize)>, Vec<Option<usize>>, Vec<bool>),
 }
 
 /// One drop-and-grow update of `x` on `mask`: in every group `counts[g]` smallest magnitudes
@@ -112,6 +117,9 @@ pub fn drop_and_grow(
     let e = match moves {
         Moves::Tiles(tile, shapes) => exchange_tiles(mask, &weights, &grow, counts, *tile, shapes)?,
         Moves::Runs(m) => exchange_n_of_m(mask, &weights, &grow, counts, *m)?,
+        Moves::Units(shapes, next, _) => {
+            exchange_units(mask, &weights, &grow, counts, shapes, next)?
+        }
         Moves::Weights => exchange(mask, &weights, &grow, counts)?,
     };
     x.apply_mask(&e.mask);
@@ -149,9 +157,10 @@ impl DropGrow {
         let sp = &cfg.sparse;
         let end = (sp.dst_end * ctx.iterations as f64).round() as usize;
         Ok(DropGrow {
-            moves: match (target.blocks(), target.n_of_m()) {
-                (Some((tile, shapes)), _) => Moves::Tiles(tile, shapes),
-                (_, Some((_, m))) => Moves::Runs(m),
+            moves: match (target.blocks(), target.n_of_m(), target.channels()) {
+                (Some((tile, shapes)), _, _) => Moves::Tiles(tile, shapes),
+                (_, Some((_, m)), _) => Moves::Runs(m),
+                (_, _, Some((shapes, next, moving))) => Moves::Units(shapes, next, moving),
                 _ => Moves::Weights,
             },
             target,
@@ -197,6 +206,19 @@ impl Dynamics for DropGrow {
                         tile.members(r, c)
                             .iter()
                             .filter(|t| mask.contains(start + t[0]))
+                            .count()
+                    }
+                    // Units alive (rows with a kept weight); the output layer's never move.
+                    Moves::Units(shapes, _, moving) => {
+                        if !moving[g] {
+                            return 0;
+                        }
+                        let (rows, cols) = shapes[g];
+                        let start = mask.group_range(g).start;
+                        (0..rows)
+                            .filter(|r| {
+                                (start + r * cols..start + (r + 1) * cols).any(|i| mask.contains(i))
+                            })
                             .count()
                     }
                     _ => mask.group_count(g),
