@@ -16,6 +16,19 @@ pub struct Exchange {
     pub grown: Vec<usize>,
 }
 
+impl Exchange {
+    /// The move from `current` to `mask`: what left and what came in.
+    pub fn between(current: &Mask, mask: Mask) -> Self {
+        let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
+        let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
+        Exchange {
+            mask,
+            dropped,
+            grown,
+        }
+    }
+}
+
 /// In every group `g`, drop the `counts[g]` members of `current` with the smallest `|drop|`
 /// (among equal magnitudes the higher index is dropped first), then add the `counts[g]`
 /// coordinates with the largest `|grow|` among those outside the support left by the drop —
@@ -82,13 +95,7 @@ pub fn exchange(
             mask.insert(outside[j]);
         }
     }
-    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
-    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
-    Ok(Exchange {
-        mask,
-        dropped,
-        grown,
-    })
+    Ok(Exchange::between(current, mask))
 }
 
 /// Drop-and-grow that keeps an N:M support N:M: group `g` makes `swaps[g]` swaps, each inside
@@ -183,11 +190,5 @@ pub fn exchange_n_of_m(
             j += 1;
         }
     }
-    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
-    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
-    Ok(Exchange {
-        mask,
-        dropped,
-        grown,
-    })
+    Ok(Exchange::between(current, mask))
 }

@@ -262,13 +262,7 @@ pub fn exchange_tiles(
             }
         }
     }
-    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
-    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
-    Ok(super::Exchange {
-        mask,
-        dropped,
-        grown,
-    })
+    Ok(super::Exchange::between(current, mask))
 }
 
 /// Drop-and-grow over whole units of a chain of layers (channel budgets): unit `r` of group `g`
@@ -356,11 +350,5 @@ pub fn exchange_units(
             }
         }
     }
-    let dropped = current.iter().filter(|&i| !mask.contains(i)).collect();
-    let grown = mask.iter().filter(|&i| !current.contains(i)).collect();
-    Ok(super::Exchange {
-        mask,
-        dropped,
-        grown,
-    })
+    Ok(super::Exchange::between(current, mask))
 }

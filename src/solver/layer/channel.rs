@@ -11,7 +11,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
-use super::{reconstruction_error, refit_quadratic, PrunedLayer};
+use super::{refit_quadratic, PrunedLayer};
 use crate::problem::LayerGram;
 use crate::select::{Budget, Largest, Rule, Scores};
 use crate::Result;
@@ -75,15 +75,7 @@ pub fn prune_channels(
     for &r in &kept_rows {
         weights.row_mut(r).assign(&fitted[r].0);
     }
-    let error = reconstruction_error(gram, weights.view(), c.view());
-    let total = 0.5 * (&c * &c.dot(h)).sum();
-    let kept = weights.iter().filter(|v| **v != 0.0).count();
-    Ok(PrunedLayer {
-        relative_error: if total > 0.0 { error / total } else { 0.0 },
-        error,
-        weights,
-        kept,
-    })
+    Ok(PrunedLayer::of(gram, weights, c.view()))
 }
 
 /// Keep `keep` whole `h × w` blocks of `center` (ragged at the edges), each kept row then refit
@@ -146,13 +138,5 @@ pub fn prune_blocks(
     for (r, row) in out.into_iter().enumerate() {
         weights.row_mut(r).assign(&row?);
     }
-    let error = reconstruction_error(gram, weights.view(), c.view());
-    let total = 0.5 * (&c * &c.dot(hm)).sum();
-    let kept = weights.iter().filter(|v| **v != 0.0).count();
-    Ok(PrunedLayer {
-        relative_error: if total > 0.0 { error / total } else { 0.0 },
-        error,
-        weights,
-        kept,
-    })
+    Ok(PrunedLayer::of(gram, weights, c.view()))
 }

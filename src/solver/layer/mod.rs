@@ -263,6 +263,22 @@ pub struct PrunedLayer {
     pub kept: usize,
 }
 
+impl PrunedLayer {
+    /// The pruned `weights` of a layer whose centre (dead inputs zeroed) is `center`, with their
+    /// reconstruction error, relative error and kept count.
+    pub fn of(gram: &LayerGram, weights: Array2<f64>, center: ArrayView2<f64>) -> Self {
+        let error = reconstruction_error(gram, weights.view(), center);
+        let total = 0.5 * (&center * &center.dot(gram.h())).sum();
+        let kept = weights.iter().filter(|v| **v != 0.0).count();
+        PrunedLayer {
+            relative_error: if total > 0.0 { error / total } else { 0.0 },
+            error,
+            weights,
+            kept,
+        }
+    }
+}
+
 /// $\sum_r \frac12 (w_r - \bar w_r)^\top H (w_r - \bar w_r)$ with dead inputs of $\bar w$ zeroed.
 pub fn reconstruction_error(gram: &LayerGram, w: ArrayView2<f64>, center: ArrayView2<f64>) -> f64 {
     let mut e = &w - &center;
@@ -347,15 +363,7 @@ pub fn prune_layer(
             stack_rows(rows_out, d)?
         }
     };
-    let error = reconstruction_error(gram, weights.view(), c.view());
-    let total = 0.5 * (&c * &c.dot(gram.h())).sum();
-    let kept = weights.iter().filter(|v| **v != 0.0).count();
-    Ok(PrunedLayer {
-        relative_error: if total > 0.0 { error / total } else { 0.0 },
-        error,
-        weights,
-        kept,
-    })
+    Ok(PrunedLayer::of(gram, weights, c.view()))
 }
 
 /// Per-row budgets: $k$ each, or for a layer budget the rows' shares of the layer's largest
