@@ -167,6 +167,20 @@ pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
         (GRADUAL_SGD, |p| p.minus_gradual_sgd),
         (ONESHOT_SGD, |p| p.minus_oneshot_sgd),
     ];
+    // One table row: method `m` minus `name`, the difference `pick` at every sparsity.
+    let row = |m: &str, name: &str, pick: Pick| -> Vec<String> {
+        let mut row = vec![format!("`{m}`"), format!("`{name}`")];
+        row.extend(sparsities.iter().map(|s| {
+            points
+                .iter()
+                .find(|p| p.method == m && (p.sparsity - s).abs() < 0.01)
+                .map(pick)
+                .filter(|c| c.n > 0)
+                .map(|c| c.show(100.0, 2))
+                .unwrap_or_else(|| "—".into())
+        }));
+        row
+    };
     let mut rows = Vec::new();
     for m in &methods {
         for (name, pick) in refs {
@@ -179,38 +193,10 @@ pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
             {
                 continue;
             }
-            let cells: Vec<String> = sparsities
-                .iter()
-                .map(|s| {
-                    points
-                        .iter()
-                        .find(|p| p.method == *m && (p.sparsity - s).abs() < 0.01)
-                        .map(pick)
-                        .filter(|c| c.n > 0)
-                        .map(|c| c.show(100.0, 2))
-                        .unwrap_or_else(|| "—".into())
-                })
-                .collect();
-            let mut row = vec![format!("`{m}`"), format!("`{name}`")];
-            row.extend(cells);
-            rows.push(row);
+            rows.push(row(m, name, pick));
         }
         if let Some(own) = own_reference(m) {
-            let cells: Vec<String> = sparsities
-                .iter()
-                .map(|s| {
-                    points
-                        .iter()
-                        .find(|p| p.method == *m && (p.sparsity - s).abs() < 0.01)
-                        .map(|p| p.minus_own)
-                        .filter(|c| c.n > 0)
-                        .map(|c| c.show(100.0, 2))
-                        .unwrap_or_else(|| "—".into())
-                })
-                .collect();
-            let mut row = vec![format!("`{m}`"), format!("`{own}`")];
-            row.extend(cells);
-            rows.push(row);
+            rows.push(row(m, &own, |p| p.minus_own));
         }
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();

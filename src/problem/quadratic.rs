@@ -188,6 +188,25 @@ impl LayerGram {
         crate::linalg::spd_inverse(&self.h)
     }
 
+    /// A layer's weights (rows × $d$) with the dead inputs' columns zeroed (checked against $d$
+    /// and for finiteness): the centre every layer solver starts from.
+    pub fn center_rows(&self, center: ArrayView2<f64>) -> Result<Array2<f64>> {
+        if center.ncols() != self.dim() {
+            return Err(Error::Shape(format!(
+                "the layer has {} inputs but the Gram matrix is {}x{}",
+                center.ncols(),
+                self.dim(),
+                self.dim()
+            )));
+        }
+        crate::error::ensure_finite(center.iter(), "weights")?;
+        let mut c = center.to_owned();
+        for &q in &self.dead {
+            c.column_mut(q).fill(0.0);
+        }
+        Ok(c)
+    }
+
     /// A row with its dead inputs' weights zeroed (checked against $d$ and for finiteness).
     pub fn center(&self, center: ArrayView1<f64>) -> Result<Array1<f64>> {
         if center.len() != self.dim() {

@@ -27,11 +27,7 @@ pub fn prune_channels(
     exact: bool,
 ) -> Result<PrunedLayer> {
     let (rows, d) = center.dim();
-    crate::error::ensure_finite(center.iter(), "weights")?;
-    let mut c = center.to_owned();
-    for &q in gram.dead() {
-        c.column_mut(q).fill(0.0);
-    }
+    let c = gram.center_rows(center)?;
     let support: Vec<usize> = (0..d).filter(|&q| live[q]).collect();
     let h = gram.h();
     let q = |w: &Array1<f64>, r: usize| -> f64 {
@@ -93,32 +89,24 @@ pub fn prune_blocks(
     exact: bool,
 ) -> Result<PrunedLayer> {
     let (rows, d) = center.dim();
-    crate::error::ensure_finite(center.iter(), "weights")?;
-    let mut c = center.to_owned();
-    for &q in gram.dead() {
-        c.column_mut(q).fill(0.0);
-    }
+    let c = gram.center_rows(center)?;
     let hm = gram.h();
-    let tile = crate::select::Tile::Block { h, w };
-    let tiles = tile.members(rows, d);
-    let score = |i: usize| {
-        let (r, q) = (i / d, i % d);
-        c[[r, q]].powi(2) * if exact { hm[[q, q]] } else { 1.0 }
-    };
-    let scores: Vec<f64> = tiles
-        .iter()
-        .map(|t| t.iter().map(|&i| score(i)).sum())
+    // The shared tile budget scores a tile by Σ s²: with s = w̄·√H_qq that is the diagonal cost.
+    let scores: Vec<f64> = c
+        .indexed_iter()
+        .map(|((_, q), v)| if exact { v * hm[[q, q]].sqrt() } else { *v })
         .collect();
-    let chosen = Largest.select(
+    let tile = crate::select::Tile::Block { h, w };
+    let kept_mask = Largest.select(
         &Scores::flat(scores),
-        &Budget::TopK(keep.clamp(1, tiles.len())),
+        &Budget::Tiles {
+            tile,
+            shapes: vec![(rows, d)],
+            keep: vec![Some(keep.clamp(1, tile.count(rows, d)))],
+            next: vec![],
+        },
     )?;
-    let mut kept_in = Array2::from_elem((rows, d), false);
-    for j in chosen.iter() {
-        for &i in &tiles[j] {
-            kept_in[[i / d, i % d]] = true;
-        }
-    }
+    let kept_in = Array2::from_shape_fn((rows, d), |(r, q)| kept_mask.contains(r * d + q));
     let out: Vec<Result<Array1<f64>>> = (0..rows)
         .into_par_iter()
         .map(|r| {

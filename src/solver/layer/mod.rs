@@ -304,12 +304,8 @@ pub fn prune_layer(
             gram.dim()
         )));
     }
-    crate::error::ensure_finite(center.iter(), "weights")?;
     budget.check(rows, d)?;
-    let mut c = center.to_owned();
-    for &q in gram.dead() {
-        c.column_mut(q).fill(0.0);
-    }
+    let c = gram.center_rows(center)?;
     let weights = match (solver, budget) {
         (LayerSolver::Magnitude, b) => {
             let keep = b.keep_largest(c.view())?;
