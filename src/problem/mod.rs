@@ -366,7 +366,9 @@ impl Logistic {
         })
     }
 
-    fn margins(&self, x: &Array1<f64>) -> Array1<f64> {
+    /// The margins $m_i = y_i a_i^\top x$; all positive means $x$ separates the labels, and then
+    /// the loss has no minimizer on any support containing $x$'s.
+    pub fn margins(&self, x: &Array1<f64>) -> Array1<f64> {
         let mut m = self.a.matvec(x);
         m *= &self.y;
         m
