@@ -23,10 +23,21 @@ struct Args {
     sweep: sweeps::SweepFlags,
 }
 
-const PANELS: [(&str, &[&str]); 6] = [
+const PANELS: [(&str, &[&str]); 7] = [
     (
         "Pruning at initialization",
         &["snip", "grasp", "synflow", "magnitude-init", "random"],
+    ),
+    (
+        "Pruning at initialization, ERK's per-layer counts",
+        &[
+            "snip (ERK)",
+            "grasp (ERK)",
+            "synflow (ERK)",
+            "magnitude-init (ERK)",
+            "random (ERK)",
+            "random",
+        ],
     ),
     (
         "Pruning during training; supermasks",

@@ -117,8 +117,13 @@ pub const GRADUAL_SGD: &str = "gradual (SGD)";
 /// The label of dense SGD pruned once at 0.9T.
 pub const ONESHOT_SGD: &str = "one-shot at 0.9T (SGD)";
 
+/// Pruning at initialization, whose `(ERK)` arms are paired with the same method's global
+/// allocation.
+const PAI: [&str; 5] = ["snip", "grasp", "synflow", "magnitude-init", "random"];
+
 /// The reference an arm is paired with besides gradual pruning: under ERK, gradual pruning under
-/// ERK (RigL, SET; the same allocation); with blocks or channels, gradual pruning with per-layer
+/// ERK (RigL, SET; the same allocation) or, for pruning at initialization, the same method with
+/// its global ranking (the allocation alone); with blocks or channels, gradual pruning with per-layer
 /// budgets (the same allocation, unstructured); with N:M, the same method unstructured; AC/DC's
 /// dense model, AC/DC's sparse model; SET is paired with RigL (`set (ERK)` → `rigl (ERK)`).
 pub fn own_reference(method: &str) -> Option<String> {
@@ -128,8 +133,14 @@ pub fn own_reference(method: &str) -> Option<String> {
     if method == "set (ERK)" {
         return Some("rigl (ERK)".into());
     }
-    if method.ends_with("(ERK)") && method != "gradual (ERK)" {
-        return Some("gradual (ERK)".into());
+    if let Some(base) = method.strip_suffix(" (ERK)") {
+        // Pruning at initialization: the same scores ranked globally (the allocation alone).
+        if PAI.contains(&base) {
+            return Some(base.to_string());
+        }
+        if base != "gradual" {
+            return Some("gradual (ERK)".into());
+        }
     }
     // N:M: the same method unstructured at the same sparsity (gradual's is the default row).
     if let Some((base, inner)) = method.strip_suffix(')').and_then(|m| m.split_once(" (")) {
@@ -144,6 +155,13 @@ pub fn own_reference(method: &str) -> Option<String> {
         return Some("gradual (per layer)".into());
     }
     None
+}
+
+/// Random pruning under ERK for a scored pruning-at-initialization arm under ERK: the same
+/// per-layer counts, only the choice within each layer differs (`snip (ERK)` → `random (ERK)`).
+pub fn random_reference(method: &str) -> Option<String> {
+    let base = method.strip_suffix(" (ERK)")?;
+    (PAI.contains(&base) && base != "random").then(|| "random (ERK)".to_string())
 }
 
 /// The paired differences (points, mean ± 95% CI over seeds): every method against gradual
@@ -198,6 +216,9 @@ pub fn differences_markdown(points: &[Point], sparsities: &[f64]) -> String {
         if let Some(own) = own_reference(m) {
             rows.push(row(m, &own, |p| p.minus_own));
         }
+        if let Some(random) = random_reference(m) {
+            rows.push(row(m, &random, |p| p.minus_random_erk));
+        }
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     crate::evidence::markdown(&h, &rows)
@@ -223,6 +244,9 @@ pub struct Point {
     /// … with the arm's own reference when it has one ([`own_reference`]): the same budget
     /// allocation or, for AC/DC's dense model, AC/DC's sparse model of the same runs.
     pub minus_own: crate::evidence::Ci,
+    /// … for pruning at initialization under ERK, with random pruning under ERK
+    /// ([`random_reference`]): the same per-layer counts, so what the scores add.
+    pub minus_random_erk: crate::evidence::Ci,
     /// Total training iterations behind the result (mean over seeds).
     pub iterations: f64,
 }
@@ -257,6 +281,9 @@ pub fn points(rows: &[Row]) -> Vec<Point> {
                 minus_gradual_sgd: crate::evidence::Ci::paired(&a, &acc(&of(GRADUAL_SGD, k))),
                 minus_oneshot_sgd: crate::evidence::Ci::paired(&a, &acc(&of(ONESHOT_SGD, k))),
                 minus_own: own_reference(&m)
+                    .map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
+                    .unwrap_or_else(|| crate::evidence::Ci::of(&[])),
+                minus_random_erk: random_reference(&m)
                     .map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
                     .unwrap_or_else(|| crate::evidence::Ci::of(&[])),
                 iterations: here

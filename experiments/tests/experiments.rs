@@ -100,7 +100,15 @@ fn the_experiment_sweep_files_resolve() {
         ("lottery_curve-paper.toml", 15),
         (
             "methods.toml",
-            5 + 5 + 15 * 4 * 5 + 2 * 4 * 5 + 4 * 5 + 3 * 4 * 5 + 4 * 5 + 2 * 4 * 5 + 3 * 2 * 5,
+            5 + 5
+                + 15 * 4 * 5
+                + 2 * 4 * 5
+                + 4 * 5
+                + 3 * 4 * 5
+                + 4 * 5
+                + 5 * 4 * 5
+                + 2 * 4 * 5
+                + 3 * 2 * 5,
         ),
         ("methods-paper.toml", 5 + 14 * 6 * 5),
         ("instability.toml", 5 + 5 * 3 + 5 * 4),
@@ -285,7 +293,7 @@ fn instability_reports_controls_and_late_rewinding() {
 /// The method comparison end to end on a miniature sweep: the optimizer controls are labelled
 /// apart from the methods, every point has both seeds and its paired difference with gradual
 /// pruning, and the compute axis counts IMP's levels; ERK, N:M and AC/DC's dense model are
-/// labelled.
+/// labelled, and pruning at initialization under ERK is paired with its global ranking.
 #[cfg(feature = "torch")]
 #[test]
 fn methods_label_controls_and_count_compute() {
@@ -309,6 +317,26 @@ fn methods_label_controls_and_count_compute() {
     ] {
         assert!(methods.contains(m), "{m} missing from {methods:?}");
     }
+    // Pruning at initialization under ERK is paired with its own global ranking, RigL under ERK
+    // with gradual pruning under ERK (absent here: no pair).
+    let own_n = |m: &str| -> Vec<&str> {
+        t.rows
+            .iter()
+            .filter(|r| t.get(r, "method") == m)
+            .map(|r| t.get(r, "minus_own_n"))
+            .collect()
+    };
+    assert_eq!(own_n("random (ERK)"), ["2"]);
+    assert_eq!(own_n("rigl (ERK)"), ["0"]);
+    assert_eq!(
+        lottery_experiments::methods::random_reference("snip (ERK)").as_deref(),
+        Some("random (ERK)")
+    );
+    assert_eq!(
+        lottery_experiments::methods::random_reference("random (ERK)"),
+        None
+    );
+    assert_eq!(lottery_experiments::methods::random_reference("snip"), None);
     // The N:M arm is paired with unstructured gradual pruning at its own sparsity (50%).
     let nm: Vec<_> = t
         .rows

@@ -1050,7 +1050,8 @@ fn edge_popup_trains_a_fixed_density_mask_over_frozen_weights() {
 
 /// `strategy = "erk"`: a method's per-layer counts are round(ρ_l n_l) with the ERK densities of
 /// `select::erk_densities` (LeNet-300-100 at 90% sparsity: the output layer's share is capped
-/// at dense), and IMP's level removes `rate_global` of the pool, allocated the same way.
+/// at dense), IMP's level removes `rate_global` of the pool, allocated the same way, and pruning
+/// at initialization keeps ERK's counts too.
 #[test]
 fn erk_strategy_allocates_the_budget_by_the_formula() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1085,4 +1086,30 @@ fn erk_strategy_allocates_the_budget_by_the_formula() {
         .concat(),
     );
     assert_eq!(kept(&read_summary(&imp.join("level_1"))), expected(0.8));
+    // Pruning at initialization takes ERK's counts and chooses within each layer by its scores
+    // (SynFlow at every round); under the preset's `layerwise` it stays global.
+    for method in ["snip", "random", "synflow"] {
+        let extra = [
+            &common[..],
+            &["--set", "pai_samples=64", "--set", "synflow_rounds=5"],
+        ]
+        .concat();
+        let s = read_summary(&prune(tmp.path(), method, "0.9", &extra));
+        assert_eq!(kept(&s), expected(0.1), "{method}");
+        assert_eq!(s["trace"]["allocation"], "erk", "{method}");
+    }
+    let global = read_summary(&prune(
+        tmp.path(),
+        "snip",
+        "0.9",
+        &[&common[..6], &["--set", "pai_samples=64"]].concat(),
+    ));
+    assert_eq!(global["trace"]["allocation"], "global");
+    let k = kept(&global);
+    assert_eq!(k.iter().sum::<u64>(), expected(0.1).iter().sum::<u64>());
+    assert_ne!(
+        k,
+        expected(0.1),
+        "snip's global ranking should not land on ERK's counts"
+    );
 }

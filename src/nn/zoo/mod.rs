@@ -25,8 +25,9 @@
 //! layer is outside the pool when the preset does not prune it). With `strategy = "global"` the
 //! pool keeps exactly $N - \mathrm{round}(SN)$ weights; with `layerwise` every pooled layer keeps
 //! exactly $n_l - \mathrm{round}(Sn_l)$ ([`crate::nn::target::Target`]). Pruning at
-//! initialization is global by definition (its scores are compared across layers), whatever the
-//! preset's strategy.
+//! initialization is global by definition (its scores are compared across layers) under
+//! `global` and `layerwise` alike; `strategy = "erk"` fixes its per-layer counts by ERK
+//! ([`pai`]).
 //!
 //! **Layout.** `<runs>/<preset>-<method>-<hash>/` holds `config.toml`, `init.safetensors`, the
 //! final sparse network's `mask.safetensors`, `start.safetensors`, `final.safetensors`,

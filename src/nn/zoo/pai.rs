@@ -12,7 +12,14 @@
 //!
 //! All six prune **globally** over the pool (their scores are compared across layers; this is
 //! what makes SynFlow's layer-collapse argument meaningful), keeping exactly
-//! $N - \mathrm{round}(SN)$ weights. `summary.json` lists the per-layer survival. With
+//! $N - \mathrm{round}(SN)$ weights, whether the preset's strategy is `global` or `layerwise`.
+//! With `strategy = "erk"` the allocation is ERK's instead ([`crate::select::erk_densities`]):
+//! every layer keeps its ERK count and the scores choose only *within* a layer. That separates
+//! what a method's scores decide (which weights) from what its global ranking decides (how
+//! many per layer): Frankle et al. (2021) find that shuffling these methods' masks within each
+//! layer costs nothing, so their per-layer counts carry what they achieve; `random` with ERK is
+//! the random-pruning baseline of Liu et al. (2022). SynFlow's rounds re-allocate by ERK at each round's sparsity.
+//! `summary.json` lists the per-layer survival and the trace names the allocation. With
 //! `--dataset none` the data-free ones write the mask and the masked initialization without
 //! training.
 
@@ -27,7 +34,7 @@ use crate::nn::params::{self, Params};
 use crate::nn::phase;
 use crate::nn::rundir::Summary;
 use crate::nn::target::Target;
-use crate::run::kinds::{Dataset, Method};
+use crate::run::kinds::{Dataset, Method, Strategy};
 use crate::select::{by_value, Largest, Mask, Random, Scores};
 use crate::space::SparseVector;
 use crate::Result;
@@ -150,7 +157,12 @@ pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
 /// initialization (or, without data, write it untrained).
 pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let cfg = ctx.cfg;
-    let target = Target::new(cfg, ctx.net, ctx.x, false);
+    let (target, allocation) = match cfg.strategy {
+        Strategy::Erk => (ctx.target.clone(), "erk"),
+        Strategy::Global | Strategy::Layerwise => {
+            (Target::new(cfg, ctx.net, ctx.x, false), "global")
+        }
+    };
     let s = cfg.sparsity;
     let mut trace = json!({});
     let mask = match ctx.saved_mask()? {
@@ -188,6 +200,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
             m
         }
     };
+    trace["allocation"] = json!(allocation);
     let summary = if cfg.dataset == Dataset::None {
         ctx.write_untrained(&mask)?
     } else {
