@@ -229,7 +229,8 @@ pub struct RunArgs {
     /// init | ITER | lr | finetune.
     #[arg(long)]
     pub rewind: Option<String>,
-    /// layerwise | global | erk (Erdős–Rényi-Kernel per-layer densities).
+    /// layerwise | global | erk (Erdős–Rényi-Kernel per-layer densities); pruning at
+    /// initialization ranks globally unless erk.
     #[arg(long)]
     pub strategy: Option<String>,
     /// Seed.
