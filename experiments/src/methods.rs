@@ -273,6 +273,11 @@ pub fn points(rows: &[Row]) -> Vec<Point> {
         .map(|(m, k)| {
             let here = of(&m, k);
             let a = acc(&here);
+            // Paired with an optional reference arm (no reference: an empty interval).
+            let minus = |r: Option<String>| {
+                r.map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
+                    .unwrap_or_else(|| crate::evidence::Ci::of(&[]))
+            };
             Point {
                 sparsity: k as f64 / 1000.0,
                 remaining_pct: 100.0 * here[0].remaining,
@@ -280,12 +285,8 @@ pub fn points(rows: &[Row]) -> Vec<Point> {
                 minus_gradual: crate::evidence::Ci::paired(&a, &acc(&of("gradual", k))),
                 minus_gradual_sgd: crate::evidence::Ci::paired(&a, &acc(&of(GRADUAL_SGD, k))),
                 minus_oneshot_sgd: crate::evidence::Ci::paired(&a, &acc(&of(ONESHOT_SGD, k))),
-                minus_own: own_reference(&m)
-                    .map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
-                    .unwrap_or_else(|| crate::evidence::Ci::of(&[])),
-                minus_random_erk: random_reference(&m)
-                    .map(|r| crate::evidence::Ci::paired(&a, &acc(&of(&r, k))))
-                    .unwrap_or_else(|| crate::evidence::Ci::of(&[])),
+                minus_own: minus(own_reference(&m)),
+                minus_random_erk: minus(random_reference(&m)),
                 iterations: here
                     .iter()
                     .map(|r| r.cumulative_iterations as f64)

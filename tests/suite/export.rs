@@ -5,30 +5,12 @@
 use crate::runs;
 
 use lottery::nn::export::{masked_variables, Format, Mlp};
-use runs::{load_sorted, lottery_ok};
+use runs::load_sorted;
 use tch::{Device, Kind, Tensor};
 
+/// Gradual pruning of LeNet on the teacher under `budget` (the structured-budget tests' run).
 fn prune(runs: &std::path::Path, sparsity: &str, budget: &str) -> std::path::PathBuf {
-    let b = format!("budget={budget}");
-    lottery_ok(
-        runs,
-        &[
-            "prune",
-            "gradual",
-            "--preset",
-            "lenet300-lth",
-            "--dataset",
-            "teacher",
-            "--sparsity",
-            sparsity,
-            "--iterations",
-            "60",
-            "--set",
-            "eval_every=30",
-            "--set",
-            &b,
-        ],
-    )
+    crate::structured::prune(runs, "gradual", sparsity, budget)
 }
 
 fn export_out(dir: &std::path::Path, format: &str) -> std::process::Output {

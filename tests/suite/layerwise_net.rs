@@ -9,12 +9,10 @@ use crate::runs;
 
 use runs::{lottery_ok, lottery_out, mask_bits, read_summary};
 
-#[test]
-fn layerwise_pruning_of_a_trained_lenet() {
-    let tmp = tempfile::tempdir().unwrap();
-    let runs = tmp.path().join("runs");
-    let run = lottery_ok(
-        &runs,
+/// A LeNet-300-100 trained 200 iterations under `runs`: the source every test here prunes.
+fn trained_lenet(runs: &std::path::Path) -> std::path::PathBuf {
+    lottery_ok(
+        runs,
         &[
             "train",
             "--preset",
@@ -24,7 +22,14 @@ fn layerwise_pruning_of_a_trained_lenet() {
             "--set",
             "eval_every=100",
         ],
-    );
+    )
+}
+
+#[test]
+fn layerwise_pruning_of_a_trained_lenet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let run = trained_lenet(&runs);
     let run_s = run.to_str().unwrap();
     // `prune layerwise` of the run at 95%, 256 calibration images, with `extra` flags.
     let layerwise = |extra: &[&str]| {
@@ -290,18 +295,7 @@ solver = ["magnitude", "omp"]
 fn layerwise_channel_budget_removes_units_and_refits_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let run = lottery_ok(
-        &runs,
-        &[
-            "train",
-            "--preset",
-            "lenet300-lth",
-            "--iterations",
-            "200",
-            "--set",
-            "eval_every=100",
-        ],
-    );
+    let run = trained_lenet(&runs);
     let dir = lottery_ok(
         &runs,
         &[
@@ -363,18 +357,7 @@ fn layerwise_channel_budget_removes_units_and_refits_the_rest() {
 fn layerwise_block_budget_keeps_whole_tiles() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let run = lottery_ok(
-        &runs,
-        &[
-            "train",
-            "--preset",
-            "lenet300-lth",
-            "--iterations",
-            "200",
-            "--set",
-            "eval_every=100",
-        ],
-    );
+    let run = trained_lenet(&runs);
     for solver in ["magnitude", "obs"] {
         let dir = lottery_ok(
             &runs,

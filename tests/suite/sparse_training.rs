@@ -34,6 +34,16 @@ fn teacher_run(runs: &std::path::Path, method: &str, extra: &[&str]) -> std::pat
     lottery_ok(runs, &args)
 }
 
+/// The weights kept at every mask update, as the drop-and-grow trace records them.
+fn trace_kept(trace: &serde_json::Value) -> Vec<u64> {
+    trace["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .collect()
+}
+
 /// The default schedule is the paper's ResNet-20 / CIFAR-10 recipe: over 200 "epochs", prune at
 /// 10, 50, 90, 130, 170 and decompress at 30, 70, 110, 150.
 #[test]
@@ -123,8 +133,8 @@ fn rigl_and_set_keep_the_sparsity_constant_at_every_update() {
             assert!((a.as_f64().unwrap() - b).abs() < 1e-12);
         }
         let total: u64 = erk.iter().sum();
-        for k in t["kept"].as_array().unwrap() {
-            assert_eq!(k.as_u64().unwrap(), total, "{method}: the sparsity moved");
+        for k in trace_kept(t) {
+            assert_eq!(k, total, "{method}: the sparsity moved");
         }
         assert!(t["grown"].as_u64().unwrap() > 0, "{method}: nothing grown");
         finals.push(runs::mask_bits(dir.join("mask.safetensors")));
@@ -241,12 +251,7 @@ fn rigl_with_blocks_moves_whole_tiles() {
     assert_eq!(ones, 1000, "{}: the output layer was pruned", masks[2].0);
     let t = &s["trace"];
     assert!(t["grown"].as_u64().unwrap() > 0);
-    let kept: Vec<u64> = t["kept"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_u64().unwrap())
-        .collect();
+    let kept = trace_kept(t);
     assert!(kept.windows(2).all(|w| w[0] == w[1]), "{kept:?}");
 }
 
@@ -283,12 +288,7 @@ fn rigl_and_set_keep_two_of_four() {
         }
         let t = &read_summary(&dir)["trace"];
         assert!(t["grown"].as_u64().unwrap() > 0, "{method}: nothing moved");
-        let kept: Vec<u64> = t["kept"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_u64().unwrap())
-            .collect();
+        let kept = trace_kept(t);
         assert!(kept.iter().all(|&k| k == 133_100), "{method}: {kept:?}");
     }
 }
@@ -333,12 +333,7 @@ fn rigl_and_set_move_whole_units() {
         }
         let t = &read_summary(&dir)["trace"];
         assert!(t["grown"].as_u64().unwrap() > 0, "{method}: no unit moved");
-        let kept: Vec<u64> = t["kept"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_u64().unwrap())
-            .collect();
+        let kept = trace_kept(t);
         assert!(kept.windows(2).all(|w| w[0] == w[1]), "{method}: {kept:?}");
     }
 }

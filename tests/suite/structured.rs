@@ -16,7 +16,13 @@ fn run(runs: &std::path::Path, args: &[&str]) -> std::path::PathBuf {
     lottery_ok(runs, &all)
 }
 
-fn prune(runs: &std::path::Path, method: &str, sparsity: &str, budget: &str) -> std::path::PathBuf {
+/// `lottery prune METHOD` of LeNet on the teacher: 60 iterations under `budget`.
+pub(crate) fn prune(
+    runs: &std::path::Path,
+    method: &str,
+    sparsity: &str,
+    budget: &str,
+) -> std::path::PathBuf {
     let b = format!("budget={budget}");
     run(
         runs,
