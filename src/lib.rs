@@ -59,6 +59,7 @@ pub mod data;
 mod error;
 pub mod io;
 pub mod linalg;
+pub mod names;
 #[cfg(feature = "torch")]
 pub mod nn;
 #[cfg(feature = "plot")]

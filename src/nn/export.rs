@@ -320,12 +320,12 @@ pub fn export(run_dir: &Path, format: Format, level: Option<usize>) -> Result<(P
             })
             .collect(),
         Format::Nm => {
-            let Structure::NofM { n, m } = cfg.budget else {
+            let Structure::NofM { n, m } = cfg.budget.structure else {
                 return Err(Error::param(
                     "format",
                     format!(
                         "`nm` needs a run pruned with an N:M budget (its budget is `{}`)",
-                        cfg.budget
+                        cfg.budget.structure
                     ),
                 ));
             };

@@ -26,7 +26,7 @@ use super::models::Network;
 use super::params::{self, Params};
 use super::phase::{self, Env, Phase, Segment};
 use super::rundir::{self, level_dir};
-use super::target::Target;
+use super::target::target;
 use crate::run::{Rewind, RunConfig};
 use crate::select::{Largest, Mask, Random, Rule, Scores};
 use crate::space::SparseVector;
@@ -62,7 +62,7 @@ pub fn next_mask(cfg: &RunConfig, net: &Network, weights: &Params, mask: &Mask) 
     } else {
         cfg.rate_global
     };
-    let budget = Target::of(cfg, net, weights).budget_of_remaining(mask, &rates, global);
+    let budget = target(cfg, net, weights).budget_of_remaining(mask, &rates, global)?;
     Largest.select(
         &Scores::from_parts(shifted, &scores.group_sizes())?,
         &budget,
@@ -80,7 +80,7 @@ pub fn random_mask_like(
 ) -> Result<Mask> {
     let sizes = params.group_sizes();
     let zeros = Scores::from_parts(vec![0.0; sizes.iter().sum()], &sizes)?;
-    let budget = Target::of(cfg, net, params).budget_like(mask);
+    let budget = target(cfg, net, params).budget_like(mask)?;
     Random { seed }.select(&zeros, &budget)
 }
 
@@ -95,7 +95,7 @@ pub fn run_imp(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
     let params = params::prunable(&vs, &net);
     let iterations = cfg.total_iterations(data.train_len());
     let ctx = Phase::new(cfg, env, &net, &vs, &data, &params, &run_dir, iterations);
-    ctx.target.check_structure()?;
+    ctx.target.check()?;
     let mut mask = Mask::full(&params.group_sizes());
     for level in 0..=cfg.levels {
         let dir = level_dir(&run_dir, level);

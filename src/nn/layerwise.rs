@@ -34,7 +34,8 @@ use super::rundir::{self, level_dir, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
 pub use crate::run::layerwise::LayerwiseSettings;
-use crate::run::layerwise::{CHANNEL, FISHER};
+use crate::run::layerwise::FISHER;
+use crate::select::budget::{Accepts, SparsityBudget, Strategy};
 use crate::solver::layer::{
     prune_blocks, prune_channels, prune_fisher, prune_layer, LayerBudget, LayerSolver,
     FISHER_SOLVERS,
@@ -42,26 +43,9 @@ use crate::solver::layer::{
 use crate::space::SparseVector;
 use crate::{Error, Result};
 
-/// `(h, w)` of a `block:HxW` budget (one-line error on a malformed one), `None` for others.
-fn block_of(budget: &str) -> Result<Option<(usize, usize)>> {
-    if !budget.starts_with("block:") {
-        return Ok(None);
-    }
-    match budget.parse::<crate::run::kinds::Structure>()? {
-        crate::run::kinds::Structure::Block { h, w } => Ok(Some((h, w))),
-        _ => Ok(None),
-    }
-}
-
 /// Check the settings; the solver they name.
 pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
     let solver = LayerSolver::from_name(&s.solver)?;
-    if !(s.sparsity > 0.0 && s.sparsity < 1.0) {
-        return Err(Error::param(
-            "sparsity",
-            format!("must be in (0, 1), got {}", s.sparsity),
-        ));
-    }
     if s.calibration == 0 {
         return Err(Error::param("calibration", "must be >= 1"));
     }
@@ -71,10 +55,8 @@ pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
             format!("must be finite and >= 0, got {}", s.damp),
         ));
     }
-    // The spelling only; an N:M budget is checked against each layer's width later.
-    if s.budget != CHANNEL && block_of(&s.budget)?.is_none() {
-        LayerBudget::parse(&s.budget, s.sparsity, 1, 1)?;
-    }
+    // The budget's settings (an N:M budget is checked against each layer's width later).
+    budget_settings(s)?.check_for("a layerwise run", Accepts::ALL, true, String::new)?;
     s.check_objective()?;
     if s.objective == FISHER && !FISHER_SOLVERS.contains(&solver) {
         let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
@@ -88,6 +70,16 @@ pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
         ));
     }
     Ok(solver)
+}
+
+/// A layerwise run's sparsity budget: its sparsity and structure, every layer on its own.
+fn budget_settings(s: &LayerwiseSettings) -> Result<SparsityBudget> {
+    Ok(SparsityBudget {
+        sparsity: s.sparsity,
+        strategy: Strategy::Layerwise,
+        structure: s.budget.parse()?,
+        output: 1.0,
+    })
 }
 
 /// What happened to one layer.
@@ -171,14 +163,19 @@ pub fn run_layerwise(
     // and mask were written before training started. Otherwise prune (deterministic given the
     // settings) and record the layers' reports.
     let resumed = rundir::has_checkpoint(&dir);
+    let target = Target::new(
+        budget_settings(settings)?,
+        super::target::layout(&cfg, &net, &x),
+    );
+    target.check()?;
     let reports = if resumed {
         params::assign(&vs, &rundir::load_tensors(&dir.join(rundir::START))?)?;
         read_reports(&dir)?
     } else {
         let reports = if settings.objective == FISHER {
-            prune_network_fisher(&net, &x, &data, &ctx.target, solver, settings, env.device)?
+            prune_network_fisher(&net, &x, &data, &target, solver, settings, env.device)?
         } else {
-            prune_network(&net, &x, &data, &ctx.target, solver, settings, env.device)?
+            prune_network(&net, &x, &data, &target, solver, settings, env.device)?
         };
         rundir::create(&dir)?;
         let json = serde_json::to_string_pretty(&reports)
@@ -328,8 +325,8 @@ fn prune_network_fisher(
             .map_err(|e| Error::Shape(e.to_string()))?;
         let q = crate::problem::FisherQuadratic::new(gmat, w, Damping::Relative(settings.damp))
             .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
-        let k = match LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)? {
-            LayerBudget::Layer(k) => k,
+        let k = match target.layer(g)? {
+            Some(LayerBudget::Layer(k)) => k,
             other => {
                 return Err(Error::param(
                     "budget",
@@ -373,14 +370,16 @@ fn prune_network(
     let idx = calibration(data, settings, device);
     let calib = data.train.0.index_select(0, &idx);
     let mut reports = Vec::new();
-    let channel = settings.budget == CHANNEL;
+    let channel = target.channels().is_some();
     // Channel budgets: the rows of the last pruned layer still alive (its units / filters).
     let mut alive: Option<Vec<bool>> = None;
     for g in 0..x.names.len() {
         // A channel budget also removes an unpooled layer's inputs from dead units.
-        if !(target.pooled(g) || (channel && alive.is_some())) {
-            continue;
-        }
+        let budget = match target.layer(g)? {
+            Some(b) => b,
+            None if channel && alive.is_some() => LayerBudget::Channels { keep: None },
+            None => continue,
+        };
         let t = &x.tensors[g];
         let inputs = net.layer_input(&calib, g, None)?.to_kind(Kind::Double);
         let samples = inputs.size()[0];
@@ -390,47 +389,37 @@ fn prune_network(
         let (rows, cols) = center.dim();
         let gram = LayerGram::from_gram(h.view(), Damping::Relative(settings.damp))?;
         let start = std::time::Instant::now();
-        let (out, magnitude) = if let Some((bh, bw)) = block_of(&settings.budget)? {
-            // Blocks: the layer keeps round((1 - s) · tiles) whole tiles.
-            let tiles = rows.div_ceil(bh) * cols.div_ceil(bw);
-            let keep = (((1.0 - settings.sparsity) * tiles as f64).round() as usize).max(1);
-            let exact = solver != LayerSolver::Magnitude;
-            let out = prune_blocks(&gram, center.view(), bh, bw, keep, exact)
-                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
-            (
-                out,
+        let named = |e: Error| Error::Numerical(format!("{}: {e}", x.names[g]));
+        let exact = solver != LayerSolver::Magnitude;
+        let (out, magnitude) = match budget {
+            LayerBudget::Blocks { h: bh, w: bw, keep } => (
+                prune_blocks(&gram, center.view(), bh, bw, keep, exact).map_err(named)?,
                 prune_blocks(&gram, center.view(), bh, bw, keep, false)?,
-            )
-        } else if channel {
-            // Inputs fed by a dead unit of the previous layer (span = inputs per unit).
-            let live: Vec<bool> = match &alive {
-                Some(a) if !a.is_empty() && cols % a.len() == 0 => {
-                    (0..cols).map(|q| a[q / (cols / a.len())]).collect()
-                }
-                _ => vec![true; cols],
-            };
-            let keep = (target.pooled(g) && x.names[g] != net.output)
-                .then(|| (((1.0 - settings.sparsity) * rows as f64).round() as usize).max(1));
-            let exact = solver != LayerSolver::Magnitude;
-            let out = prune_channels(&gram, center.view(), keep, &live, exact)
-                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
-            let magnitude = prune_channels(&gram, center.view(), keep, &live, false)?;
-            alive = Some(
-                out.weights
-                    .rows()
-                    .into_iter()
-                    .map(|r| r.iter().any(|v| *v != 0.0))
-                    .collect(),
-            );
-            (out, magnitude)
-        } else {
-            let budget = LayerBudget::parse(&settings.budget, settings.sparsity, rows, cols)?;
-            let out = prune_layer(&gram, center.view(), solver, budget)
-                .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
-            (
-                out,
+            ),
+            LayerBudget::Channels { keep } => {
+                // Inputs fed by a dead unit of the previous layer (span = inputs per unit).
+                let live: Vec<bool> = match &alive {
+                    Some(a) if !a.is_empty() && cols % a.len() == 0 => {
+                        (0..cols).map(|q| a[q / (cols / a.len())]).collect()
+                    }
+                    _ => vec![true; cols],
+                };
+                let out =
+                    prune_channels(&gram, center.view(), keep, &live, exact).map_err(named)?;
+                let magnitude = prune_channels(&gram, center.view(), keep, &live, false)?;
+                alive = Some(
+                    out.weights
+                        .rows()
+                        .into_iter()
+                        .map(|r| r.iter().any(|v| *v != 0.0))
+                        .collect(),
+                );
+                (out, magnitude)
+            }
+            budget => (
+                prune_layer(&gram, center.view(), solver, budget).map_err(named)?,
                 prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?,
-            )
+            ),
         };
         let seconds = start.elapsed().as_secs_f64();
         let (coherence, eigenvalues) = proxies(&h);

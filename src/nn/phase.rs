@@ -15,7 +15,7 @@ use super::models::{Arch, Init, Network};
 use super::optim::{Optimizer, OptimizerKind};
 use super::params::{assign, named_vars, prunable, Params};
 use super::rundir::{self, MetricRow, Progress, Summary};
-use super::target::Target;
+use super::target::{self, Target};
 use crate::data::Batcher;
 use crate::run::kinds::OptimizerName;
 use crate::run::RunConfig;
@@ -112,7 +112,7 @@ impl<'a> Phase<'a> {
             x,
             run_dir,
             iterations,
-            target: Target::of(cfg, net, x),
+            target: target::target(cfg, net, x),
         }
     }
 

@@ -4,11 +4,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Strategy, Structure};
+use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Structure};
 pub use super::knobs::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SparseTrainingKnobs,
     SupermaskKnobs, TeacherKnobs,
 };
+use crate::select::budget::SparsityBudget;
 use crate::{Error, Result};
 
 /// Every setting of a training / IMP run. Defaults come from the preset.
@@ -60,8 +61,6 @@ pub struct RunConfig {
     pub validation: usize,
     /// IMP levels after the dense level 0.
     pub levels: usize,
-    /// `layerwise` (each layer loses its rate) or `global` (one magnitude threshold).
-    pub strategy: Strategy,
     /// Fraction of the remaining weights pruned per level in fully connected layers.
     pub rate_fc: f64,
     /// … in convolutional layers.
@@ -98,11 +97,13 @@ pub struct RunConfig {
     pub divergence_loss: f64,
     /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
     pub method: Method,
-    /// Fraction of the prunable weights a `prune` method removes (`lottery prune` default 0.8).
-    pub sparsity: f64,
-    /// What a selection keeps whole: `unstructured` (default), `N:M`, `block:HxW` or `channel`
-    /// ([`Structure`]; [`crate::nn::target::Target`] turns it into a [`crate::select::Budget`]).
-    pub budget: Structure,
+    /// The sparsity budget (keys `sparsity`: the fraction of the prunable weights a `prune`
+    /// method removes, `lottery prune` default 0.8; `strategy`: `layerwise`, `global` or `erk`,
+    /// which also spreads IMP's levels; `budget`: `unstructured`, `N:M`, `block:HxW` or
+    /// `channel`; `budget_output`: the output layer's allocation). [`crate::select::budget`]
+    /// turns it into the counts every method keeps.
+    #[serde(flatten)]
+    pub budget: SparsityBudget,
     /// Gradual schedules (DPF, gradual magnitude pruning, greedy growth).
     #[serde(flatten)]
     pub schedule: Schedule,
@@ -290,13 +291,9 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The structured budget fits the method, the model and the sparsity.
+    /// The budget fits the method and the model (its settings were checked with the fields).
     fn check_budget(&self) -> Result<()> {
-        let b = self.budget;
-        if b == Structure::Unstructured {
-            return Ok(());
-        }
-        let bad = |why: String| Err(Error::param("budget", why));
+        use crate::select::budget::Accepts;
         use Method as M;
         let takes = matches!(
             self.method,
@@ -309,26 +306,23 @@ impl RunConfig {
                 | M::Synflow
                 | M::MagnitudeInit
                 | M::Random
-        ) || matches!(self.method, M::Rigl | M::Set);
-        if !takes {
-            return bad(format!(
-                "`{b}` is implemented for imp, gradual, dpf, acdc, rigl, set and pruning at initialization, not `{}`",
-                self.method
+                | M::Rigl
+                | M::Set
+        );
+        let accepts = if takes {
+            Accepts::STRUCTURED
+        } else {
+            Accepts::UNSTRUCTURED
+        };
+        self.budget
+            .check_for(&format!("`{}`", self.method), accepts, false, || {
+                "imp, gradual, dpf, acdc, rigl, set and pruning at initialization".into()
+            })?;
+        if self.budget.structure == Structure::Channel && self.model == Arch::Resnet20 {
+            return Err(Error::param(
+                "budget",
+                "`channel` follows a chain of layers; resnet20's shortcuts are not one",
             ));
-        }
-        if b == Structure::Channel && self.model == Arch::Resnet20 {
-            return bad(
-                "`channel` follows a chain of layers; resnet20's shortcuts are not one".into(),
-            );
-        }
-        if let (Structure::NofM { n, m }, true) = (b, self.sparsity > 0.0) {
-            let s = 1.0 - n as f64 / m as f64;
-            if (self.sparsity - s).abs() > 1e-9 {
-                return bad(format!(
-                    "`{b}` removes exactly 1 - {n}/{m} = {s}: set --sparsity {s} (it is {})",
-                    self.sparsity
-                ));
-            }
         }
         Ok(())
     }
@@ -393,9 +387,7 @@ impl RunConfig {
             return bad("levels", format!("{} > 1000", self.levels));
         }
 
-        if !(0.0..1.0).contains(&self.sparsity) {
-            return bad("sparsity", format!("{} is not in [0, 1)", self.sparsity));
-        }
+        self.budget.check()?;
         let (sched, cs, eb, pai, cx) =
             (&self.schedule, &self.cs, &self.eb, &self.pai, &self.convex);
         for (name, r) in [

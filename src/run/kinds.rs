@@ -15,69 +15,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::select::budget::{Strategy, Structure};
+
+use crate::names::named_enum;
 use crate::{Error, Result};
-
-/// An enum of named values: `NAMES`, `as_str`, `FromStr` (one-line error), `Display`, and serde
-/// as the plain name.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident, $key:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value's name, in declaration order.
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-
-            /// The name as written in TOML and on the command line.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(Error::param(
-                        $key,
-                        format!("unknown {} `{other}` ({})", $key, Self::NAMES.join(", ")),
-                    )),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "unknown {} `{s}` ({})",
-                        $key,
-                        Self::NAMES.join(", ")
-                    ))
-                })
-            }
-        }
-    };
-}
 
 named_enum!(
     /// Model names.
@@ -161,20 +102,6 @@ named_enum!(
         Sgd = "sgd",
         /// Adam.
         Adam = "adam",
-    }
-);
-
-named_enum!(
-    /// How a sparsity budget is spread over the layers.
-    Strategy, "strategy", {
-        /// Every pooled layer loses the same fraction.
-        Layerwise = "layerwise",
-        /// One budget over the pool (one magnitude threshold).
-        Global = "global",
-        /// Per-layer densities of the Erdős–Rényi-Kernel rule ([`crate::select::erk_densities`];
-        /// Evci et al. 2020): the pool keeps the requested fraction together, wide layers
-        /// pruned hardest; IMP's levels remove `rate_global` of the pool, allocated the same way.
-        Erk = "erk",
     }
 );
 
@@ -465,98 +392,5 @@ impl<'de> Deserialize<'de> for Rewind {
         s.parse().map_err(|_| {
             serde::de::Error::custom(format!("`{s}` is not init, lr, finetune or an iteration"))
         })
-    }
-}
-
-/// `budget`: what a selection keeps or removes whole — single weights (`unstructured`), `N:M`
-/// (exactly N of every M consecutive inputs of a row), `block:HxW` tiles, or `channel` (whole
-/// rows: a unit's incoming weights or a filter, with the next layer's inputs from it).
-///
-/// ```
-/// use lottery::run::kinds::Structure;
-/// assert_eq!("2:4".parse::<Structure>().unwrap(), Structure::NofM { n: 2, m: 4 });
-/// assert_eq!("block:4x4".parse::<Structure>().unwrap(), Structure::Block { h: 4, w: 4 });
-/// assert_eq!(Structure::Channel.to_string(), "channel");
-/// assert!("3:2".parse::<Structure>().is_err());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Structure {
-    /// Any weights (the default).
-    #[default]
-    Unstructured,
-    /// N of every M consecutive coordinates of a row.
-    NofM {
-        /// Kept per run.
-        n: usize,
-        /// Run length.
-        m: usize,
-    },
-    /// Whole `h × w` tiles.
-    Block {
-        /// Rows of a tile.
-        h: usize,
-        /// Columns of a tile.
-        w: usize,
-    },
-    /// Whole rows (units, filters) and the next layer's inputs from them.
-    Channel,
-}
-
-impl std::str::FromStr for Structure {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::param(
-                "budget",
-                format!(
-                    "`{}`: unstructured, N:M (1 <= N <= M), block:HxW (H, W >= 1) or channel",
-                    s.escape_debug()
-                ),
-            )
-        };
-        let num = |t: &str| t.trim().parse::<usize>().ok().filter(|&v| v >= 1);
-        if s == "unstructured" {
-            return Ok(Structure::Unstructured);
-        }
-        if s == "channel" {
-            return Ok(Structure::Channel);
-        }
-        if let Some(rest) = s.strip_prefix("block:") {
-            let (h, w) = rest.split_once('x').ok_or_else(bad)?;
-            return match (num(h), num(w)) {
-                (Some(h), Some(w)) => Ok(Structure::Block { h, w }),
-                _ => Err(bad()),
-            };
-        }
-        let (n, m) = s.split_once(':').ok_or_else(bad)?;
-        match (num(n), num(m)) {
-            (Some(n), Some(m)) if n <= m => Ok(Structure::NofM { n, m }),
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl std::fmt::Display for Structure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Structure::Unstructured => f.write_str("unstructured"),
-            Structure::NofM { n, m } => write!(f, "{n}:{m}"),
-            Structure::Block { h, w } => write!(f, "block:{h}x{w}"),
-            Structure::Channel => f.write_str("channel"),
-        }
-    }
-}
-
-impl Serialize for Structure {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for Structure {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: Error| serde::de::Error::custom(e.to_string()))
     }
 }

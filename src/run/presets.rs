@@ -10,7 +10,13 @@ use super::kinds::{
     Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
     Pruned, Rewind, Strategy, Structure, TeacherKind, TeacherTargets,
 };
+use crate::select::budget::SparsityBudget;
 use crate::{Error, Result};
+
+fn with_strategy(mut cfg: RunConfig, strategy: Strategy) -> RunConfig {
+    cfg.budget.strategy = strategy;
+    cfg
+}
 
 /// The presets by name.
 pub const PRESETS: [&str; 10] = [
@@ -55,7 +61,6 @@ impl RunConfig {
             eval_every: 1000,
             validation: 5000,
             levels: 20,
-            strategy: Strategy::Layerwise,
             rate_fc: 0.2,
             rate_conv,
             rate_output: 0.1,
@@ -68,8 +73,12 @@ impl RunConfig {
             seed: 0,
             divergence_loss: 1e4,
             method: Method::Imp,
-            sparsity: 0.0,
-            budget: Structure::Unstructured,
+            budget: SparsityBudget {
+                sparsity: 0.0,
+                strategy: Strategy::Layerwise,
+                structure: Structure::Unstructured,
+                output: 1.0,
+            },
             schedule: Schedule {
                 schedule_start: 0.1,
                 schedule_end: 0.6,
@@ -149,9 +158,8 @@ impl RunConfig {
             iterations: 0,
             epochs,
             lr_drop_epochs: drops,
-            strategy: Strategy::Global,
             prune_output,
-            ..lth(model, 0.1, 0, 0.2)
+            ..with_strategy(lth(model, 0.1, 0, 0.2), Strategy::Global)
         };
         // MNIST-1D (Greydanus 2020): the package's training recipe (Adam 1e-2, batch 100, 6000
         // steps), 500 of the 4000 training samples held out for validation, evaluation every

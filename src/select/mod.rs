@@ -31,6 +31,7 @@
 //! assert_eq!(m.indices(), vec![1, 3, 4]);
 //! ```
 
+pub mod budget;
 mod erk;
 mod exchange;
 mod mask;
@@ -142,6 +143,19 @@ pub enum Budget {
         /// Which groups are pruned.
         pool: Vec<bool>,
     },
+    /// Keep `k` coordinates over the groups with `pool[g]` true, chosen together as by
+    /// [`Budget::Pooled`], `own[g]` in each group `g` with a count of its own (chosen within
+    /// it), and every coordinate of the other groups: a global budget with some layers at their
+    /// own rate ([`budget::Target`]'s allocations). Requires the pool and the own groups to be
+    /// disjoint, $1 \le k \le$ the pool's size and `own[g]` ≤ group `g`'s size.
+    Split {
+        /// Coordinates kept in the pool.
+        k: usize,
+        /// Which groups are pruned together.
+        pool: Vec<bool>,
+        /// Groups pruned on their own, and their counts.
+        own: Vec<Option<usize>>,
+    },
     /// N:M structured sparsity: in every pooled group, each run of `m` consecutive coordinates
     /// (a group's last run may be shorter) keeps exactly `min(n, len)` of them — for a
     /// row-major weight whose row length is a multiple of `m`, N of every M consecutive inputs of
@@ -187,6 +201,7 @@ pub(crate) fn structured<R: Rule + ?Sized>(
 ) -> Option<Result<Mask>> {
     match budget {
         Budget::Pooled { k, pool } => Some(select_pooled(rule, scores, *k, pool)),
+        Budget::Split { k, pool, own } => Some(select_split(rule, scores, *k, pool, own)),
         Budget::NofM { n, m, pool } => Some(select_n_of_m(rule, scores, *n, *m, pool)),
         Budget::Tiles {
             tile,
@@ -259,6 +274,37 @@ pub(crate) fn select_pooled<R: Rule + ?Sized>(
     Ok(mask)
 }
 
+/// Apply `rule` with [`Budget::Split`] semantics: the pooled groups through
+/// [`select_pooled`], then each group with a count of its own as a per-group budget.
+pub(crate) fn select_split<R: Rule + ?Sized>(
+    rule: &R,
+    scores: &Scores,
+    k: usize,
+    pool: &[bool],
+    own: &[Option<usize>],
+) -> Result<Mask> {
+    let sizes = scores.group_sizes();
+    Budget::Split {
+        k,
+        pool: pool.to_vec(),
+        own: own.to_vec(),
+    }
+    .counts(&sizes)?;
+    let mut mask = select_pooled(rule, scores, k, pool)?;
+    let ks: Vec<usize> = (0..sizes.len())
+        .map(|g| own[g].unwrap_or(sizes[g]))
+        .collect();
+    let mine = rule.select(scores, &Budget::PerGroupK(ks))?;
+    for g in (0..sizes.len()).filter(|&g| own[g].is_some()) {
+        for a in mask.group_range(g) {
+            if !mine.contains(a) {
+                mask.remove(a);
+            }
+        }
+    }
+    Ok(mask)
+}
+
 impl Budget {
     /// The number of coordinates kept in each group, validated against the group sizes.
     /// `None` for [`Budget::Threshold`], whose counts depend on the scores.
@@ -299,6 +345,35 @@ impl Budget {
                     .sum();
                 if *k == 0 || *k > n {
                     return Err(Error::Budget { k: *k, len: n });
+                }
+                Ok(None)
+            }
+            Budget::Split { k, pool, own } => {
+                check_groups(pool.len(), group_sizes.len())?;
+                check_groups(own.len(), group_sizes.len())?;
+                let n: usize = (0..pool.len())
+                    .filter(|&g| pool[g])
+                    .map(|g| group_sizes[g])
+                    .sum();
+                if *k == 0 || *k > n {
+                    return Err(Error::Budget { k: *k, len: n });
+                }
+                for (g, o) in own.iter().enumerate() {
+                    match o {
+                        Some(_) if pool[g] => {
+                            return Err(Error::param(
+                                "budget",
+                                format!("group {g} is both pooled and on its own count"),
+                            ))
+                        }
+                        Some(c) if *c > group_sizes[g] => {
+                            return Err(Error::Budget {
+                                k: *c,
+                                len: group_sizes[g],
+                            })
+                        }
+                        _ => {}
+                    }
                 }
                 Ok(None)
             }
@@ -346,6 +421,12 @@ impl Budget {
                 k + (0..pool.len())
                     .filter(|&g| !pool[g])
                     .map(|g| group_sizes[g])
+                    .sum::<usize>(),
+            ),
+            (Budget::Split { k, pool, own }, None) => Some(
+                k + (0..pool.len())
+                    .filter(|&g| !pool[g])
+                    .map(|g| own[g].unwrap_or(group_sizes[g]))
                     .sum::<usize>(),
             ),
             _ => None,

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("error", 0),
     ("linalg", 0),
     ("io", 1),
+    ("names", 1),
     ("stats", 1),
     ("plot", 2),
     ("select", 2),

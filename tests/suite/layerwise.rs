@@ -161,6 +161,7 @@ fn every_solver_meets_its_budget_and_beats_magnitude() {
                         }
                     }
                 }
+                other => unreachable!("{other:?} is not in this test's list"),
             }
             // CoSaMP and NIHT carry no descent guarantee from their start (their last iterate
             // may be worse than it; measured in notes/results.md); every other solver is held to
@@ -255,12 +256,19 @@ fn layerwise_rejects_bad_input() {
     let e = LayerGram::from_gram(Array2::<f64>::zeros((2, 2)).view(), Damping::Absolute(-1.0))
         .unwrap_err();
     assert!(e.to_string().contains("damp"), "{e}");
-    assert!(LayerBudget::parse("5:4", 0.5, 2, 8).is_err());
-    assert!(LayerBudget::parse("rows", 0.5, 2, 8).is_err());
-    assert_eq!(
-        LayerBudget::parse("row", 0.75, 2, 8).unwrap(),
-        LayerBudget::Row(2)
-    );
+    // A layer's budget is resolved by the one budget type (select::budget).
+    use lottery::select::budget::{Layout, SparsityBudget, Structure, Target};
+    let layer = |spec: &str, s: f64| -> lottery::Result<Option<LayerBudget>> {
+        let settings = SparsityBudget {
+            sparsity: s,
+            structure: spec.parse::<Structure>()?,
+            ..SparsityBudget::default()
+        };
+        Target::new(settings, Layout::layer(2, 8)).layer(0)
+    };
+    assert!(layer("5:4", 0.5).is_err());
+    assert!(layer("rows", 0.5).is_err());
+    assert_eq!(layer("row", 0.75).unwrap(), Some(LayerBudget::Row(2)));
 }
 
 /// Per-sample gradients as a trained layer sees them: a few large directions plus noise, `n`

@@ -8,6 +8,7 @@ mod common;
 mod runs;
 
 mod argmin;
+mod budget;
 mod cli;
 mod crash;
 mod data;

@@ -17,7 +17,7 @@ fn every_preset_is_valid() {
         ("adam", 1.2e-3, 60, 50_000)
     );
     assert_eq!(
-        (lth.rate_fc, lth.rate_output, lth.strategy.as_str()),
+        (lth.rate_fc, lth.rate_output, lth.budget.strategy.as_str()),
         (0.2, 0.1, "layerwise")
     );
     let r20 = RunConfig::preset("resnet20-openlth").unwrap();

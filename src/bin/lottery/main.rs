@@ -149,10 +149,10 @@ where
             .and_then(|(mut cfg, env)| {
                 cfg.set("method", &args.method)?;
                 // Default 0.8; an N:M budget fixes its own, 1 - N/M.
-                let default = match cfg.budget {
-                    lottery::run::kinds::Structure::NofM { n, m } => 1.0 - n as f64 / m as f64,
-                    _ => 0.8,
-                };
+                let default = lottery::select::budget::SparsityBudget::default_sparsity(
+                    cfg.budget.structure,
+                    lottery::select::budget::PRUNE_SPARSITY,
+                );
                 cfg.set(
                     "sparsity",
                     &format!("{:?}", args.sparsity.unwrap_or(default)),

@@ -103,7 +103,7 @@ impl Acdc {
         let sp = &cfg.sparse;
         Acdc {
             target: ctx.target.clone(),
-            sparsity: cfg.sparsity,
+            sparsity: ctx.target.sparsity(),
             iterations: ctx.iterations,
             switches: schedule(ctx.iterations, sp.acdc_warmup, sp.acdc_phase, sp.acdc_final),
             inner: FixedMask::new(
@@ -161,7 +161,7 @@ impl Dynamics for Acdc {
                 self.close_phase(x, it);
             }
             let mask = match switch {
-                Switch::Compress => threshold(x, &Largest, &self.target.budget(self.sparsity))?,
+                Switch::Compress => threshold(x, &Largest, &self.target.budget(self.sparsity)?)?,
                 Switch::Decompress => Mask::full(&x.group_sizes()),
             };
             self.sparse = switch == Switch::Compress;

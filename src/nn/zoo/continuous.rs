@@ -192,7 +192,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let values = Params::new(ctx.x.names.clone(), end).to_scores();
     let mask = ctx
         .target
-        .select(&Largest, &by_value(&values)?, cfg.sparsity)?;
+        .select(&Largest, &by_value(&values)?, ctx.target.sparsity())?;
     if !rundir::has_checkpoint(ctx.run_dir) {
         ctx.rewind_to_init()?;
     }

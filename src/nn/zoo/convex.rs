@@ -121,14 +121,14 @@ pub struct Thresholded {
 
 impl Thresholded {
     /// The run's budget and schedule.
-    pub fn new(ctx: &Ctx) -> Self {
-        Thresholded {
-            budget: ctx.target.budget(ctx.cfg.sparsity),
+    pub fn new(ctx: &Ctx) -> Result<Self> {
+        Ok(Thresholded {
+            budget: ctx.target.budget(ctx.target.sparsity())?,
             at: ((ctx.cfg.convex.threshold_at * ctx.iterations as f64).round() as usize)
                 .clamp(1, ctx.iterations.max(1)),
             mask: Mask::full(&ctx.x.group_sizes()),
             fixed: false,
-        }
+        })
     }
 
     /// Threshold at the scheduled iteration; true when it did.
@@ -423,7 +423,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     if !rundir::has_checkpoint(ctx.run_dir) {
         ctx.rewind_to_init()?;
     }
-    let budget = ctx.target.budget(cfg.sparsity);
+    let budget = ctx.target.budget(ctx.target.sparsity())?;
     let mut dynamics: Box<dyn Dynamics> = match cfg.method {
         Method::Iht => Box::new(Iht {
             iht: solver::iht::Iht::new(solver::iht::ThresholdParams::new(
@@ -451,7 +451,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                     horizon: ctx.iterations,
                     gaps: Vec::new(),
                 },
-                th: Thresholded::new(ctx),
+                th: Thresholded::new(ctx)?,
             })
         }
         Method::Md => {
@@ -465,7 +465,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                 .collect();
             Box::new(Projected {
                 step: ConvexStep::Mirror { radii, scale },
-                th: Thresholded::new(ctx),
+                th: Thresholded::new(ctx)?,
             })
         }
         Method::Greedy => {

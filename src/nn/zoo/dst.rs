@@ -150,7 +150,7 @@ impl DropGrow {
                 seed: cfg.seed ^ 0xd57,
             },
             &x.to_scores(),
-            cfg.sparsity,
+            target.sparsity(),
         )?;
         let mut p = x.shallow_clone();
         p.apply_mask(&mask);

@@ -115,7 +115,7 @@ impl Magnitude {
         );
         Magnitude {
             target: ctx.target.clone(),
-            goal: ctx.cfg.sparsity,
+            goal: ctx.target.sparsity(),
             ramp: Ramp::of(ctx.cfg, ctx.iterations),
             every,
             keep_updating,
@@ -198,7 +198,7 @@ impl Dynamics for Magnitude {
                     }
                 });
             }
-            let budget = self.target.budget(self.current);
+            let budget = self.target.budget(self.current)?;
             let old = std::mem::replace(&mut self.mask, threshold(x, &Largest, &budget)?);
             let v = before.values();
             for i in (0..v.len()).filter(|&i| !old.contains(i)) {

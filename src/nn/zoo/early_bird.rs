@@ -166,7 +166,7 @@ impl EarlyBird {
         Ok(EarlyBird {
             inner: FixedMask::new(kind, cfg.weight_decay, ctx.x, &full, vec![]),
             target: ctx.target.clone(),
-            goal: cfg.sparsity,
+            goal: ctx.target.sparsity(),
             every: if cfg.eb.every > 0 {
                 cfg.eb.every
             } else {

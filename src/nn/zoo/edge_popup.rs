@@ -41,7 +41,7 @@ pub struct EdgePopup {
 
 impl EdgePopup {
     /// Scores for the frozen prunable weights of `ctx`, drawn with the run's seed.
-    pub fn new(ctx: &Ctx) -> Self {
+    pub fn new(ctx: &Ctx) -> Result<Self> {
         tch::manual_seed((ctx.cfg.seed ^ 0xed9e) as i64);
         let init: Vec<Tensor> = tch::no_grad(|| {
             ctx.x
@@ -61,14 +61,14 @@ impl EdgePopup {
                 },
                 5e-4,
             );
-        EdgePopup {
+        Ok(EdgePopup {
             names: ctx.x.names.clone(),
             weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
             scores,
-            budget: ctx.target.budget(ctx.cfg.sparsity),
+            budget: ctx.target.budget(ctx.target.sparsity())?,
             base_lr: ctx.cfg.score_lr,
             horizon: ctx.iterations.max(1),
-        }
+        })
     }
 
     /// The mask of the top scores by $|s|$ under the budget: the shared selection rule
@@ -161,7 +161,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         let all = Mask::full(&x.group_sizes());
         perturb(&mut x, &all, kept, None, cfg.seed)?;
     }
-    let mut popup = EdgePopup::new(ctx);
+    let mut popup = EdgePopup::new(ctx)?;
     let (summary, trained) = ctx.train_with(
         &mut popup,
         0,

@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
         fixed: FixedMask::new(optimizer_kind(cfg), cfg.weight_decay, ctx.x, &full, vec![])
             .saving_mask(),
         lambda: cfg.convex.group_lambda,
-        th: Thresholded::new(ctx),
+        th: Thresholded::new(ctx)?,
         live: Vec::new(),
     };
     let (summary, trained) =

@@ -73,7 +73,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             ),
         ));
     }
-    if cfg.sparsity <= 0.0 {
+    if cfg.budget.sparsity <= 0.0 {
         return Err(Error::param(
             "sparsity",
             "set a sparsity in (0, 1) (fraction of prunable weights removed)",
@@ -108,7 +108,7 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
         cfg.total_iterations(data.train_len())
     };
     let ctx = Phase::new(cfg, env, &net, &vs, &data, &x, &run_dir, iterations);
-    ctx.target.check_structure()?;
+    ctx.target.check()?;
     let (mut summary, trace) = match cfg.method {
         Method::Snip
         | Method::Grasp

@@ -12,7 +12,7 @@
 //!
 //! All six prune **globally** over the pool (their scores are compared across layers; this is
 //! what makes SynFlow's layer-collapse argument meaningful), keeping exactly
-//! $N - \mathrm{round}(SN)$ weights, whether the preset's strategy is `global` or `layerwise`.
+//! $\mathrm{round}((1 - S)N)$ weights ([`crate::select::budget::kept`]), whether the preset's strategy is `global` or `layerwise`.
 //! With `strategy = "erk"` the allocation is ERK's instead ([`crate::select::erk_densities`]):
 //! every layer keeps its ERK count and the scores choose only *within* a layer. That separates
 //! what a method's scores decide (which weights) from what its global ranking decides (how
@@ -146,7 +146,7 @@ pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
                 .map(|(g, t)| (g * t).abs())
                 .collect()
         });
-        let sparsity = 1.0 - (1.0 - cfg.sparsity).powf(r as f64 / rounds as f64);
+        let sparsity = 1.0 - (1.0 - target.sparsity()).powf(r as f64 / rounds as f64);
         mask = target.select(&Largest, &scores_of(&x2.names, s), sparsity)?;
         kept.push(mask.density());
     }
@@ -157,13 +157,13 @@ pub fn synflow_mask(ctx: &Ctx, target: &Target) -> Result<(Mask, Vec<f64>)> {
 /// initialization (or, without data, write it untrained).
 pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
     let cfg = ctx.cfg;
-    let (target, allocation) = match cfg.strategy {
+    let (target, allocation) = match cfg.budget.strategy {
         Strategy::Erk => (ctx.target.clone(), "erk"),
         Strategy::Global | Strategy::Layerwise => {
-            (Target::new(cfg, ctx.net, ctx.x, false), "global")
+            (ctx.target.clone().with_strategy(Strategy::Global), "global")
         }
     };
-    let s = cfg.sparsity;
+    let s = target.sparsity();
     let mut trace = json!({});
     let mask = match ctx.saved_mask()? {
         Some(m) => m,

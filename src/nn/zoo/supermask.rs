@@ -60,14 +60,15 @@ pub struct Learned {
 impl Learned {
     /// Scores at $\mathrm{logit}(1 - S)$ for the frozen prunable weights of `ctx`.
     pub fn new(ctx: &Ctx) -> Self {
-        let s0 = ((1.0 - ctx.cfg.sparsity) / ctx.cfg.sparsity).ln();
+        let s = ctx.target.sparsity();
+        let s0 = ((1.0 - s) / s).ln();
         let scores: Vec<Tensor> = ctx.x.tensors.iter().map(|w| w.full_like(s0)).collect();
         Learned {
             names: ctx.x.names.clone(),
             weights: ctx.x.tensors.iter().map(Tensor::shallow_clone).collect(),
             scores: LearnedScores::new(ctx.x.names.clone(), scores, ctx.cfg.score_lr, "opt."),
             target: ctx.target.clone(),
-            goal: ctx.cfg.sparsity,
+            goal: s,
             seed: ctx.cfg.seed,
             t: 0,
             natural: ctx.cfg.supermask.natural,
@@ -313,11 +314,11 @@ pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
                         seed: cfg.seed ^ 0x5e7,
                     },
                     &init,
-                    cfg.sparsity,
+                    ctx.target.sparsity(),
                 )?
             } else {
                 let s = criterion_scores(cfg.supermask.criterion, &init, &fin)?;
-                ctx.target.select(&Largest, &s, cfg.sparsity)?
+                ctx.target.select(&Largest, &s, ctx.target.sparsity())?
             };
             let action = cfg.supermask.kept;
             let fresh = match action {

@@ -52,7 +52,17 @@ impl Cell {
                 if !table.contains_key("method") {
                     return Err(bad("`prune` needs a `method`"));
                 }
-                table.entry("sparsity").or_insert(toml::Value::Float(0.8));
+                // `lottery prune`'s default: 0.8, or an N:M budget's own 1 - N/M.
+                let structure = match table.get("budget") {
+                    Some(toml::Value::String(b)) => b.parse()?,
+                    _ => crate::select::budget::Structure::Unstructured,
+                };
+                table.entry("sparsity").or_insert(toml::Value::Float(
+                    crate::select::budget::SparsityBudget::default_sparsity(
+                        structure,
+                        crate::select::budget::PRUNE_SPARSITY,
+                    ),
+                ));
             }
             _ => {}
         }

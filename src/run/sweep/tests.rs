@@ -153,7 +153,10 @@ seed = [0, 1]
     assert_eq!(cells[1].1.config.levels, 2);
     assert_eq!(cells[2].0.command, Command::Prune);
     assert_eq!(cells[2].1.config.iterations, 50);
-    assert_eq!(cells[2].1.config.sparsity.to_bits(), 0.8f64.to_bits());
+    assert_eq!(
+        cells[2].1.config.budget.sparsity.to_bits(),
+        0.8f64.to_bits()
+    );
     assert_eq!(s.varying_keys(), ["command", "seed", "method"]);
 }
 

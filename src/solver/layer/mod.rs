@@ -65,58 +65,12 @@ pub use channel::{prune_blocks, prune_channels};
 pub use fisher::{prune_fisher, PrunedFisher, FISHER_SOLVERS};
 pub use sparsegpt::sparsegpt;
 
-/// How many weights of a layer are kept.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum LayerBudget {
-    /// $k$ in every row.
-    Row(usize),
-    /// $K$ over the whole layer, distributed by the solver.
-    Layer(usize),
-    /// $N$ kept in every group of $M$ consecutive inputs of a row.
-    NM {
-        /// Kept per group.
-        n: usize,
-        /// Group size.
-        m: usize,
-    },
-}
+pub use crate::select::budget::LayerBudget;
 
+/// The checks and selections of a resolved layer budget (its counts come from
+/// [`crate::select::budget::Target::layer`], the one kept-count rule).
 impl LayerBudget {
-    /// The budget keeping a fraction `1 - sparsity` of a `rows × cols` layer: `row` (the same
-    /// count in each row, rounded), `layer`, or `N:M` (which fixes its own density).
-    pub fn parse(spec: &str, sparsity: f64, rows: usize, cols: usize) -> Result<Self> {
-        if !(0.0..1.0).contains(&sparsity) {
-            return Err(Error::param(
-                "sparsity",
-                format!("must be in [0, 1), got {sparsity}"),
-            ));
-        }
-        match spec {
-            "row" => Ok(LayerBudget::Row(
-                (((1.0 - sparsity) * cols as f64).round() as usize).max(1),
-            )),
-            "layer" => Ok(LayerBudget::Layer(
-                (((1.0 - sparsity) * (rows * cols) as f64).round() as usize).max(1),
-            )),
-            nm => {
-                let parsed = nm.split_once(':').and_then(|(n, m)| {
-                    Some((
-                        n.trim().parse::<usize>().ok()?,
-                        m.trim().parse::<usize>().ok()?,
-                    ))
-                });
-                match parsed {
-                    Some((n, m)) if n >= 1 && n <= m => Ok(LayerBudget::NM { n, m }),
-                    _ => Err(Error::param(
-                        "budget",
-                        format!("expected row, layer or N:M with 1 <= N <= M, got {nm:?}"),
-                    )),
-                }
-            }
-        }
-    }
-
-    fn check(&self, rows: usize, cols: usize) -> Result<()> {
+    pub(crate) fn check(&self, rows: usize, cols: usize) -> Result<()> {
         match *self {
             LayerBudget::Row(k) if k == 0 || k > cols => Err(Error::Budget { k, len: cols }),
             LayerBudget::Layer(k) if k == 0 || k > rows * cols => Err(Error::Budget {
@@ -129,6 +83,9 @@ impl LayerBudget {
                     format!("{n}:{m} needs 1 <= N <= M and M dividing the {cols} inputs"),
                 ))
             }
+            LayerBudget::Blocks { .. } | LayerBudget::Channels { .. } => Err(Error::Unsupported(
+                format!("{self:?} keeps whole tiles: prune it with prune_blocks or prune_channels"),
+            )),
             _ => Ok(()),
         }
     }
@@ -155,6 +112,9 @@ impl LayerBudget {
                 let g = groups.len();
                 debug_assert_eq!(g, rows * cols / m);
                 (Scores::grouped(groups), Budget::PerGroupK(vec![n; g]))
+            }
+            LayerBudget::Blocks { .. } | LayerBudget::Channels { .. } => {
+                unreachable!("refused by check")
             }
         }
     }

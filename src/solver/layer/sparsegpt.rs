@@ -21,6 +21,7 @@ pub fn sparsegpt(
     block: usize,
 ) -> Result<Array2<f64>> {
     let (rows, d) = c.dim();
+    budget.check(rows, d)?;
     let hinv = gram.inverse()?;
     let u = hinv
         .cholesky(UPLO::Upper)
@@ -36,7 +37,7 @@ pub fn sparsegpt(
             LayerBudget::Layer(k) => {
                 ((rows * d - k) as f64 * cols_done as f64 / d as f64).round() as usize
             }
-            LayerBudget::NM { .. } => 0,
+            LayerBudget::NM { .. } | LayerBudget::Blocks { .. } | LayerBudget::Channels { .. } => 0,
         }
     };
     let mut i1 = 0;
@@ -66,7 +67,7 @@ pub fn sparsegpt(
                     .keep_largest_or_all(saliency(&w1, 0, count).view())?;
                 pruned.assign(&keep.mapv(|k| !k));
             }
-            LayerBudget::NM { .. } => {}
+            LayerBudget::NM { .. } | LayerBudget::Blocks { .. } | LayerBudget::Channels { .. } => {}
         }
         for i in 0..count {
             if let LayerBudget::NM { n, m } = budget {
@@ -119,6 +120,7 @@ impl LayerBudget {
             LayerBudget::Row(k) => k >= cols,
             LayerBudget::Layer(k) => k >= rows * cols,
             LayerBudget::NM { n, m } => n >= m,
+            LayerBudget::Blocks { .. } | LayerBudget::Channels { .. } => false,
         };
         if all {
             return Ok(Array2::from_elem((rows, cols), true));
