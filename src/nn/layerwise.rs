@@ -34,53 +34,12 @@ use super::rundir::{self, level_dir, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
 pub use crate::run::layerwise::LayerwiseSettings;
-use crate::run::layerwise::FISHER;
-use crate::select::budget::{Accepts, SparsityBudget, Strategy};
+use crate::run::layerwise::Objective;
 use crate::solver::layer::{
-    prune_blocks, prune_channels, prune_fisher, prune_layer, LayerBudget, LayerSolver,
-    FISHER_SOLVERS,
+    prune_blocks, prune_channels, prune_fisher_with, prune_layer_with, LayerBudget, LayerSolver,
 };
 use crate::space::SparseVector;
 use crate::{Error, Result};
-
-/// Check the settings; the solver they name.
-pub fn validate(s: &LayerwiseSettings) -> Result<LayerSolver> {
-    let solver = LayerSolver::from_name(&s.solver)?;
-    if s.calibration == 0 {
-        return Err(Error::param("calibration", "must be >= 1"));
-    }
-    if !s.damp.is_finite() || s.damp < 0.0 {
-        return Err(Error::param(
-            "damp",
-            format!("must be finite and >= 0, got {}", s.damp),
-        ));
-    }
-    // The budget's settings (an N:M budget is checked against each layer's width later).
-    budget_settings(s)?.check_for("a layerwise run", Accepts::ALL, true, String::new)?;
-    s.check_objective()?;
-    if s.objective == FISHER && !FISHER_SOLVERS.contains(&solver) {
-        let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
-        return Err(Error::param(
-            "solver",
-            format!(
-                "{} needs H itself; the Fisher objective runs {}",
-                solver.name(),
-                all.join(", ")
-            ),
-        ));
-    }
-    Ok(solver)
-}
-
-/// A layerwise run's sparsity budget: its sparsity and structure, every layer on its own.
-fn budget_settings(s: &LayerwiseSettings) -> Result<SparsityBudget> {
-    Ok(SparsityBudget {
-        sparsity: s.sparsity,
-        strategy: Strategy::Layerwise,
-        structure: s.budget.parse()?,
-        output: 1.0,
-    })
-}
 
 /// What happened to one layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,7 +76,8 @@ pub fn run_layerwise(
     settings: &LayerwiseSettings,
     env: &Env,
 ) -> Result<PathBuf> {
-    let solver = validate(settings)?;
+    settings.check()?;
+    let solver = settings.solver;
     let run_cfg = rundir::read_config(run_dir)?;
     let ldir = level_dir(run_dir, level);
     if !rundir::is_finished(&ldir)? {
@@ -163,16 +123,13 @@ pub fn run_layerwise(
     // and mask were written before training started. Otherwise prune (deterministic given the
     // settings) and record the layers' reports.
     let resumed = rundir::has_checkpoint(&dir);
-    let target = Target::new(
-        budget_settings(settings)?,
-        super::target::layout(&cfg, &net, &x),
-    );
+    let target = Target::new(settings.budget(), super::target::layout(&cfg, &net, &x));
     target.check()?;
     let reports = if resumed {
         params::assign(&vs, &rundir::load_tensors(&dir.join(rundir::START))?)?;
         read_reports(&dir)?
     } else {
-        let reports = if settings.objective == FISHER {
+        let reports = if settings.objective == Objective::Fisher {
             prune_network_fisher(&net, &x, &data, &target, solver, settings, env.device)?
         } else {
             prune_network(&net, &x, &data, &target, solver, settings, env.device)?
@@ -335,10 +292,10 @@ fn prune_network_fisher(
             }
         };
         let start = std::time::Instant::now();
-        let out = prune_fisher(&q, solver, k)
+        let out = prune_fisher_with(&q, solver, k, &settings.solvers)
             .map_err(|e| Error::Numerical(format!("{}: {e}", x.names[g])))?;
         let seconds = start.elapsed().as_secs_f64();
-        let magnitude = prune_fisher(&q, LayerSolver::Magnitude, k)?;
+        let magnitude = prune_fisher_with(&q, LayerSolver::Magnitude, k, &settings.solvers)?;
         write_back(t, out.weights.as_slice().expect("owned"));
         reports.push(LayerReport {
             name: x.names[g].clone(),
@@ -417,8 +374,15 @@ fn prune_network(
                 (out, magnitude)
             }
             budget => (
-                prune_layer(&gram, center.view(), solver, budget).map_err(named)?,
-                prune_layer(&gram, center.view(), LayerSolver::Magnitude, budget)?,
+                prune_layer_with(&gram, center.view(), solver, budget, &settings.solvers)
+                    .map_err(named)?,
+                prune_layer_with(
+                    &gram,
+                    center.view(),
+                    LayerSolver::Magnitude,
+                    budget,
+                    &settings.solvers,
+                )?,
             ),
         };
         let seconds = start.elapsed().as_secs_f64();

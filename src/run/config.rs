@@ -9,6 +9,7 @@ pub use super::knobs::{
     ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SparseTrainingKnobs,
     SupermaskKnobs, TeacherKnobs,
 };
+use super::layerwise::LayerwiseSettings;
 use crate::select::budget::SparsityBudget;
 use crate::{Error, Result};
 
@@ -130,6 +131,11 @@ pub struct RunConfig {
     /// Sparse training from the start (RigL, SET) and AC/DC.
     #[serde(flatten)]
     pub sparse: SparseTrainingKnobs,
+    /// The settings of a layerwise run (`lottery prune layerwise`), a group of their own:
+    /// serialized (the table `layerwise`) only when they differ from the defaults, so that no
+    /// other run's settings, identity or name change.
+    #[serde(default, skip_serializing_if = "LayerwiseSettings::is_default")]
+    pub layerwise: LayerwiseSettings,
 }
 
 /// A TOML value as JSON; NaN and infinities (which JSON cannot hold) are refused here.
@@ -211,7 +217,15 @@ impl RunConfig {
     /// magnitude faster than a TOML document here).
     fn table(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(serde_json::Value::Object(mut m)) => {
+                // The layerwise group is left out at its defaults; it is still a key.
+                if !m.contains_key("layerwise") {
+                    let d = serde_json::to_value(&self.layerwise)
+                        .map_err(|e| Error::param("config", e.to_string()))?;
+                    m.insert("layerwise".into(), d);
+                }
+                Ok(m)
+            }
             _ => Err(Error::param("config", "settings are not a table")),
         }
     }

@@ -142,6 +142,7 @@ impl RunConfig {
                 acdc_phase: 0.1,
                 acdc_final: 0.15,
             },
+            layerwise: Default::default(),
         };
         let openlth = |model: Arch,
                        epochs: usize,

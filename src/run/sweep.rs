@@ -112,23 +112,21 @@ impl Command {
         })
     }
 
-    /// The keys this command adds to the run settings.
-    fn cell_keys(self) -> &'static [&'static str] {
+    /// The keys this command adds to the run settings (a layerwise cell's are its settings'
+    /// keys, `seed` spelled `calibration_seed`, and `source_level`).
+    fn cell_keys(self) -> Vec<&'static str> {
         match self {
-            Command::Branch => &["kind", "level", "branch_seed", "transfer_set"],
-            Command::Lmc => &["k", "points", "ticket_level", "control"],
-            Command::Layerwise => &[
-                "solver",
-                "sparsity",
-                "budget",
-                "calibration",
-                "damp",
-                "finetune",
-                "calibration_seed",
-                "source_level",
-                "objective",
-            ],
-            _ => &[],
+            Command::Branch => vec!["kind", "level", "branch_seed", "transfer_set"],
+            Command::Lmc => vec!["k", "points", "ticket_level", "control"],
+            Command::Layerwise => {
+                let mut keys: Vec<&'static str> = crate::run::layerwise::LayerwiseSettings::keys()
+                    .into_iter()
+                    .map(|k| if k == "seed" { "calibration_seed" } else { k })
+                    .collect();
+                keys.push("source_level");
+                keys
+            }
+            _ => vec![],
         }
     }
 }

@@ -53,35 +53,51 @@ pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
         .from
         .clone()
         .ok_or_else(|| Error::param("from", "layerwise needs --from RUN_DIR (a trained run)"))?;
-    // `--set budget=…` is the layerwise budget (the spelling the other methods use); no other
-    // run setting applies to a layerwise run, so any other `--set` is refused, not ignored.
-    let mut budget = args.budget.clone();
-    for kv in &args.run.set {
-        match kv.split_once('=') {
-            Some(("budget", v)) => budget = Some(v.to_string()),
-            _ => {
-                return Err(Error::param(
-                    "set",
-                    format!(
-                        "`{}`: a layerwise run takes its settings as flags (--solver, --sparsity, \
-                         --budget, ...); of --set it accepts only budget=row|layer|N:M|block:HxW|channel",
-                        kv.escape_debug()
-                    ),
-                ))
-            }
+    // The flags, then `--set KEY=VALUE` for any key of the settings (`--set budget=…` is the
+    // spelling the other methods use); the run's own settings come from the trained run, so any
+    // other key is refused, not ignored.
+    let mut pairs: Vec<(String, toml::Value)> = Vec::new();
+    let mut put = |k: &str, v: Option<toml::Value>| {
+        if let Some(v) = v {
+            pairs.push((k.to_string(), v));
         }
-    }
-    let defaults = lottery::nn::layerwise::LayerwiseSettings::default();
-    let settings = lottery::nn::layerwise::LayerwiseSettings {
-        solver: args.solver.clone().unwrap_or(defaults.solver),
-        sparsity: args.sparsity.unwrap_or(defaults.sparsity),
-        budget: budget.unwrap_or(defaults.budget),
-        calibration: args.calibration.unwrap_or(defaults.calibration),
-        damp: args.damp.unwrap_or(defaults.damp),
-        finetune: args.finetune.unwrap_or(defaults.finetune),
-        seed: args.run.seed.unwrap_or(defaults.seed),
-        objective: args.objective.clone().unwrap_or(defaults.objective),
     };
+    let text = |v: &Option<String>| v.clone().map(toml::Value::String);
+    put("solver", text(&args.solver));
+    put("sparsity", args.sparsity.map(toml::Value::Float));
+    put("budget", text(&args.budget));
+    put(
+        "calibration",
+        args.calibration.map(|v| toml::Value::Integer(v as i64)),
+    );
+    put("damp", args.damp.map(toml::Value::Float));
+    put(
+        "finetune",
+        args.finetune.map(|v| toml::Value::Integer(v as i64)),
+    );
+    put(
+        "seed",
+        args.run.seed.map(|v| toml::Value::Integer(v as i64)),
+    );
+    put("objective", text(&args.objective));
+    let keys = lottery::run::layerwise::LayerwiseSettings::keys();
+    for (k, v) in key_values(&args.run.set)? {
+        if !keys.contains(&k.as_str()) {
+            let mut listed = vec!["budget"];
+            listed.extend(keys.iter().filter(|&&k| k != "budget"));
+            return Err(Error::param(
+                "set",
+                format!(
+                    "`{}`: of --set a layerwise run accepts only {} (its own settings; the rest \
+                     comes from the trained run)",
+                    k.escape_debug(),
+                    listed.join(", ")
+                ),
+            ));
+        }
+        pairs.push((k, toml_value(&v)));
+    }
+    let settings = lottery::run::layerwise::LayerwiseSettings::from_keys(&pairs)?;
     let env = lottery::nn::phase::Env {
         runs: from.clone(),
         data_dir: args.run.data_dir.clone(),
@@ -156,6 +172,15 @@ pub(crate) fn device_of(name: Option<&str>) -> Result<tch::Device> {
             ))
         }
     })
+}
+
+/// A command-line value as TOML (a string when it does not parse as a TOML value).
+fn toml_value(v: &str) -> toml::Value {
+    format!("v = {v}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(v.to_string()))
 }
 
 /// `KEY=VALUE` arguments of `--set`, trimmed.

@@ -167,51 +167,23 @@ impl Cell {
                 });
             }
             Command::Layerwise => {
-                let d = crate::run::layerwise::LayerwiseSettings::default();
-                let string = |k: &str, default: String| -> Result<String> {
-                    match get(k) {
-                        None => Ok(default),
-                        Some(toml::Value::String(s)) => Ok(s.clone()),
-                        Some(v) => Err(bad(format!("`{k}` must be a string, not {v}"))),
-                    }
-                };
-                let float = |k: &str, default: f64| -> Result<f64> {
-                    match get(k) {
-                        None => Ok(default),
-                        Some(toml::Value::Float(f)) => Ok(*f),
-                        Some(toml::Value::Integer(i)) => Ok(*i as f64),
-                        Some(v) => Err(bad(format!("`{k}` must be a number, not {v}"))),
-                    }
-                };
                 let int = |k: &str, default: usize| -> Result<usize> {
                     get(k)
                         .map(|v| usize_of(k, v))
                         .transpose()
                         .map(|v| v.unwrap_or(default))
                 };
-                let settings = crate::run::layerwise::LayerwiseSettings {
-                    solver: string("solver", d.solver)?,
-                    sparsity: float("sparsity", d.sparsity)?,
-                    budget: string("budget", d.budget)?,
-                    calibration: int("calibration", d.calibration)?,
-                    damp: float("damp", d.damp)?,
-                    finetune: int("finetune", d.finetune)?,
-                    seed: int("calibration_seed", d.seed as usize)? as u64,
-                    objective: string("objective", d.objective)?,
-                };
-                if !(settings.sparsity > 0.0 && settings.sparsity < 1.0) {
-                    return Err(bad(format!(
-                        "`sparsity` {} is not in (0, 1)",
-                        settings.sparsity
-                    )));
-                }
-                if settings.calibration == 0 {
-                    return Err(bad("`calibration` must be >= 1"));
-                }
-                settings.check_objective()?;
-                if !settings.damp.is_finite() || settings.damp < 0.0 {
-                    return Err(bad(format!("`damp` {} must be >= 0", settings.damp)));
-                }
+                // The cell's `calibration_seed` is the settings' `seed` (its `seed` is the
+                // source run's).
+                let pairs: Vec<(String, toml::Value)> = own
+                    .iter()
+                    .filter(|(k, _)| k != "source_level")
+                    .map(|(k, v)| {
+                        let k = if k == "calibration_seed" { "seed" } else { k };
+                        (k.to_string(), v.clone())
+                    })
+                    .collect();
+                let settings = crate::run::layerwise::LayerwiseSettings::from_keys(&pairs)?;
                 let level = int("source_level", 0)?;
                 if level > out.config.levels {
                     return Err(bad(format!(

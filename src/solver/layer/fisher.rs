@@ -3,8 +3,8 @@
 
 use ndarray::Array1;
 
-use super::{row_solver, LayerSolver};
-use crate::problem::{FisherQuadratic, SmoothProblem};
+use super::{LayerSolver, SolverSettings};
+use crate::problem::FisherQuadratic;
 use crate::space::Objective;
 use crate::{Error, Result};
 
@@ -21,50 +21,45 @@ pub struct PrunedFisher {
     pub kept: usize,
 }
 
-/// The solvers that run on the Fisher objective: those that need only values, gradients and
-/// refits (OMP, OBS and SparseGPT need $H$ itself, $p \times p$ here; FCFGS would refit once per
-/// kept weight).
-pub const FISHER_SOLVERS: [LayerSolver; 6] = [
-    LayerSolver::Magnitude,
-    LayerSolver::Iht,
-    LayerSolver::Niht,
-    LayerSolver::Htp,
-    LayerSolver::Cosamp,
-    LayerSolver::Fw,
-];
-
-/// Prune a layer on its Fisher objective keeping `k` weights: magnitude keeps the `k` largest
-/// $|\bar w|$ unchanged; the thresholding solvers and Frank-Wolfe start from the magnitude
-/// support refit, with step $1/L$ (theory/layerwise.md).
+/// Prune a layer on its Fisher objective keeping `k` weights (the solver at its default
+/// settings): magnitude keeps the `k` largest $|\bar w|$ unchanged; the thresholding solvers and
+/// Frank-Wolfe start from the magnitude support refit, with step $1/L$ (theory/layerwise.md).
+/// The solvers that run here are those whose spec says `fisher` (OMP, OBS and SparseGPT need $H$
+/// itself, $p \times p$ here; FCFGS would refit once per kept weight).
 pub fn prune_fisher(q: &FisherQuadratic, solver: LayerSolver, k: usize) -> Result<PrunedFisher> {
-    if !FISHER_SOLVERS.contains(&solver) {
-        let all: Vec<&str> = FISHER_SOLVERS.iter().map(|s| s.name()).collect();
+    prune_fisher_with(q, solver, k, &SolverSettings::default())
+}
+
+/// [`prune_fisher`] with the solvers' `settings`.
+pub fn prune_fisher_with(
+    q: &FisherQuadratic,
+    solver: LayerSolver,
+    k: usize,
+    settings: &SolverSettings,
+) -> Result<PrunedFisher> {
+    if !solver.spec().fisher {
+        let all: Vec<&str> = LayerSolver::fisher_solvers()
+            .iter()
+            .map(|s| s.name())
+            .collect();
         return Err(Error::Unsupported(format!(
             "the Fisher objective with solver {} (one of {})",
             solver.name(),
             all.join(", ")
         )));
     }
-    let w = q.center().clone();
-    let p = w.len();
+    settings.check()?;
+    let p = q.center().len();
     if k > p {
         return Err(Error::param(
             "sparsity",
             format!("budget {k} > {p} weights"),
         ));
     }
-    let weights = if solver == LayerSolver::Magnitude {
-        let keep = crate::select::top_k(w.as_slice().expect("owned"), k);
-        let mut out = Array1::zeros(p);
-        for j in keep {
-            out[j] = w[j];
-        }
-        out
-    } else if k == 0 {
+    let weights = if k == 0 {
         Array1::zeros(p)
     } else {
-        let step = 1.0 / (1.01 * q.smoothness());
-        row_solver(solver, q, w, k, step)?
+        solver.spec().solve.fisher(q, k, settings)?
     };
     let error = q.value(&weights);
     let total = q.value_at_zero();

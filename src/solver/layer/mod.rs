@@ -6,6 +6,12 @@
 //! $\sum_r \frac12(w_r - \bar w_r)^\top H (w_r - \bar w_r)$ relative to
 //! $\sum_r \frac12 \bar w_r^\top H \bar w_r$ (the error of removing the layer).
 //!
+//! The solvers form a registry: each is one file of this folder that declares its name, its
+//! one-line doc, its typed settings (defaults and checks; keys prefixed by its name, serialized
+//! only when they differ from the default) and its implementation ([`Solve`]); one line of
+//! [`layer_solvers!`](self) adds it to [`LayerSolver`], the command line's `--solver` values
+//! and help, the settings of a layerwise run and the sweep cells' keys.
+//!
 //! | solver | row budget | layer budget | N:M |
 //! |---|---|---|---|
 //! | `magnitude` | top-$k$ $\lvert\bar w\rvert$ per row, no update | top-$K$ over the layer | top-$N$ per group |
@@ -48,22 +54,212 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::linalg::ProgressiveCholesky;
-use crate::problem::{LayerGram, SmoothProblem};
-use crate::select::{arg_max_abs, Budget, Largest, Rule, Scores};
-use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule};
-use crate::solver::greedy::{Fcfgs, GreedyParams, ObsRow};
-use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
-use crate::solver::solve_quiet;
+use crate::problem::{FisherQuadratic, LayerGram, LeastSquares, SmoothProblem};
+use crate::select::{Budget, Largest, Rule, Scores};
 use crate::{Error, Result};
 
 mod channel;
 mod fisher;
-mod sparsegpt;
 
 pub use channel::{prune_blocks, prune_channels};
-pub use fisher::{prune_fisher, PrunedFisher, FISHER_SOLVERS};
+pub use fisher::{prune_fisher, prune_fisher_with, PrunedFisher};
+pub use omp::batch_omp_row;
 pub use sparsegpt::sparsegpt;
+
+/// What a solver's file declares for the registry.
+#[derive(Clone, Copy)]
+pub struct SolverSpec {
+    /// The name (`--solver`, `solver = "…"`).
+    pub name: &'static str,
+    /// One line for `--help` and the docs.
+    pub doc: &'static str,
+    /// Whether it takes N:M budgets (every solver takes row and layer budgets).
+    pub n_of_m: bool,
+    /// Whether it runs on the Fisher objective (needs only values, gradients and refits).
+    pub fisher: bool,
+    /// The implementation.
+    pub solve: &'static dyn Solve,
+}
+
+impl std::fmt::Debug for SolverSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolverSpec")
+            .field("name", &self.name)
+            .field("n_of_m", &self.n_of_m)
+            .field("fisher", &self.fisher)
+            .finish()
+    }
+}
+
+/// A layerwise solver's implementation.
+pub trait Solve: Sync {
+    /// Prune a layer whose centred rows (dead inputs zeroed) are `c` under a row, layer or N:M
+    /// budget (checked against the layer, and N:M only when the spec takes it).
+    fn layer(
+        &self,
+        gram: &LayerGram,
+        c: &Array2<f64>,
+        budget: LayerBudget,
+        settings: &SolverSettings,
+    ) -> Result<Array2<f64>>;
+
+    /// Prune one weight vector on its Fisher objective to `k` weights (only when the spec's
+    /// `fisher` is true).
+    fn fisher(
+        &self,
+        _q: &FisherQuadratic,
+        _k: usize,
+        _settings: &SolverSettings,
+    ) -> Result<Array1<f64>> {
+        Err(Error::Unsupported("this solver needs H itself".into()))
+    }
+}
+
+/// The settings of a solver that has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoSettings {}
+
+impl NoSettings {
+    /// No keys.
+    pub const KEYS: &'static [&'static str] = &[];
+
+    /// Nothing to check.
+    pub fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The registry: one line per solver file, `module: [Variant = SPEC, …]` (a file may hold a
+/// family, as `thresholding` does). It declares the modules, [`LayerSolver`] (names, parsing
+/// with a one-line error that lists them, serde as the name) and [`SolverSettings`] (every
+/// file's settings, flattened).
+macro_rules! layer_solvers {
+    ($($module:ident: [$($variant:ident = $spec:ident),+ $(,)?]),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// The layerwise solvers: the registry's entries, in its order (see each variant's
+        /// spec for what it does).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum LayerSolver {
+            $($(
+                #[doc = concat!("[`", stringify!($module), "::", stringify!($spec), "`].")]
+                $variant,
+            )+)+
+        }
+
+        impl LayerSolver {
+            /// Every solver, in the registry's order.
+            pub const ALL: [LayerSolver; [$($(stringify!($variant)),+),+].len()] =
+                [$($(LayerSolver::$variant),+),+];
+
+            /// What its file declares.
+            pub fn spec(self) -> &'static SolverSpec {
+                match self {
+                    $($(LayerSolver::$variant => &$module::$spec,)+)+
+                }
+            }
+        }
+
+        /// Every solver's settings, each file's flattened (keys prefixed by the solver or its
+        /// family; at their defaults none is serialized, so a layerwise run's settings and
+        /// directory name are what they were before the key existed).
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct SolverSettings {
+            $(
+                #[doc = concat!("[`", stringify!($module), "`]'s.")]
+                #[serde(flatten)]
+                pub $module: $module::Settings,
+            )+
+        }
+
+        impl SolverSettings {
+            /// Every key.
+            pub fn keys() -> Vec<&'static str> {
+                [$($module::Settings::KEYS),+].concat()
+            }
+
+            /// Every file's checks.
+            pub fn check(&self) -> Result<()> {
+                $(self.$module.check()?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+layer_solvers! {
+    magnitude: [Magnitude = SPEC],
+    omp: [Omp = SPEC],
+    fcfgs: [Fcfgs = SPEC],
+    thresholding: [Iht = IHT, Niht = NIHT, Htp = HTP, Cosamp = COSAMP],
+    fw: [Fw = SPEC],
+    obs: [Obs = SPEC],
+    sparsegpt: [Sparsegpt = SPEC],
+}
+
+impl LayerSolver {
+    /// Every solver's name, in the registry's order.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|s| s.name()).collect()
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The solvers that run on the Fisher objective.
+    pub fn fisher_solvers() -> Vec<LayerSolver> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.spec().fisher)
+            .collect()
+    }
+
+    /// The solver called `name`, or a one-line error listing them.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                Error::param(
+                    "solver",
+                    format!(
+                        "unknown layerwise solver {name:?} (one of {})",
+                        Self::names().join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl std::str::FromStr for LayerSolver {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::from_name(s)
+    }
+}
+
+impl std::fmt::Display for LayerSolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for LayerSolver {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for LayerSolver {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::from_name(&s).map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
 
 pub use crate::select::budget::LayerBudget;
 
@@ -134,82 +330,6 @@ impl LayerBudget {
     }
 }
 
-/// The solvers [`prune_layer`] runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LayerSolver {
-    /// Keep the largest $|\bar w|$; no update.
-    Magnitude,
-    /// Batch-OMP in Gram form.
-    Omp,
-    /// Fully corrective forward greedy on the Gram-form problem.
-    Fcfgs,
-    /// IHT from the magnitude support.
-    Iht,
-    /// Normalized IHT from the magnitude support.
-    Niht,
-    /// HTP from the magnitude support.
-    Htp,
-    /// CoSaMP from the magnitude support.
-    Cosamp,
-    /// Frank-Wolfe (exact line search) over the $k$-sparse polytope of radius
-    /// $\|w_{\text{magnitude refit}}\|_\infty$, then its $k$ largest entries, refit.
-    Fw,
-    /// OBS backward elimination (OBC for the layer budget).
-    Obs,
-    /// SparseGPT's column sweep.
-    Sparsegpt,
-}
-
-impl LayerSolver {
-    /// Every solver, in the table's order.
-    pub const ALL: [LayerSolver; 10] = [
-        LayerSolver::Magnitude,
-        LayerSolver::Omp,
-        LayerSolver::Fcfgs,
-        LayerSolver::Iht,
-        LayerSolver::Niht,
-        LayerSolver::Htp,
-        LayerSolver::Cosamp,
-        LayerSolver::Fw,
-        LayerSolver::Obs,
-        LayerSolver::Sparsegpt,
-    ];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            LayerSolver::Magnitude => "magnitude",
-            LayerSolver::Omp => "omp",
-            LayerSolver::Fcfgs => "fcfgs",
-            LayerSolver::Iht => "iht",
-            LayerSolver::Niht => "niht",
-            LayerSolver::Htp => "htp",
-            LayerSolver::Cosamp => "cosamp",
-            LayerSolver::Fw => "fw",
-            LayerSolver::Obs => "obs",
-            LayerSolver::Sparsegpt => "sparsegpt",
-        }
-    }
-
-    /// The solver called `name`, or a one-line error listing them.
-    pub fn from_name(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
-                Error::param(
-                    "solver",
-                    format!(
-                        "unknown layerwise solver {name:?} (one of {})",
-                        all.join(", ")
-                    ),
-                )
-            })
-    }
-}
-
 /// A pruned layer.
 #[derive(Clone, Debug)]
 pub struct PrunedLayer {
@@ -249,12 +369,24 @@ pub fn reconstruction_error(gram: &LayerGram, w: ArrayView2<f64>, center: ArrayV
     0.5 * (&e * &he).sum()
 }
 
-/// Prune a layer: rows of `center` are the trained rows $\bar w_r$.
+/// Prune a layer: rows of `center` are the trained rows $\bar w_r$ (the solver at its default
+/// settings).
 pub fn prune_layer(
     gram: &LayerGram,
     center: ArrayView2<f64>,
     solver: LayerSolver,
     budget: LayerBudget,
+) -> Result<PrunedLayer> {
+    prune_layer_with(gram, center, solver, budget, &SolverSettings::default())
+}
+
+/// [`prune_layer`] with the solvers' `settings`.
+pub fn prune_layer_with(
+    gram: &LayerGram,
+    center: ArrayView2<f64>,
+    solver: LayerSolver,
+    budget: LayerBudget,
+    settings: &SolverSettings,
 ) -> Result<PrunedLayer> {
     let (rows, d) = center.dim();
     if d != gram.dim() {
@@ -265,60 +397,22 @@ pub fn prune_layer(
         )));
     }
     budget.check(rows, d)?;
+    settings.check()?;
+    let spec = solver.spec();
+    if matches!(budget, LayerBudget::NM { .. }) && !spec.n_of_m {
+        let takers: Vec<&str> = LayerSolver::ALL
+            .iter()
+            .filter(|s| s.spec().n_of_m)
+            .map(|s| s.name())
+            .collect();
+        return Err(Error::Unsupported(format!(
+            "the N:M budget for layerwise {} (use {})",
+            spec.name,
+            takers.join(", ")
+        )));
+    }
     let c = gram.center_rows(center)?;
-    let weights = match (solver, budget) {
-        (LayerSolver::Magnitude, b) => {
-            let keep = b.keep_largest(c.view())?;
-            Array2::from_shape_fn(
-                (rows, d),
-                |(r, q)| if keep[[r, q]] { c[[r, q]] } else { 0.0 },
-            )
-        }
-        (LayerSolver::Sparsegpt, b) => sparsegpt(gram, &c, b, 128)?,
-        (LayerSolver::Obs, LayerBudget::Layer(k)) => obc_layer(gram, &c, k)?,
-        (LayerSolver::Obs, LayerBudget::Row(k)) => {
-            let hinv = gram.inverse()?;
-            by_rows(&c, |w| obs_row(&hinv, w, k, |_: &ObsRow, _| true))?
-        }
-        (LayerSolver::Obs, LayerBudget::NM { n, m }) => {
-            let hinv = gram.inverse()?;
-            let k = d / m * n;
-            by_rows(&c, |w| {
-                obs_row(&hinv, w, k, |row: &ObsRow, q| {
-                    let g = q / m;
-                    (g * m..(g + 1) * m).filter(|&j| row.is_active(j)).count() > n
-                })
-            })?
-        }
-        (_, LayerBudget::NM { .. }) => {
-            return Err(Error::Unsupported(format!(
-                "the N:M budget for layerwise {} (use magnitude, obs or sparsegpt)",
-                solver.name()
-            )))
-        }
-        (s, b) => {
-            let counts = row_counts(&c, b)?;
-            let alpha0 = c.dot(gram.h());
-            // One step for the layer: 1/L with L = λ_max(H) (1% margin for the power iteration's
-            // underestimate), the step of theory/iht_descent.md.
-            let step = 1.0 / (1.01 * gram.smoothness());
-            let rows_out: Vec<Result<Array1<f64>>> = (0..rows)
-                .into_par_iter()
-                .map(|r| {
-                    let k = counts[r];
-                    if k == 0 {
-                        return Ok(Array1::zeros(d));
-                    }
-                    if s == LayerSolver::Omp {
-                        return Ok(batch_omp_row(gram.h(), alpha0.row(r).to_owned(), k));
-                    }
-                    let p = gram.problem(c.row(r))?;
-                    row_solver(s, &p, c.row(r).to_owned(), k, step)
-                })
-                .collect();
-            stack_rows(rows_out, d)?
-        }
-    };
+    let weights = spec.solve.layer(gram, &c, budget, settings)?;
     Ok(PrunedLayer::of(gram, weights, c.view()))
 }
 
@@ -338,6 +432,49 @@ fn row_counts(c: &Array2<f64>, budget: LayerBudget) -> Result<Vec<usize>> {
     }
 }
 
+/// The per-row solvers' frame: each row `r` (in parallel; results do not depend on the thread
+/// count) gets its count `k` of a row budget, or its share of a layer budget's magnitude ranking,
+/// and `solve(r, k)` returns it (a row with no budget is zero).
+fn per_row(
+    c: &Array2<f64>,
+    budget: LayerBudget,
+    solve: impl Fn(usize, usize) -> Result<Array1<f64>> + Sync,
+) -> Result<Array2<f64>> {
+    let (rows, d) = c.dim();
+    let counts = row_counts(c, budget)?;
+    let out: Vec<Result<Array1<f64>>> = (0..rows)
+        .into_par_iter()
+        .map(|r| match counts[r] {
+            0 => Ok(Array1::zeros(d)),
+            k => solve(r, k),
+        })
+        .collect();
+    stack_rows(out, d)
+}
+
+/// [`per_row`] with each row's Gram-form problem ([`LayerGram::problem`]), its centre and the
+/// layer's step $1/L$, $L = \lambda_{\max}(H)$ with a 1% margin for the power iteration's
+/// underestimate (the step of theory/iht_descent.md).
+fn per_row_problem(
+    gram: &LayerGram,
+    c: &Array2<f64>,
+    budget: LayerBudget,
+    solve: impl Fn(&LeastSquares, &Array1<f64>, usize, f64) -> Result<Array1<f64>> + Sync,
+) -> Result<Array2<f64>> {
+    let step = 1.0 / (1.01 * gram.smoothness());
+    per_row(c, budget, |r, k| {
+        let w = c.row(r).to_owned();
+        solve(&gram.problem(c.row(r))?, &w, k, step)
+    })
+}
+
+/// The magnitude start of the thresholding solvers and Frank-Wolfe: the `k` largest $|w|$,
+/// refit on `p`.
+fn from_magnitude<P: SmoothProblem>(p: &P, w: &Array1<f64>, k: usize) -> Result<Array1<f64>> {
+    let support = crate::select::top_k(w.as_slice().expect("owned"), k);
+    p.refit(&support, &Array1::zeros(w.len()))
+}
+
 fn by_rows(
     c: &Array2<f64>,
     f: impl Fn(Array1<f64>) -> Result<Array1<f64>> + Sync,
@@ -355,163 +492,6 @@ fn stack_rows(rows: Vec<Result<Array1<f64>>>, d: usize) -> Result<Array2<f64>> {
         out.row_mut(r).assign(&row?);
     }
     Ok(out)
-}
-
-/// One row through a solver of the convex layer on the Gram-form problem; the thresholding
-/// methods start from the magnitude support, refit, with step $1/L$ (so that every step
-/// descends, theory/iht_descent.md, and the result is never worse than that start).
-pub(super) fn row_solver<P: SmoothProblem>(
-    s: LayerSolver,
-    p: &P,
-    w: Array1<f64>,
-    k: usize,
-    step: f64,
-) -> Result<Array1<f64>> {
-    let magnitude_refit = || -> Result<Array1<f64>> {
-        let support = crate::select::top_k(w.as_slice().expect("owned"), k);
-        p.refit(&support, &Array1::zeros(w.len()))
-    };
-    // 100 iterations: from the magnitude start the support settles within a few dozen when it
-    // settles at all (CoSaMP can cycle on a correlated H; theory/layerwise.md).
-    let threshold = |warm: Array1<f64>| ThresholdParams {
-        warm: Some(warm),
-        step: Some(step),
-        max_iters: 100,
-        ..ThresholdParams::new(k)
-    };
-    let x = match s {
-        LayerSolver::Fcfgs => solve_quiet(&Fcfgs::new(GreedyParams::new(k))?, p)?.x,
-        LayerSolver::Iht => solve_quiet(&Iht::new(threshold(magnitude_refit()?))?, p)?.x,
-        LayerSolver::Niht => solve_quiet(&Niht::new(threshold(magnitude_refit()?))?, p)?.x,
-        LayerSolver::Htp => solve_quiet(&Htp::new(threshold(magnitude_refit()?))?, p)?.x,
-        LayerSolver::Cosamp => solve_quiet(&Cosamp::new(threshold(magnitude_refit()?))?, p)?.x,
-        LayerSolver::Fw => {
-            // The convex relaxation: its iterate mixes up to t + 1 vertices, each k-sparse, so
-            // it is not k-sparse; the k largest entries are kept and refit. The FW gap bounds
-            // the relaxation's suboptimality only (theory/layerwise.md, "Not guaranteed").
-            let start = magnitude_refit()?;
-            let radius = start.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            if radius == 0.0 {
-                return Ok(start);
-            }
-            let fw = FrankWolfe::new(
-                FwParams {
-                    step: StepRule::LineSearch,
-                    max_iters: 100,
-                    ..FwParams::default()
-                },
-                Domain::KSparse { k, radius },
-            )?;
-            let relaxed = solve_quiet(&fw, p)?.x;
-            let support = crate::select::top_k(relaxed.as_slice().expect("owned"), k);
-            p.refit(&support, &Array1::zeros(w.len()))?
-        }
-        other => {
-            return Err(Error::Unsupported(format!(
-                "{} is not a per-row solver",
-                other.name()
-            )))
-        }
-    };
-    Ok(x)
-}
-
-/// OMP on one row in Gram form: correlations $\alpha = \alpha^0 - H_{:,S} z$ with
-/// $\alpha^0 = H\bar w$, the support's Gram factor grown one atom at a time
-/// ([`ProgressiveCholesky`]), $z = H_{SS}^{-1}\alpha^0_S$. The same selections as [`super::greedy::Omp`]
-/// on the Gram-form problem (whose correlations are $d\,\alpha$), without touching a design.
-pub fn batch_omp_row(h: &Array2<f64>, alpha0: Array1<f64>, k: usize) -> Array1<f64> {
-    let d = alpha0.len();
-    let mut alpha = alpha0.clone();
-    let mut support: Vec<usize> = Vec::with_capacity(k);
-    let mut chol = ProgressiveCholesky::new();
-    let mut z: Vec<f64> = Vec::new();
-    while support.len() < k {
-        for &j in &support {
-            alpha[j] = 0.0;
-        }
-        let Some(j) = arg_max_abs(alpha.as_slice().expect("owned")).filter(|&j| alpha[j] != 0.0)
-        else {
-            break;
-        };
-        let cross: Vec<f64> = support.iter().map(|&i| h[[i, j]]).collect();
-        if chol.push(&cross, h[[j, j]], alpha0[j]).is_err() {
-            break;
-        }
-        support.push(j);
-        z = chol.solve();
-        alpha.assign(&alpha0);
-        // H is symmetric: its rows are the contiguous copies of its columns.
-        for (&i, &zi) in support.iter().zip(&z) {
-            alpha.scaled_add(-zi, &h.row(i));
-        }
-    }
-    let mut x = Array1::zeros(d);
-    for (&i, &zi) in support.iter().zip(&z) {
-        x[i] = zi;
-    }
-    x
-}
-
-/// OBS on one row down to `k` active weights, eliminating only where `allowed`.
-fn obs_row(
-    hinv: &Array2<f64>,
-    w: Array1<f64>,
-    k: usize,
-    allowed: impl Fn(&ObsRow, usize) -> bool,
-) -> Result<Array1<f64>> {
-    let mut row = ObsRow::new(w, hinv.clone());
-    while row.n_active() > k {
-        let Some(q) = row.best(|q| allowed(&row, q)) else {
-            return Err(Error::Numerical(
-                "OBS found no coordinate it may remove before meeting the budget".into(),
-            ));
-        };
-        row.eliminate(q);
-    }
-    Ok(row.w)
-}
-
-/// OBC's joint layer budget: each row's full elimination sequence and its costs; the
-/// $P = \text{rows}\cdot d - K$ cheapest steps over the layer decide how many each row takes;
-/// each row is then the minimizer of its quadratic on the support OBS reached (theory/obs.md
-/// (a): every OBS iterate is that minimizer), computed by one solve.
-fn obc_layer(gram: &LayerGram, c: &Array2<f64>, k_layer: usize) -> Result<Array2<f64>> {
-    let (rows, d) = c.dim();
-    let hinv = gram.inverse()?;
-    let traces: Vec<(Vec<usize>, Vec<f64>)> = (0..rows)
-        .into_par_iter()
-        .map(|r| {
-            let mut row = ObsRow::new(c.row(r).to_owned(), hinv.clone());
-            let mut order = Vec::with_capacity(d);
-            let mut costs = Vec::with_capacity(d);
-            while let Some(q) = row.best(|_| true) {
-                costs.push(row.eliminate(q));
-                order.push(q);
-            }
-            (order, costs)
-        })
-        .collect();
-    let prune = rows * d - k_layer;
-    let mut steps: Vec<(f64, usize, usize)> = traces
-        .iter()
-        .enumerate()
-        .flat_map(|(r, (_, costs))| costs.iter().enumerate().map(move |(i, &v)| (v, r, i)))
-        .collect();
-    steps.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut per_row = vec![0usize; rows];
-    for &(_, r, _) in &steps[..prune] {
-        per_row[r] += 1;
-    }
-    let out: Vec<Result<Array1<f64>>> = (0..rows)
-        .into_par_iter()
-        .map(|r| {
-            let removed = &traces[r].0[..per_row[r]];
-            let support: Vec<usize> = (0..d).filter(|q| !removed.contains(q)).collect();
-            refit_quadratic(gram.h(), c.row(r).to_owned(), &support)
-        })
-        .collect();
-    stack_rows(out, d)
 }
 
 /// $\arg\min\{\frac12(w-\bar w)^\top H(w-\bar w) : \mathrm{supp}(w)\subseteq S\}$:

@@ -1,11 +1,72 @@
-//! SparseGPT's column sweep on a layer (the fast approximation of OBS; see the parent module).
+//! `sparsegpt`: SparseGPT's column sweep on a layer (Frantar & Alistarh 2023), the fast
+//! approximation of OBS: columns in blocks of `sparsegpt_block` (128), the mask of a block by
+//! $w^2/U_{qq}^2$ (a threshold per block over the layer for a layer budget; every $M$ columns for
+//! N:M).
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 use ndarray_linalg::{Cholesky, UPLO};
+use serde::{Deserialize, Serialize};
 
-use super::LayerBudget;
+use super::{LayerBudget, Solve, SolverSettings, SolverSpec};
 use crate::problem::LayerGram;
 use crate::{Error, Result};
+
+/// The registry's entry.
+pub const SPEC: SolverSpec = SolverSpec {
+    name: "sparsegpt",
+    doc: "SparseGPT's column sweep (OBS's update, the mask chosen per block of columns)",
+    n_of_m: true,
+    fisher: false,
+    solve: &SparseGpt,
+};
+
+/// SparseGPT's settings (key `sparsegpt_block`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Columns per block (128, the paper's).
+    #[serde(rename = "sparsegpt_block", skip_serializing_if = "is_default")]
+    pub block: usize,
+}
+
+const BLOCK: usize = 128;
+
+fn is_default(v: &usize) -> bool {
+    *v == BLOCK
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { block: BLOCK }
+    }
+}
+
+impl Settings {
+    /// The keys.
+    pub const KEYS: &'static [&'static str] = &["sparsegpt_block"];
+
+    /// At least one column per block.
+    pub fn check(&self) -> Result<()> {
+        if self.block == 0 {
+            return Err(Error::param("sparsegpt_block", "must be >= 1"));
+        }
+        Ok(())
+    }
+}
+
+struct SparseGpt;
+
+impl Solve for SparseGpt {
+    fn layer(
+        &self,
+        gram: &LayerGram,
+        c: &Array2<f64>,
+        budget: LayerBudget,
+        settings: &SolverSettings,
+    ) -> Result<Array2<f64>> {
+        sparsegpt(gram, c, budget, settings.sparsegpt.block)
+    }
+}
 
 /// SparseGPT's column sweep (Frantar & Alistarh 2023, Algorithm 1): $U$ = upper Cholesky factor
 /// of $H^{-1}$; columns are visited left to right in blocks of `block`; within a block the mask
