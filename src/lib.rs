@@ -71,6 +71,7 @@ pub mod select;
 pub mod solver;
 pub mod space;
 pub mod stats;
+pub mod zoo;
 
 pub use error::{check_positive, check_sparsity, ensure_finite, Error, Result};
 

@@ -74,7 +74,7 @@ pub fn run(
         resume_diverged: None,
     };
     if let Some(i) = flags.cell {
-        return match lottery::nn::sweep::run_in_process(&sw, &sweep_dir, i, &env)? {
+        return match lottery::zoo::cells::run_in_process(&sw, &sweep_dir, i, &env)? {
             Some(_) => Ok(None),
             None => std::process::exit(sweep::EXIT_BUSY),
         };

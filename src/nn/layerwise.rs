@@ -90,6 +90,9 @@ pub fn run_layerwise(
     if settings.finetune > 0 {
         cfg.set("iterations", &settings.finetune.to_string())?;
     }
+    // The run's config holds the layerwise settings (its `config.toml` records them); its
+    // identity names them whether or not they are the defaults, as it always has.
+    cfg.layerwise = settings.clone();
     let dir = ldir.join(settings.dir_name());
     let _run = env.open(
         &dir,

@@ -15,7 +15,10 @@
 //! | [`perturb`] | actions on kept weights (shuffle, reinit, signs, constant), shared by branches and supermask |
 //! | [`branch`] | a level's baselines, perturbations and transfer |
 //! | [`layerwise`] | one-shot layerwise pruning of a trained level by the convex solvers ([`crate::solver::layer`]) |
-//! | [`zoo`] | the other pruning methods, the convex trainers and linear mode connectivity |
+//! | [`lmc`] | linear mode connectivity: instability of two copies from iteration $k$, and the ticket's controls |
+//!
+//! The methods of `lottery prune` are [`crate::zoo`] (their files' implementations sit above this
+//! layer), and a sweep cell runs in [`crate::zoo::cells`].
 //!
 //! The convex layer's steps run on a network's weights unchanged — here $H_2$ on one tensor:
 //!
@@ -41,6 +44,7 @@ mod env;
 pub mod export;
 pub mod imp;
 pub mod layerwise;
+pub mod lmc;
 pub mod models;
 pub mod optim;
 pub mod params;
@@ -48,6 +52,4 @@ pub mod perturb;
 pub mod phase;
 pub mod planted;
 pub mod rundir;
-pub mod sweep;
 pub mod target;
-pub mod zoo;

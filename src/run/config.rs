@@ -4,11 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::kinds::{Arch, Dataset, Init, Kept, Method, OptimizerName, Rewind, Structure};
-pub use super::knobs::{
-    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, Schedule, SparseTrainingKnobs,
-    SupermaskKnobs, TeacherKnobs,
-};
+use super::kinds::{Arch, Dataset, Init, Method, OptimizerName, Rewind, Structure};
+pub use super::knobs::TeacherKnobs;
 use super::layerwise::LayerwiseSettings;
 use crate::select::budget::SparsityBudget;
 use crate::{Error, Result};
@@ -105,32 +102,15 @@ pub struct RunConfig {
     /// turns it into the counts every method keeps.
     #[serde(flatten)]
     pub budget: SparsityBudget,
-    /// Gradual schedules (DPF, gradual magnitude pruning, greedy growth).
-    #[serde(flatten)]
-    pub schedule: Schedule,
-    /// Supermask.
-    #[serde(flatten)]
-    pub supermask: SupermaskKnobs,
-    /// Learning rate (Adam) of supermask and continuous-sparsification scores (0.1).
+    /// Learning rate (Adam) of supermask, edge-popup and continuous-sparsification scores (0.1).
     pub score_lr: f64,
-    /// Continuous sparsification.
+    /// The methods' settings: one group per method file of the registry ([`crate::zoo`]),
+    /// flattened (`--set cs_rounds=5`); `cfg.methods.continuous.rounds`.
     #[serde(flatten)]
-    pub cs: ContinuousKnobs,
-    /// Early-bird tickets.
-    #[serde(flatten)]
-    pub eb: EarlyBirdKnobs,
-    /// Pruning at initialization.
-    #[serde(flatten)]
-    pub pai: PaiKnobs,
-    /// The convex trainers.
-    #[serde(flatten)]
-    pub convex: ConvexKnobs,
+    pub methods: crate::zoo::Settings,
     /// The planted teacher of `dataset = teacher`.
     #[serde(flatten)]
     pub teacher: TeacherKnobs,
-    /// Sparse training from the start (RigL, SET) and AC/DC.
-    #[serde(flatten)]
-    pub sparse: SparseTrainingKnobs,
     /// The settings of a layerwise run (`lottery prune layerwise`), a group of their own:
     /// serialized (the table `layerwise`) only when they differ from the defaults, so that no
     /// other run's settings, identity or name change.
@@ -281,9 +261,7 @@ impl RunConfig {
         if self.iterations == 0 && self.epochs == 0 {
             return bad("iterations", "set iterations or epochs".into());
         }
-        if self.schedule.schedule_start > self.schedule.schedule_end {
-            return bad("schedule_start", "must be <= schedule_end".into());
-        }
+        self.methods.dynamic.check_ramp()?;
         if self.teacher.teacher_online && self.iterations == 0 {
             return bad(
                 "teacher_online",
@@ -305,32 +283,13 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The budget fits the method and the model (its settings were checked with the fields).
+    /// The budget fits the method (the structures its spec takes, [`crate::zoo::MethodSpec`])
+    /// and the model (its settings were checked with the fields).
     fn check_budget(&self) -> Result<()> {
-        use crate::select::budget::Accepts;
-        use Method as M;
-        let takes = matches!(
-            self.method,
-            M::Imp
-                | M::Gradual
-                | M::Dpf
-                | M::Acdc
-                | M::Snip
-                | M::Grasp
-                | M::Synflow
-                | M::MagnitudeInit
-                | M::Random
-                | M::Rigl
-                | M::Set
-        );
-        let accepts = if takes {
-            Accepts::STRUCTURED
-        } else {
-            Accepts::UNSTRUCTURED
-        };
+        let spec = self.method.spec();
         self.budget
-            .check_for(&format!("`{}`", self.method), accepts, false, || {
-                "imp, gradual, dpf, acdc, rigl, set and pruning at initialization".into()
+            .check_for(&format!("`{}`", self.method), spec.accepts, false, || {
+                Method::takers(self.budget.structure)
             })?;
         if self.budget.structure == Structure::Channel && self.model == Arch::Resnet20 {
             return Err(Error::param(
@@ -341,21 +300,35 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Check each field's own range.
+    /// Check each field's own range: the training settings, IMP's, the budget (its type's own
+    /// check), every method file's settings (the registry's), the planted teacher's and the
+    /// layerwise group's — each in the place that owns it.
     fn validate_fields(&self) -> Result<()> {
-        let bad = |name: &'static str, why: String| Err(Error::param(name, why));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", format!("{} must be > 0", self.lr));
+        self.check_training()?;
+        self.check_imp()?;
+        self.budget.check()?;
+        self.methods.check()?;
+        self.teacher.check()?;
+        self.layerwise.check()?;
+        if self.hidden.is_empty() || self.hidden.contains(&0) {
+            return Err(Error::param(
+                "hidden",
+                format!("{:?}: one or more widths, each >= 1", self.hidden),
+            ));
         }
-        for (name, r) in [
-            ("rate_fc", self.rate_fc),
-            ("rate_conv", self.rate_conv),
-            ("rate_output", self.rate_output),
-            ("rate_global", self.rate_global),
-            ("oneshot", self.oneshot),
+        Ok(())
+    }
+
+    /// The optimizer, schedule and evaluation settings.
+    fn check_training(&self) -> Result<()> {
+        let bad = |name: &'static str, why: String| Err(Error::param(name, why));
+        for (name, v) in [
+            ("lr", self.lr),
+            ("lr_gamma", self.lr_gamma),
+            ("score_lr", self.score_lr),
         ] {
-            if !(0.0..1.0).contains(&r) {
-                return bad(name, format!("{r} is not in [0, 1)"));
+            if !(v.is_finite() && v > 0.0) {
+                return bad(name, format!("{v} must be > 0"));
             }
         }
         if self.batch == 0 {
@@ -379,14 +352,28 @@ impl RunConfig {
                 format!("{} must be >= 0", self.weight_decay),
             );
         }
-        if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
-            return bad("lr_gamma", format!("{} must be > 0", self.lr_gamma));
-        }
         if !(self.divergence_loss.is_finite() && self.divergence_loss >= 0.0) {
             return bad(
                 "divergence_loss",
                 format!("{} must be >= 0 (0: non-finite only)", self.divergence_loss),
             );
+        }
+        Ok(())
+    }
+
+    /// IMP's levels, per-level rates and retraining.
+    fn check_imp(&self) -> Result<()> {
+        let bad = |name: &'static str, why: String| Err(Error::param(name, why));
+        for (name, r) in [
+            ("rate_fc", self.rate_fc),
+            ("rate_conv", self.rate_conv),
+            ("rate_output", self.rate_output),
+            ("rate_global", self.rate_global),
+            ("oneshot", self.oneshot),
+        ] {
+            if !(0.0..1.0).contains(&r) {
+                return bad(name, format!("{r} is not in [0, 1)"));
+            }
         }
         if !(self.finetune_lr.is_finite() && self.finetune_lr >= 0.0) {
             return bad(
@@ -399,110 +386,6 @@ impl RunConfig {
         }
         if self.levels > 1000 {
             return bad("levels", format!("{} > 1000", self.levels));
-        }
-
-        self.budget.check()?;
-        let (sched, cs, eb, pai, cx) =
-            (&self.schedule, &self.cs, &self.eb, &self.pai, &self.convex);
-        for (name, r) in [
-            ("schedule_start", sched.schedule_start),
-            ("schedule_end", sched.schedule_end),
-            ("threshold_at", cx.threshold_at),
-            ("eb_threshold", eb.threshold),
-        ] {
-            if !(0.0..=1.0).contains(&r) {
-                return bad(name, format!("{r} is not in [0, 1]"));
-            }
-        }
-        for (name, v) in [
-            ("score_lr", self.score_lr),
-            ("cs_beta", cs.beta),
-            ("convex_lr", cx.convex_lr),
-            ("fw_radius", cx.fw_radius),
-            ("grasp_temperature", pai.grasp_temperature),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(name, format!("{v} must be > 0"));
-            }
-        }
-        if !(cx.fw_averaging > 0.0 && cx.fw_averaging <= 1.0) {
-            return bad(
-                "fw_averaging",
-                format!("{} is not in (0, 1]", cx.fw_averaging),
-            );
-        }
-        if !(cx.fw_step > 0.0 && cx.fw_step <= 1.0) {
-            return bad("fw_step", format!("{} is not in (0, 1]", cx.fw_step));
-        }
-        for (name, v) in [
-            ("cs_lambda", cs.lambda),
-            ("eb_lambda", eb.lambda),
-            ("group_lambda", cx.group_lambda),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(name, format!("{v} must be >= 0"));
-            }
-        }
-        if !cs.init.is_finite() {
-            return bad("cs_init", "must be finite".into());
-        }
-        for (name, v) in [
-            ("dpf_every", sched.dpf_every),
-            ("gradual_every", sched.gradual_every),
-            ("cs_rounds", cs.rounds),
-            ("eb_window", eb.window),
-            ("synflow_rounds", pai.synflow_rounds),
-            ("pai_samples", pai.pai_samples),
-            ("grow_rounds", cx.grow_rounds),
-        ] {
-            if v == 0 {
-                return bad(name, "must be >= 1".into());
-            }
-        }
-        let sp = &self.sparse;
-        if sp.dst_every == 0 {
-            return bad("dst_every", "must be >= 1".into());
-        }
-        for (name, r) in [
-            ("dst_fraction", sp.dst_fraction),
-            ("dst_end", sp.dst_end),
-            ("acdc_warmup", sp.acdc_warmup),
-            ("acdc_final", sp.acdc_final),
-        ] {
-            if !(0.0..=1.0).contains(&r) {
-                return bad(name, format!("{r} is not in [0, 1]"));
-            }
-        }
-        if !(sp.acdc_phase > 0.0 && sp.acdc_phase <= 1.0) {
-            return bad("acdc_phase", format!("{} is not in (0, 1]", sp.acdc_phase));
-        }
-        if sp.acdc_warmup + sp.acdc_final > 1.0 {
-            return bad(
-                "acdc_final",
-                format!(
-                    "acdc_warmup + acdc_final = {} exceeds the run",
-                    sp.acdc_warmup + sp.acdc_final
-                ),
-            );
-        }
-        let t = &self.teacher;
-        if !(t.teacher_noise.is_finite() && t.teacher_noise >= 0.0) {
-            return bad("teacher_noise", format!("{} must be >= 0", t.teacher_noise));
-        }
-        if t.teacher_samples < 2 {
-            return bad("teacher_samples", "must be >= 2".into());
-        }
-        if self.hidden.is_empty() || self.hidden.contains(&0) {
-            return bad(
-                "hidden",
-                format!("{:?}: one or more widths, each >= 1", self.hidden),
-            );
-        }
-        if self.supermask.kept == Kept::FlipSigns {
-            return bad(
-                "supermask_kept",
-                "`flip_signs` is not one of rewind, reinit, reshuffle, signed_constant".into(),
-            );
         }
         Ok(())
     }

@@ -16,6 +16,10 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::select::budget::{Strategy, Structure};
+pub use crate::zoo::convex::FwSchedule;
+pub use crate::zoo::early_bird::{EbDistance, EbVariant};
+pub use crate::zoo::supermask::{Criterion, Kept, Pruned};
+pub use crate::zoo::Method;
 
 use crate::names::named_enum;
 use crate::{Error, Result};
@@ -106,144 +110,6 @@ named_enum!(
 );
 
 named_enum!(
-    /// What a run does: IMP, linear mode connectivity, or a method of `lottery prune`.
-    Method, "method", {
-        /// Iterative magnitude pruning (`lottery imp`).
-        Imp = "imp",
-        /// Linear mode connectivity (`lottery lmc`).
-        Lmc = "lmc",
-        /// Dynamic pruning with feedback.
-        Dpf = "dpf",
-        /// Learned supermask or mask criteria.
-        Supermask = "supermask",
-        /// SNIP at initialization.
-        Snip = "snip",
-        /// GraSP at initialization.
-        Grasp = "grasp",
-        /// SynFlow at initialization.
-        Synflow = "synflow",
-        /// Magnitude at initialization.
-        MagnitudeInit = "magnitude-init",
-        /// Random pruning at initialization.
-        Random = "random",
-        /// Continuous sparsification.
-        Continuous = "continuous",
-        /// Early-bird tickets.
-        EarlyBird = "early-bird",
-        /// Gradual magnitude pruning.
-        Gradual = "gradual",
-        /// The IHT step as a network trainer.
-        Iht = "iht",
-        /// Stochastic Frank-Wolfe over $k$-sparse polytopes.
-        Sfw = "sfw",
-        /// Entropic mirror descent.
-        Md = "md",
-        /// Forward greedy growth.
-        Greedy = "greedy",
-        /// Edge-popup (Ramanujan et al. 2020): a fixed-density supermask, top-k scores in the
-        /// forward pass.
-        EdgePopup = "edge-popup",
-        /// The oracle ticket on the planted teacher: the teacher's support, embedded in the
-        /// student's first units, trained from the student's initialization.
-        Oracle = "oracle",
-        /// Group lasso on the first layer's input columns (proximal steps), then hard
-        /// thresholding to the budget.
-        GroupLasso = "group-lasso",
-        /// AC/DC (Peste et al. 2021): dense warm-up, alternating sparse (magnitude top-k, mask
-        /// fixed) and dense phases, a final sparse phase.
-        Acdc = "acdc",
-        /// RigL (Evci et al. 2020): constant sparsity, drop the smallest magnitudes, grow the
-        /// largest dense gradients.
-        Rigl = "rigl",
-        /// SET (Mocanu et al. 2018): constant sparsity, drop the smallest magnitudes, grow at
-        /// random.
-        Set = "set",
-    }
-);
-
-impl Method {
-    /// The methods of `lottery prune` (all but `imp` and `lmc`).
-    pub fn is_prune(self) -> bool {
-        !matches!(self, Method::Imp | Method::Lmc)
-    }
-
-    /// Methods that need no data (they run with `--dataset none`).
-    pub fn is_data_free(self) -> bool {
-        matches!(
-            self,
-            Method::Synflow | Method::MagnitudeInit | Method::Random
-        )
-    }
-
-    /// The convex layer's steps as network trainers.
-    pub fn is_convex(self) -> bool {
-        matches!(
-            self,
-            Method::Iht | Method::Sfw | Method::Md | Method::Greedy
-        )
-    }
-}
-
-named_enum!(
-    /// Supermask criterion (Zhou et al. 2019), or a learned mask.
-    Criterion, "supermask_criterion", {
-        /// Learned Bernoulli mask over frozen weights.
-        Learned = "learned",
-        /// Large final weights.
-        LargeFinal = "large_final",
-        /// Large initial weights.
-        LargeInit = "large_init",
-        /// Large final weights that kept their initial sign ($|w_f|$ where
-        /// $\mathrm{sign}\,w_f = \mathrm{sign}\,w_i$; the others rank last).
-        LargeFinalSameSign = "large_final_same_sign",
-        /// Magnitude increase $|w_f| - |w_i|$.
-        MagnitudeIncrease = "magnitude_increase",
-        /// Magnitude increase of the weights that kept their sign (the others rank last).
-        MagnitudeIncreaseSameSign = "magnitude_increase_same_sign",
-        /// Movement $|w_f - w_i|$.
-        Movement = "movement",
-        /// Random.
-        Random = "random",
-    }
-);
-
-named_enum!(
-    /// An action on kept weights (supermask actions and early-phase perturbations).
-    Kept, "action", {
-        /// Leave them.
-        Rewind = "rewind",
-        /// Fresh initialization.
-        Reinit = "reinit",
-        /// Permute within each layer.
-        Reshuffle = "reshuffle",
-        /// Layer standard deviation with the weight's sign.
-        SignedConstant = "signed_constant",
-        /// Random signs, magnitudes kept.
-        FlipSigns = "flip_signs",
-    }
-);
-
-named_enum!(
-    /// What happens to pruned weights under a supermask.
-    Pruned, "supermask_pruned", {
-        /// Set to zero.
-        Zero = "zero",
-        /// Frozen at their initial values.
-        Freeze = "freeze",
-    }
-);
-
-named_enum!(
-    /// Early-bird ticket variant.
-    EbVariant, "eb_variant", {
-        /// Weight magnitudes.
-        Unstructured = "unstructured",
-        /// Batch-norm scales (channels).
-        Channel = "channel",
-    }
-);
-
-named_enum!(
     /// What the sparse copies of `lottery lmc --mask` are (Frankle et al. 2020's controls).
     LmcControl, "control", {
         /// The ticket: its mask on the parent's weights at $k$.
@@ -253,34 +119,6 @@ named_enum!(
         /// The ticket's mask with its kept weights redrawn from the initialization's
         /// distribution at $k$.
         RandomReinit = "random-reinit",
-    }
-);
-
-named_enum!(
-    /// Step sizes of the stochastic Frank-Wolfe trainer (`fw_schedule`).
-    FwSchedule, "fw_schedule", {
-        /// $\gamma$ = `fw_step`, $\rho$ = `fw_averaging` at every step (what networks use).
-        Constant = "constant",
-        /// $\gamma = 1/\sqrt{T+1}$ for a run of $T$ steps, $\rho$ = `fw_averaging`: the step of
-        /// Lacoste-Julien (2016)'s nonconvex gap rate $\min_{t \le T} g_t = O(1/\sqrt T)$
-        /// (deterministic gradients; Reddi et al. 2016 keep it with minibatches growing to $T$).
-        Horizon = "horizon",
-        /// $\gamma_t = 2/(t+8)$, $\rho_t = 4/(t+8)^{2/3}$: Mokhtari, Hassani & Karbasi (2018)'s
-        /// stochastic conditional gradient, $O(t^{-1/3})$ for smooth convex objectives.
-        Decreasing = "decreasing",
-    }
-);
-
-named_enum!(
-    /// How early-bird compares two masks.
-    EbDistance, "eb_distance", {
-        /// $1 - |M \cap M'|/\max(|M|, |M'|)$: the fraction of the kept set that changed
-        /// ([`crate::select::Mask::kept_distance`]); meaningful at every sparsity.
-        Kept = "kept",
-        /// Hamming distance over all coordinates (You et al. 2020's definition, made for channel
-        /// masks at moderate sparsity; two masks of density $\rho$ are at most $2\rho$ apart, so
-        /// at high sparsity every pair passes the threshold).
-        All = "all",
     }
 );
 

@@ -2,13 +2,10 @@
 //! open_lth for `*-openlth`, MNIST-1D's own recipe for `*-mnist1d`; ../shared/REFERENCES.md). Every setting of [`RunConfig`] gets its
 //! default here; run names hash only what differs from the preset.
 
-use super::config::{
-    ContinuousKnobs, ConvexKnobs, EarlyBirdKnobs, PaiKnobs, RunConfig, Schedule,
-    SparseTrainingKnobs, SupermaskKnobs, TeacherKnobs,
-};
+use super::config::{RunConfig, TeacherKnobs};
 use super::kinds::{
-    Arch, Criterion, Dataset, EbDistance, EbVariant, FwSchedule, Init, Kept, Method, OptimizerName,
-    Pruned, Rewind, Strategy, Structure, TeacherKind, TeacherTargets,
+    Arch, Dataset, Init, Method, OptimizerName, Rewind, Strategy, Structure, TeacherKind,
+    TeacherTargets,
 };
 use crate::select::budget::SparsityBudget;
 use crate::{Error, Result};
@@ -79,49 +76,8 @@ impl RunConfig {
                 structure: Structure::Unstructured,
                 output: 1.0,
             },
-            schedule: Schedule {
-                schedule_start: 0.1,
-                schedule_end: 0.6,
-                dpf_every: 16,
-                gradual_every: 100,
-                straight_through: false,
-            },
-            supermask: SupermaskKnobs {
-                criterion: Criterion::Learned,
-                kept: Kept::Rewind,
-                pruned: Pruned::Zero,
-                natural: false,
-            },
             score_lr: 0.1,
-            cs: ContinuousKnobs {
-                rounds: 3,
-                beta: 200.0,
-                lambda: 1e-6,
-                init: 0.5,
-            },
-            eb: EarlyBirdKnobs {
-                every: 0,
-                window: 5,
-                threshold: 0.1,
-                variant: EbVariant::Unstructured,
-                distance: EbDistance::Kept,
-                lambda: 1e-4,
-            },
-            pai: PaiKnobs {
-                synflow_rounds: 100,
-                pai_samples: 256,
-                grasp_temperature: 200.0,
-            },
-            convex: ConvexKnobs {
-                convex_lr: 0.1,
-                fw_step: 0.001,
-                fw_averaging: 0.1,
-                fw_schedule: FwSchedule::Constant,
-                fw_radius: 5.0,
-                threshold_at: 0.9,
-                grow_rounds: 10,
-                group_lambda: 0.1,
-            },
+            methods: Default::default(),
             teacher: TeacherKnobs {
                 teacher: TeacherKind::Wide,
                 teacher_input: 200,
@@ -133,14 +89,6 @@ impl RunConfig {
                 teacher_samples: 20_000,
                 teacher_noise: 0.0,
                 teacher_online: false,
-            },
-            sparse: SparseTrainingKnobs {
-                dst_every: 100,
-                dst_fraction: 0.3,
-                dst_end: 0.75,
-                acdc_warmup: 0.05,
-                acdc_phase: 0.1,
-                acdc_final: 0.15,
             },
             layerwise: Default::default(),
         };

@@ -165,7 +165,7 @@ fn the_loss_is_squared_error_on_real_valued_targets() {
 /// zeroed, every other one shrinks by exactly the threshold in norm, keeping its direction.
 #[test]
 fn the_group_prox_soft_thresholds_whole_columns() {
-    use lottery::nn::zoo::group::prox_columns;
+    use lottery::zoo::group::prox_columns;
     use tch::{Kind, Tensor};
     // Columns (3, 4) of norm 5, (0.3, 0.4) of norm 0.5, (0, 2) of norm 2.
     let w = Tensor::from_slice(&[3.0f32, 0.3, 0.0, 4.0, 0.4, 2.0]).view([2, 3]);

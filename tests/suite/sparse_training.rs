@@ -6,10 +6,10 @@
 use crate::runs;
 
 use lottery::nn::params::Params;
-use lottery::nn::zoo::acdc::{schedule, Switch};
-use lottery::nn::zoo::dst::{drop_and_grow, Growth, Moves, UpdateSchedule};
 use lottery::select::Mask;
 use lottery::space::SparseVector;
+use lottery::zoo::acdc::{schedule, Switch};
+use lottery::zoo::dst::{drop_and_grow, Growth, Moves, UpdateSchedule};
 use runs::{kept, lottery_ok, read_summary};
 use tch::{Kind, Tensor};
 

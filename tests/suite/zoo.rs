@@ -7,8 +7,8 @@ use crate::runs;
 
 use std::path::Path;
 
-use lottery::nn::zoo::dynamic::Ramp;
 use lottery::run::RunConfig;
+use lottery::zoo::dynamic::Ramp;
 use runs::{kept, load_sorted, lottery_ok, lottery_out, mask_bits, read_summary, values};
 
 /// LeNet-300-100's prunable tensors (fc1, fc2, fc3) in name order.
@@ -116,8 +116,8 @@ fn every_method_meets_its_sparsity_exactly_on_the_planted_teacher() {
 #[test]
 fn zhu_gupta_ramp_is_cubic_from_zero_to_the_target() {
     let mut cfg = RunConfig::preset("lenet300-lth").unwrap();
-    cfg.schedule.schedule_start = 0.1;
-    cfg.schedule.schedule_end = 0.6;
+    cfg.methods.dynamic.schedule_start = 0.1;
+    cfg.methods.dynamic.schedule_end = 0.6;
     let r = Ramp::of(&cfg, 1000);
     assert_eq!((r.start, r.end), (100, 600));
     assert_eq!(r.sparsity(0.9, 50), 0.0);
@@ -427,7 +427,7 @@ fn linear_mode_connectivity_is_zero_on_one_copy_and_positive_across_inits() {
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let (arch, init) = arch_of(&cfg).unwrap();
     let net = lottery::nn::models::Network::new(&vs, arch, data.shape, data.classes, init).unwrap();
-    use lottery::nn::zoo::lmc::{instability, interpolate};
+    use lottery::nn::lmc::{instability, interpolate};
     let same = interpolate(&net, &vs, &data, &a, &a, 11).unwrap();
     assert_eq!(same.len(), 11);
     assert_eq!(instability(&same, true), 0.0);

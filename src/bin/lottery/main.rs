@@ -68,11 +68,10 @@ pub enum Command {
     /// (feature `torch`).
     #[cfg(feature = "torch")]
     Branch(BranchArgs),
-    /// A pruning method of the zoo (feature `torch`): dpf, supermask, edge-popup, snip, grasp,
-    /// synflow, magnitude-init, random, continuous, early-bird, gradual, iht, sfw, md, greedy,
-    /// group-lasso, oracle (the planted teacher's support), acdc, rigl, set; or
-    /// `layerwise --from RUN_DIR --solver S`: one-shot layerwise pruning of a trained run by the
-    /// convex solvers; last stdout line: the run dir.
+    /// A pruning method of the zoo (feature `torch`; `lottery prune --help` lists the
+    /// registry's methods with their one-line docs), or `layerwise --from RUN_DIR --solver S`:
+    /// one-shot layerwise pruning of a trained run by the convex solvers; last stdout line: the
+    /// run dir.
     #[cfg(feature = "torch")]
     Prune(PruneArgs),
     /// Linear mode connectivity: instability against the rewind iteration k (feature `torch`);
@@ -157,13 +156,13 @@ where
                     "sparsity",
                     &format!("{:?}", args.sparsity.unwrap_or(default)),
                 )?;
-                lottery::nn::zoo::run_prune(&cfg, &env)
+                lottery::zoo::train::run_prune(&cfg, &env)
             })
             .map(|d| serde_json::Value::String(d.display().to_string())),
         #[cfg(feature = "torch")]
         Command::Lmc(args) => run_config(&args.run, None)
             .and_then(|(cfg, env)| {
-                lottery::nn::zoo::lmc::run_lmc(
+                lottery::nn::lmc::run_lmc(
                     &cfg,
                     &env,
                     &args.k,

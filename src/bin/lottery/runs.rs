@@ -1,15 +1,37 @@
 //! `lottery imp | train | branch | prune | lmc` (feature `torch`): run settings from a preset,
 //! a TOML file and flags, then the library's runs ([`lottery::nn::imp`], [`lottery::nn::branch`],
-//! [`lottery::nn::zoo`], [`lottery::nn::zoo::lmc`]).
+//! [`lottery::nn::zoo`], [`lottery::zoo::lmc`]).
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use lottery::{Error, Result};
+
+/// The values of `lottery prune METHOD`: the registry's methods ([`lottery::zoo`]), each with
+/// its spec's one-line doc, and `layerwise`.
+fn prune_methods() -> PossibleValuesParser {
+    let mut values: Vec<PossibleValue> = lottery::zoo::Method::prune_methods()
+        .map(|m| PossibleValue::new(m.as_str()).help(m.spec().doc))
+        .collect();
+    values.push(PossibleValue::new("layerwise").help(
+        "one-shot layerwise pruning of a trained run (--from RUN_DIR) by a layerwise solver",
+    ));
+    PossibleValuesParser::new(values)
+}
+
+/// The values of `--solver`: the layerwise solvers' registry ([`lottery::solver::layer`]).
+fn layer_solvers() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        lottery::solver::layer::LayerSolver::ALL
+            .map(|s| PossibleValue::new(s.name()).help(s.spec().doc)),
+    )
+}
 
 /// Arguments of `lottery prune`.
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
-    /// The method.
+    /// The method (the registry's; `layerwise` prunes a trained run layer by layer).
+    #[arg(value_parser = prune_methods())]
     pub method: String,
     /// Fraction of the prunable weights removed, in (0, 1) (default 0.8; for early-bird's channel
     /// variant, of the channels).
@@ -21,9 +43,11 @@ pub struct PruneArgs {
     /// `layerwise`: the level whose final weights are pruned (default 0, the dense network).
     #[arg(long)]
     pub level: Option<usize>,
-    /// `layerwise`: magnitude | omp | fcfgs | iht | niht | htp | cosamp | fw | obs | sparsegpt
-    /// (with `--objective fisher`: magnitude | iht | niht | htp | cosamp | fw).
-    #[arg(long)]
+    /// `layerwise`: the solver (the registry's; with `--objective fisher`, those that need no
+    /// H: magnitude and the thresholding and Frank-Wolfe solvers; default obs). Each solver's
+    /// own settings are `--set` keys (`threshold_iterations`, `fw_iterations`,
+    /// `sparsegpt_block`).
+    #[arg(long, value_parser = layer_solvers())]
     pub solver: Option<String>,
     /// `layerwise`: row | layer | N:M | block:HxW | channel (default row).
     #[arg(long)]

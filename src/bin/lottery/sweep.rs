@@ -199,7 +199,7 @@ fn run_one(args: &SweepArgs, sw: &Sweep, dir: &Path, i: usize) -> Result<i32> {
         rerun: false,
         resume_diverged: None,
     };
-    match lottery::nn::sweep::run_in_process(sw, dir, i, &env)? {
+    match lottery::zoo::cells::run_in_process(sw, dir, i, &env)? {
         None => {
             eprintln!("cell {i} is running in another process");
             Ok(sweep::EXIT_BUSY)

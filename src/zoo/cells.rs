@@ -171,7 +171,7 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
             imp_rows(env, &run, r.config.levels)
         }
         Command::Prune => {
-            let run = wait_for(|| crate::nn::zoo::run_prune(&r.config, env))?;
+            let run = wait_for(|| crate::zoo::train::run_prune(&r.config, env))?;
             Ok(vec![row(env, &run, None, tree_iterations(&run)?)?])
         }
         Command::Layerwise => {
@@ -253,7 +253,7 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
                     None => 1.0,
                 };
                 let base = wait_for(|| {
-                    crate::nn::zoo::lmc::run_lmc(
+                    crate::nn::lmc::run_lmc(
                         &r.config,
                         env,
                         &ks,
@@ -264,7 +264,7 @@ pub fn run_cell(cell: &Cell, r: &Resolved, env: &Env) -> Result<Vec<Row>> {
                 })?;
                 for &k in &ks {
                     let kdir = base.join(format!("k_{k}"));
-                    let s: crate::nn::zoo::lmc::LmcSummary =
+                    let s: crate::nn::lmc::LmcSummary =
                         crate::io::read_json(&kdir.join(rundir::SUMMARY))?;
                     let it = tree_iterations(&kdir)? + k;
                     let mut extra = std::collections::BTreeMap::new();
