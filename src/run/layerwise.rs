@@ -25,12 +25,6 @@ named_enum!(
     }
 );
 
-impl Default for Objective {
-    fn default() -> Self {
-        Objective::Reconstruction
-    }
-}
-
 /// The settings of a layerwise pruning run (all of them enter its directory's hash).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerwiseSettings {
@@ -54,11 +48,15 @@ pub struct LayerwiseSettings {
     pub seed: u64,
     /// `reconstruction` (default) or `fisher`. Left out of the serialized settings at its
     /// default, so run directories named before it existed keep their names.
-    #[serde(default, skip_serializing_if = "is_reconstruction")]
+    #[serde(default = "reconstruction", skip_serializing_if = "is_reconstruction")]
     pub objective: Objective,
     /// The solvers' own settings (serialized only where they differ from their defaults).
     #[serde(flatten)]
     pub solvers: SolverSettings,
+}
+
+fn reconstruction() -> Objective {
+    Objective::Reconstruction
 }
 
 fn is_reconstruction(o: &Objective) -> bool {

@@ -804,12 +804,12 @@ impl Target {
                 }
             })
             .collect();
-        Ok(self.from_counts(counts))
+        Ok(self.budget_of_counts(counts))
     }
 
     /// Per-group counts as a budget: each its own (layerwise) or the pooled ones' total chosen
     /// together (global).
-    fn from_counts(&self, counts: Vec<usize>) -> Budget {
+    fn budget_of_counts(&self, counts: Vec<usize>) -> Budget {
         if self.is_layerwise() {
             return Budget::PerGroupK(counts);
         }

@@ -68,10 +68,9 @@ pub enum Command {
     /// (feature `torch`).
     #[cfg(feature = "torch")]
     Branch(BranchArgs),
-    /// A pruning method of the zoo (feature `torch`; `lottery prune --help` lists the
-    /// registry's methods with their one-line docs), or `layerwise --from RUN_DIR --solver S`:
-    /// one-shot layerwise pruning of a trained run by the convex solvers; last stdout line: the
-    /// run dir.
+    /// A pruning method of the zoo (feature `torch`; its values below are the registry's
+    /// methods with their one-line docs), or `layerwise --from RUN_DIR --solver S`: one-shot
+    /// layerwise pruning of a trained run by the convex solvers; last stdout line: the run dir.
     #[cfg(feature = "torch")]
     Prune(PruneArgs),
     /// Linear mode connectivity: instability against the rewind iteration k (feature `torch`);

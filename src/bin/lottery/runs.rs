@@ -44,9 +44,8 @@ pub struct PruneArgs {
     #[arg(long)]
     pub level: Option<usize>,
     /// `layerwise`: the solver (the registry's; with `--objective fisher`, those that need no
-    /// H: magnitude and the thresholding and Frank-Wolfe solvers; default obs). Each solver's
-    /// own settings are `--set` keys (`threshold_iterations`, `fw_iterations`,
-    /// `sparsegpt_block`).
+    /// H: magnitude and the thresholding and Frank-Wolfe solvers; default obs). A solver's own
+    /// settings are `--set` keys, named in its file of `lottery::solver::layer`.
     #[arg(long, value_parser = layer_solvers())]
     pub solver: Option<String>,
     /// `layerwise`: row | layer | N:M | block:HxW | channel (default row).
