@@ -68,3 +68,58 @@ macro_rules! named_enum {
 }
 
 pub(crate) use named_enum;
+
+/// Parsing with a one-line error that lists the names, `Display`, and serde as the plain name,
+/// for an enum with `ALL` and `as_str` — the registries' enums ([`crate::zoo::Method`],
+/// [`crate::solver::layer::LayerSolver`]), whose names their files declare.
+macro_rules! by_name {
+    ($name:ident, $key:literal, $what:literal) => {
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> $crate::Result<Self> {
+                $name::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        $crate::Error::param(
+                            $key,
+                            format!(
+                                "unknown {} `{}` ({})",
+                                $what,
+                                s.escape_debug(),
+                                names.join(", ")
+                            ),
+                        )
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                s.parse()
+                    .map_err(|e: $crate::Error| serde::de::Error::custom(e.to_string()))
+            }
+        }
+    };
+}
+
+pub(crate) use by_name;

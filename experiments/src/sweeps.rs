@@ -65,14 +65,8 @@ pub fn run(
     })?;
     let runs = dir.join("runs");
     let sweep_dir = sw.dir(&runs);
-    let env = lottery::nn::phase::Env {
-        runs: runs.clone(),
-        data_dir: flags.data_dir.clone(),
-        device: tch::Device::cuda_if_available(),
-        progress: false,
-        rerun: false,
-        resume_diverged: None,
-    };
+    let env = lottery::nn::phase::Env::new(&runs, tch::Device::cuda_if_available())
+        .with_data_dir(flags.data_dir.clone());
     if let Some(i) = flags.cell {
         return match lottery::zoo::cells::run_in_process(&sw, &sweep_dir, i, &env)? {
             Some(_) => Ok(None),

@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
-use tch::{nn::VarStore, Tensor};
+use tch::Tensor;
 
 use super::imp::random_mask_like;
-use super::models::Network;
 use super::params;
 use super::perturb;
-use super::phase::{arch_of, Env, Phase, Segment};
-use super::rundir::{self, level_dir};
+use super::phase::{Env, Phase, Segment};
+use super::rundir;
 use crate::run::kinds::BranchKind;
 use crate::{Error, Result};
 
@@ -42,14 +41,7 @@ pub fn run_branch(
     overrides: &[(String, String)],
     env: &Env,
 ) -> Result<PathBuf> {
-    let run_cfg = rundir::read_config(run_dir)?;
-    let ldir = level_dir(run_dir, level);
-    if !rundir::is_finished(&ldir)? {
-        return Err(Error::param(
-            "level",
-            format!("{} has not finished (no summary.json)", ldir.display()),
-        ));
-    }
+    let (run_cfg, ldir) = rundir::finished_level(run_dir, level)?;
     if kind == BranchKind::Transfer && overrides.is_empty() {
         return Err(Error::param(
             "set",
@@ -89,10 +81,8 @@ pub fn run_branch(
         return Ok(dir);
     }
     let data = super::data::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
-    let (arch, init) = arch_of(&cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(env.device);
-    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
+    let (vs, net) = super::phase::build_network(&cfg, &data, env.device)?;
+    let init = cfg.init;
     let params = params::prunable(&vs, &net);
     let level_mask = rundir::load_mask(&ldir.join(rundir::MASK), &params)?;
     let reseed = 1_000_003u64.wrapping_mul(seed + 1) ^ cfg.seed;

@@ -145,6 +145,26 @@ pub fn indexed(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// The [`Dynamics`] methods of a method whose weights move under a [`FixedMask`] it holds in
+/// field `$inner` (greedy growth, the group lasso, AC/DC, RigL/SET): the mask and the
+/// checkpoint state are the inner one's. Used inside the method's `impl Dynamics`.
+macro_rules! fixed_mask_state {
+    ($inner:ident) => {
+        fn mask(&self) -> $crate::select::Mask {
+            self.$inner.mask()
+        }
+
+        fn state(&self) -> Vec<(String, tch::Tensor)> {
+            self.$inner.state()
+        }
+
+        fn load_state(&mut self, named: &[(String, tch::Tensor)]) -> $crate::Result<()> {
+            self.$inner.load_state(named)
+        }
+    };
+}
+pub(crate) use fixed_mask_state;
+
 /// A fixed mask and the run's optimizer: ordinary (IMP) training of a sparse network.
 #[derive(Debug)]
 pub struct FixedMask {

@@ -43,6 +43,30 @@ impl Env {
         }
     }
 
+    /// With the dataset directory override.
+    pub fn with_data_dir(mut self, data_dir: Option<PathBuf>) -> Self {
+        self.data_dir = data_dir;
+        self
+    }
+
+    /// With a progress bar when standard error is a terminal.
+    pub fn interactive(mut self) -> Self {
+        self.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        self
+    }
+
+    /// Moving a mismatched run aside instead of refusing it (`--rerun`).
+    pub fn with_rerun(mut self, rerun: bool) -> Self {
+        self.rerun = rerun;
+        self
+    }
+
+    /// Resuming this diverged run directory (`--resume-diverged`).
+    pub fn with_resume_diverged(mut self, dir: Option<PathBuf>) -> Self {
+        self.resume_diverged = dir;
+        self
+    }
+
     /// The directory of the run `cfg` names under [`Env::runs`], or the diverged run being
     /// resumed.
     pub fn run_dir(&self, cfg: &RunConfig) -> Result<PathBuf> {

@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::models::Network;
 use super::params::{self, named_vars};
-use super::phase::{arch_of, evaluate, Env, Phase, Segment};
-use super::rundir::{self, level_dir, MetricRow};
+use super::phase::{evaluate, Env, Phase, Segment};
+use super::rundir::{self, MetricRow};
 use super::target::Target;
 use crate::problem::{Damping, LayerGram};
 pub use crate::run::layerwise::LayerwiseSettings;
@@ -78,14 +78,7 @@ pub fn run_layerwise(
 ) -> Result<PathBuf> {
     settings.check()?;
     let solver = settings.solver;
-    let run_cfg = rundir::read_config(run_dir)?;
-    let ldir = level_dir(run_dir, level);
-    if !rundir::is_finished(&ldir)? {
-        return Err(Error::param(
-            "level",
-            format!("{} has not finished (no summary.json)", ldir.display()),
-        ));
-    }
+    let (run_cfg, ldir) = rundir::finished_level(run_dir, level)?;
     let mut cfg = run_cfg.clone();
     if settings.finetune > 0 {
         cfg.set("iterations", &settings.finetune.to_string())?;
@@ -110,10 +103,7 @@ pub fn run_layerwise(
         return Ok(dir);
     }
     let data = super::data::load_data(&cfg, env.data_dir.as_deref(), env.device)?;
-    let (arch, init) = arch_of(&cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(env.device);
-    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
+    let (vs, net) = super::phase::build_network(&cfg, &data, env.device)?;
     let x = params::prunable(&vs, &net);
     params::assign(&vs, &rundir::load_tensors(&ldir.join(rundir::FINAL))?)?;
     let iterations = if settings.finetune > 0 {

@@ -142,18 +142,7 @@ pub fn run_lmc(
         ..cfg.clone()
     };
     cfg.validate()?;
-    if ks.is_empty() {
-        return Err(Error::param("k", "give at least one rewind iteration"));
-    }
-    if points < 11 {
-        return Err(Error::param("points", format!("{points} < 11")));
-    }
-    if mask_file.is_none() && control != LmcControl::Ticket {
-        return Err(Error::param(
-            "control",
-            format!("`{control}` needs a ticket's mask (--mask)"),
-        ));
-    }
+    check_request(ks, mask_file, points, control)?;
     let run_dir = env.run_dir(&cfg)?;
     // Copies that restart the optimizer (before issue 11) are another experiment: a run made
     // without this key is refused, not silently reused.
@@ -195,55 +184,128 @@ pub fn run_lmc(
         }
         None => (run_dir.clone(), Mask::full(&x.group_sizes())),
     };
-    let ctx = Phase::new(&cfg, env, &net, &vs, &data, &x, &run_dir, iterations);
-    // The parent: one run to the largest k, saving the weights at every k.
-    let parent = run_dir.join("parent");
-    let snap = |k: usize| parent.join(format!("k_{k}.safetensors"));
-    let snapshots: Vec<(usize, PathBuf)> = ks
+    let copies = Copies {
+        ctx: Phase::new(&cfg, env, &net, &vs, &data, &x, &run_dir, iterations),
+        parent: run_dir.join("parent"),
+        init_path,
+        base,
+        mask,
+        control,
+        control_seed,
+        points,
+    };
+    copies.train_parent(ks)?;
+    let rows: Vec<LmcSummary> = ks.iter().map(|&k| copies.at(k)).collect::<Result<_>>()?;
+    let table: Vec<(usize, f64, f64)> = rows
         .iter()
-        .filter(|&&k| k > 0)
-        .map(|&k| (k, snap(k)))
+        .map(|r| (r.k, r.instability_test, r.instability_train))
         .collect();
-    if snapshots
-        .iter()
-        .any(|(_, p)| !p.exists() || !snapshot_state_path(p).exists())
-    {
-        std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        if !rundir::has_checkpoint(&parent) {
-            params::assign(&vs, &rundir::load_tensors(&init_path)?)?;
+    let csv = copies.base.join("instability.csv");
+    crate::io::write_csv_rows(
+        &csv,
+        &["k", "instability_test", "instability_train"],
+        &table,
+    )?;
+    rundir::record(&csv)?;
+    Ok(copies.base)
+}
+
+/// The request's own checks: some `k`, at least 11 points, a control only with a mask.
+fn check_request(
+    ks: &[usize],
+    mask_file: Option<&Path>,
+    points: usize,
+    control: LmcControl,
+) -> Result<()> {
+    if ks.is_empty() {
+        return Err(Error::param("k", "give at least one rewind iteration"));
+    }
+    if points < 11 {
+        return Err(Error::param("points", format!("{points} < 11")));
+    }
+    if mask_file.is_none() && control != LmcControl::Ticket {
+        return Err(Error::param(
+            "control",
+            format!("`{control}` needs a ticket's mask (--mask)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The parent run and its pairs of copies.
+struct Copies<'a> {
+    ctx: Phase<'a>,
+    /// The parent's directory (its snapshots at every $k$).
+    parent: PathBuf,
+    /// The run's initialization (the copies' start at $k = 0$).
+    init_path: PathBuf,
+    /// Where the copies and the results go.
+    base: PathBuf,
+    /// The copies' mask (full for dense copies).
+    mask: Mask,
+    control: LmcControl,
+    control_seed: u64,
+    points: usize,
+}
+
+impl Copies<'_> {
+    /// The parent's weights (and optimizer state) at iteration `k`.
+    fn snapshot(&self, k: usize) -> PathBuf {
+        self.parent.join(format!("k_{k}.safetensors"))
+    }
+
+    /// The parent: one dense run to the largest $k$, saving the weights and the optimizer's
+    /// state at every $k$ (skipped when they are all there).
+    fn train_parent(&self, ks: &[usize]) -> Result<()> {
+        let ctx = &self.ctx;
+        let snapshots: Vec<(usize, PathBuf)> = ks
+            .iter()
+            .filter(|&&k| k > 0)
+            .map(|&k| (k, self.snapshot(k)))
+            .collect();
+        if snapshots
+            .iter()
+            .all(|(_, p)| p.exists() && snapshot_state_path(p).exists())
+        {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.parent).map_err(io_err(&self.parent))?;
+        if !rundir::has_checkpoint(&self.parent) {
+            params::assign(ctx.vs, &rundir::load_tensors(&self.init_path)?)?;
         }
         let kmax = snapshots.iter().map(|s| s.0).max().unwrap_or(0);
-        let full = Mask::full(&x.group_sizes());
+        let full = Mask::full(&ctx.x.group_sizes());
         let mut fixed = FixedMask::new(
-            phase::optimizer_kind(&cfg),
-            cfg.weight_decay,
-            &x,
+            phase::optimizer_kind(ctx.cfg),
+            ctx.cfg.weight_decay,
+            ctx.x,
             &full,
             vec![],
         );
         ctx.run_loop(
             &mut fixed,
-            cfg.lr,
+            ctx.cfg.lr,
             kmax,
             &Segment {
                 start: 0,
-                snapshots: snapshots.clone(),
+                snapshots,
                 snapshot_state: true,
                 ..Segment::default()
             },
-            &parent,
+            &self.parent,
         )?;
+        Ok(())
     }
-    let mut rows = Vec::new();
-    for &k in ks {
-        let kdir = base.join(format!("k_{k}"));
+
+    /// The two copies from iteration `k` (resumed, or read back when finished), their
+    /// interpolation path (`path.csv`) and instability (`summary.json`).
+    fn at(&self, k: usize) -> Result<LmcSummary> {
+        let (ctx, cfg) = (&self.ctx, self.ctx.cfg);
+        let kdir = self.base.join(format!("k_{k}"));
         let done = kdir.join(rundir::SUMMARY);
         if done.exists() {
             match rundir::verify(&done).and_then(|()| crate::io::read_json::<LmcSummary>(&done)) {
-                Ok(s) => {
-                    rows.push(s);
-                    continue;
-                }
+                Ok(s) => return Ok(s),
                 Err(e) => eprintln!("warning: {e}; recomputing {}", kdir.display()),
             }
         }
@@ -252,21 +314,25 @@ pub fn run_lmc(
             let cdir = kdir.join(format!("copy_{c}"));
             if finished(&cdir)?.is_none() {
                 if !rundir::has_checkpoint(&cdir) {
-                    let source = if k == 0 { init_path.clone() } else { snap(k) };
-                    params::assign(&vs, &rundir::load_tensors(&source)?)?;
-                    if control == LmcControl::RandomReinit {
-                        let (_, init) = phase::arch_of(&cfg)?;
-                        let fresh = perturb::fresh_init(&net, &vs, init, control_seed)?;
-                        let mut kept = x.shallow_clone();
-                        perturb::perturb(&mut kept, &mask, Kept::Reinit, Some(&fresh), 0)?;
+                    let source = if k == 0 {
+                        self.init_path.clone()
+                    } else {
+                        self.snapshot(k)
+                    };
+                    params::assign(ctx.vs, &rundir::load_tensors(&source)?)?;
+                    if self.control == LmcControl::RandomReinit {
+                        let (_, init) = phase::arch_of(cfg)?;
+                        let fresh = perturb::fresh_init(ctx.net, ctx.vs, init, self.control_seed)?;
+                        let mut kept = ctx.x.shallow_clone();
+                        perturb::perturb(&mut kept, &self.mask, Kept::Reinit, Some(&fresh), 0)?;
                     }
                 }
                 let initial_state = if k == 0 {
                     None
                 } else {
                     Some(masked_state(
-                        rundir::load_tensors(&snapshot_state_path(&snap(k)))?,
-                        &x.mask_tensors(&mask),
+                        rundir::load_tensors(&snapshot_state_path(&self.snapshot(k)))?,
+                        &ctx.x.mask_tensors(&self.mask),
                     )?)
                 };
                 // A different data order per copy: the batcher is seeded by the run's seed.
@@ -275,7 +341,7 @@ pub fn run_lmc(
                     ..cfg.clone()
                 };
                 ctx.with_cfg(&copy_cfg).train(
-                    &mask,
+                    &self.mask,
                     0,
                     cfg.lr,
                     &Segment {
@@ -288,7 +354,14 @@ pub fn run_lmc(
             }
             finals.push(rundir::load_tensors(&cdir.join(rundir::FINAL))?);
         }
-        let path = interpolate(&net, &vs, &data, &finals[0], &finals[1], points)?;
+        let path = interpolate(
+            ctx.net,
+            ctx.vs,
+            ctx.data,
+            &finals[0],
+            &finals[1],
+            self.points,
+        )?;
         crate::io::write_csv_rows(
             &kdir.join("path.csv"),
             &["alpha", "test_error", "train_error"],
@@ -302,19 +375,8 @@ pub fn run_lmc(
             endpoint_test_errors: [path[0].test_error, path[path.len() - 1].test_error],
         };
         rundir::write_summary(&kdir, &s)?;
-        rows.push(s);
+        Ok(s)
     }
-    let table: Vec<(usize, f64, f64)> = rows
-        .iter()
-        .map(|r| (r.k, r.instability_test, r.instability_train))
-        .collect();
-    crate::io::write_csv_rows(
-        &base.join("instability.csv"),
-        &["k", "instability_test", "instability_train"],
-        &table,
-    )?;
-    rundir::record(&base.join("instability.csv"))?;
-    Ok(base)
 }
 
 /// The parent's optimizer state for a copy under a mask: the moments of the prunable weights

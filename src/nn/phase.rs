@@ -257,8 +257,7 @@ impl<'a> Phase<'a> {
         dir: &Path,
     ) -> Result<Trained> {
         let (cfg, net, vs, data) = (self.cfg, self.net, self.vs, self.data);
-        let n = data.train_len();
-        let per_epoch = (n / cfg.batch).max(1);
+        let per_epoch = (data.train_len() / cfg.batch).max(1);
         // Checkpoints at epoch ends, at least `checkpoint_spacing` iterations apart.
         let checkpoint_every =
             per_epoch * super::env::checkpoint_spacing()?.div_ceil(per_epoch).max(1);
@@ -273,73 +272,14 @@ impl<'a> Phase<'a> {
             .map(|(name, _)| dynamics.rest_mask(name))
             .collect();
         let mut opt = Optimizer::new(optimizer_kind(cfg), cfg.weight_decay, &rest);
-        let mut batcher = Batcher::new(n, cfg.batch, cfg.seed ^ 0x5eed)?;
-        for _ in 0..segment.start {
-            batcher.next_batch();
-        }
-        let mut progress = Progress {
-            iteration: segment.start,
-            optimizer_steps: 0,
-            batcher,
-            metrics: vec![],
-            tensors: String::new(),
-            trace: serde_json::Value::Null,
-        };
-        if let (false, Some(state)) = (rundir::has_checkpoint(dir), &segment.initial_state) {
-            let take = |prefix: &str| -> Vec<(String, Tensor)> {
-                state
-                    .iter()
-                    .filter_map(|(k, t)| {
-                        k.strip_prefix(prefix)
-                            .map(|r| (r.to_string(), t.to_device(vs.device())))
-                    })
-                    .collect()
-            };
-            opt.load_named_state(&take("optimizer."), "")?;
-            dynamics.load_state(&take("dynamics."))?;
-            progress.optimizer_steps = opt.steps;
-        }
-        if rundir::has_checkpoint(dir) {
-            let tensors;
-            (progress, tensors) = rundir::read_checkpoint(dir)?;
-            let take = |prefix: &str| -> Vec<(String, Tensor)> {
-                tensors
-                    .iter()
-                    .filter_map(|(k, t)| {
-                        k.strip_prefix(prefix)
-                            .map(|r| (r.to_string(), t.to_device(vs.device())))
-                    })
-                    .collect()
-            };
-            let weights: Vec<(String, Tensor)> = tensors
-                .iter()
-                .filter(|(k, _)| !k.starts_with("optimizer.") && !k.starts_with("dynamics."))
-                .map(|(k, t)| (k.clone(), t.shallow_clone()))
-                .collect();
-            assign(vs, &weights)?;
-            opt.load_state(&take("optimizer."), progress.optimizer_steps)?;
-            dynamics.load_state(&take("dynamics."))?;
-            dynamics.load_trace(&progress.trace)?;
-        }
+        let mut progress = self.start(dynamics, &mut opt, segment, dir)?;
         let bar = indicatif::ProgressBar::new(iterations as u64);
         if !self.env.progress {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
         bar.set_position(progress.iteration as u64);
-        let record = |it: usize, metrics: &mut Vec<MetricRow>, dynamics: &dyn Dynamics| {
-            let w = tch::no_grad(|| dynamics.forward_weights(false));
-            for (split, set) in [("val", &data.val), ("test", &data.test)] {
-                let (loss, accuracy) = evaluate_with(net, set, w.as_deref());
-                metrics.push(MetricRow {
-                    iteration: it,
-                    split: split.into(),
-                    loss,
-                    accuracy,
-                });
-            }
-        };
         if progress.metrics.is_empty() {
-            record(progress.iteration, &mut progress.metrics, dynamics);
+            self.record(progress.iteration, &mut progress.metrics, dynamics);
         }
         let trains = dynamics.trains_network();
         while progress.iteration < iterations {
@@ -384,29 +324,14 @@ impl<'a> Phase<'a> {
             progress.iteration += 1;
             progress.optimizer_steps = opt.steps;
             let flow = dynamics.after(progress.iteration, &mut x)?;
-            for (k, path) in &segment.snapshots {
-                let state_missing = segment.snapshot_state && !snapshot_state_path(path).exists();
-                if progress.iteration == *k && (!path.exists() || state_missing) {
-                    if segment.snapshot_state {
-                        let mut state = opt.named_state("optimizer.");
-                        state.extend(
-                            dynamics
-                                .state()
-                                .into_iter()
-                                .map(|(k, t)| (format!("dynamics.{k}"), t)),
-                        );
-                        rundir::save_tensors(&snapshot_state_path(path), &state)?;
-                    }
-                    rundir::save_tensors(path, &named_vars(vs))?;
-                }
-            }
+            self.snapshots(segment, progress.iteration, &opt, dynamics)?;
             bar.inc(1);
             let stop = flow == Flow::Stop;
             if progress.iteration.is_multiple_of(cfg.eval_every)
                 || progress.iteration == iterations
                 || stop
             {
-                record(progress.iteration, &mut progress.metrics, dynamics);
+                self.record(progress.iteration, &mut progress.metrics, dynamics);
             }
             if stop {
                 break;
@@ -414,22 +339,7 @@ impl<'a> Phase<'a> {
             if progress.iteration.is_multiple_of(checkpoint_every)
                 && progress.iteration < iterations
             {
-                // Never checkpoint a diverged state: the last checkpoint stays a good one.
-                check_finite(dir, progress.iteration, vs)?;
-                progress.trace = dynamics.trace();
-                let mut named = named_vars(vs);
-                named.extend(
-                    opt.state()
-                        .into_iter()
-                        .map(|(k, t)| (format!("optimizer.{k}"), t)),
-                );
-                named.extend(
-                    dynamics
-                        .state()
-                        .into_iter()
-                        .map(|(k, t)| (format!("dynamics.{k}"), t)),
-                );
-                rundir::write_checkpoint(dir, &named, &mut progress)?;
+                self.checkpoint(dir, &mut progress, &opt, dynamics)?;
             }
         }
         bar.finish_and_clear();
@@ -441,6 +351,135 @@ impl<'a> Phase<'a> {
             trace: dynamics.trace(),
         })
     }
+
+    /// Where the loop starts: the segment's start (its data order replayed, the optimizer's and
+    /// the dynamics' state from `segment.initial_state` when given), or `dir`'s checkpoint when
+    /// there is one (weights, optimizer, dynamics' state and trace, data order, metrics).
+    fn start(
+        &self,
+        dynamics: &mut dyn Dynamics,
+        opt: &mut Optimizer,
+        segment: &Segment,
+        dir: &Path,
+    ) -> Result<Progress> {
+        let (cfg, vs) = (self.cfg, self.vs);
+        let mut batcher = Batcher::new(self.data.train_len(), cfg.batch, cfg.seed ^ 0x5eed)?;
+        for _ in 0..segment.start {
+            batcher.next_batch();
+        }
+        let mut progress = Progress {
+            iteration: segment.start,
+            optimizer_steps: 0,
+            batcher,
+            metrics: vec![],
+            tensors: String::new(),
+            trace: serde_json::Value::Null,
+        };
+        let device = vs.device();
+        if !rundir::has_checkpoint(dir) {
+            if let Some(state) = &segment.initial_state {
+                opt.load_named_state(&with_prefix(state, "optimizer.", device), "")?;
+                dynamics.load_state(&with_prefix(state, "dynamics.", device))?;
+                progress.optimizer_steps = opt.steps;
+            }
+            return Ok(progress);
+        }
+        let tensors;
+        (progress, tensors) = rundir::read_checkpoint(dir)?;
+        let weights: Vec<(String, Tensor)> = tensors
+            .iter()
+            .filter(|(k, _)| !k.starts_with("optimizer.") && !k.starts_with("dynamics."))
+            .map(|(k, t)| (k.clone(), t.shallow_clone()))
+            .collect();
+        assign(vs, &weights)?;
+        opt.load_state(
+            &with_prefix(&tensors, "optimizer.", device),
+            progress.optimizer_steps,
+        )?;
+        dynamics.load_state(&with_prefix(&tensors, "dynamics.", device))?;
+        dynamics.load_trace(&progress.trace)?;
+        Ok(progress)
+    }
+
+    /// Evaluate on validation and test at iteration `it` (with the dynamics' forward weights).
+    fn record(&self, it: usize, metrics: &mut Vec<MetricRow>, dynamics: &dyn Dynamics) {
+        let w = tch::no_grad(|| dynamics.forward_weights(false));
+        for (split, set) in [("val", &self.data.val), ("test", &self.data.test)] {
+            let (loss, accuracy) = evaluate_with(self.net, set, w.as_deref());
+            metrics.push(MetricRow {
+                iteration: it,
+                split: split.into(),
+                loss,
+                accuracy,
+            });
+        }
+    }
+
+    /// The segment's snapshots due at iteration `done` (weights, and with `snapshot_state` the
+    /// optimizer's and the dynamics' state), unless already written.
+    fn snapshots(
+        &self,
+        segment: &Segment,
+        done: usize,
+        opt: &Optimizer,
+        dynamics: &dyn Dynamics,
+    ) -> Result<()> {
+        for (k, path) in &segment.snapshots {
+            let state_missing = segment.snapshot_state && !snapshot_state_path(path).exists();
+            if done == *k && (!path.exists() || state_missing) {
+                if segment.snapshot_state {
+                    let mut state = opt.named_state("optimizer.");
+                    state.extend(
+                        dynamics
+                            .state()
+                            .into_iter()
+                            .map(|(k, t)| (format!("dynamics.{k}"), t)),
+                    );
+                    rundir::save_tensors(&snapshot_state_path(path), &state)?;
+                }
+                rundir::save_tensors(path, &named_vars(self.vs))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoint into `dir`: the weights, the optimizer of the other variables, the dynamics'
+    /// state and trace, and `progress` (never a diverged state: the last checkpoint stays a good
+    /// one).
+    fn checkpoint(
+        &self,
+        dir: &Path,
+        progress: &mut Progress,
+        opt: &Optimizer,
+        dynamics: &dyn Dynamics,
+    ) -> Result<()> {
+        check_finite(dir, progress.iteration, self.vs)?;
+        progress.trace = dynamics.trace();
+        let mut named = named_vars(self.vs);
+        named.extend(
+            opt.state()
+                .into_iter()
+                .map(|(k, t)| (format!("optimizer.{k}"), t)),
+        );
+        named.extend(
+            dynamics
+                .state()
+                .into_iter()
+                .map(|(k, t)| (format!("dynamics.{k}"), t)),
+        );
+        rundir::write_checkpoint(dir, &named, progress)
+    }
+}
+
+/// The tensors of `named` under `prefix`, the prefix removed, on `device`.
+fn with_prefix(named: &[(String, Tensor)], prefix: &str, device: Device) -> Vec<(String, Tensor)> {
+    named
+        .iter()
+        .filter_map(|(k, t)| {
+            k.strip_prefix(prefix)
+                .map(|r| (r.to_string(), t.to_device(device)))
+        })
+        .collect()
 }
 
 /// Record a divergence at `iteration` in `dir` (its summary), keeping the last checkpoint.
@@ -531,6 +570,16 @@ pub fn arch_of(cfg: &RunConfig) -> Result<(Arch, Init)> {
     Ok((cfg.model, cfg.init))
 }
 
+/// The network a config names, for `data`'s input shape and classes, initialized from the
+/// config's seed (the same weights every time).
+pub fn build_network(cfg: &RunConfig, data: &Data, device: Device) -> Result<(VarStore, Network)> {
+    let (arch, init) = arch_of(cfg)?;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = VarStore::new(device);
+    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
+    Ok((vs, net))
+}
+
 /// The network of a run, built from its config (seeded), holding the run's initialization:
 /// `run_dir/init.safetensors`, written on first use and read back on every later one, so that
 /// every level, method phase or copy can rewind to it. Returns the store, the network and that
@@ -541,10 +590,7 @@ pub fn network_of(
     device: Device,
     run_dir: &Path,
 ) -> Result<(VarStore, Network, PathBuf)> {
-    let (arch, init) = arch_of(cfg)?;
-    tch::manual_seed(cfg.seed as i64);
-    let vs = VarStore::new(device);
-    let net = Network::build(&vs, arch, &cfg.hidden, data.shape, data.classes, init)?;
+    let (vs, net) = build_network(cfg, data, device)?;
     let init_path = run_dir.join(rundir::INIT);
     if init_path.exists() {
         match rundir::load_tensors(&init_path) {

@@ -101,6 +101,21 @@ pub fn write_config(dir: &Path, cfg: &RunConfig, overwrite: bool) -> Result<()> 
 }
 
 /// Read `config.toml` of a run.
+/// A finished level of a run, to start from (a branch, a layerwise run): the run's config and
+/// the level's directory; a level without its `summary.json` is refused.
+pub fn finished_level(run_dir: &Path, level: usize) -> Result<(RunConfig, PathBuf)> {
+    let cfg = read_config(run_dir)?;
+    let ldir = level_dir(run_dir, level);
+    if !is_finished(&ldir)? {
+        return Err(Error::param(
+            "level",
+            format!("{} has not finished (no summary.json)", ldir.display()),
+        ));
+    }
+    Ok((cfg, ldir))
+}
+
+/// The run's config (`config.toml`).
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG);
     verify(&path)?;

@@ -189,12 +189,15 @@ impl LayerwiseSettings {
             ));
         }
         let spec = self.solver.spec();
-        if matches!(self.budget, Structure::NofM { .. }) && !spec.n_of_m {
-            let takers: Vec<&str> = LayerSolver::ALL
+        let solvers = |keep: fn(&crate::solver::layer::SolverSpec) -> bool| -> Vec<&str> {
+            LayerSolver::ALL
                 .iter()
-                .filter(|s| s.spec().n_of_m)
+                .filter(|s| keep(s.spec()))
                 .map(|s| s.name())
-                .collect();
+                .collect()
+        };
+        if matches!(self.budget, Structure::NofM { .. }) && !spec.n_of_m {
+            let takers = solvers(|s| s.n_of_m);
             return Err(Error::param(
                 "budget",
                 format!(
@@ -216,10 +219,7 @@ impl LayerwiseSettings {
                 ));
             }
             if !spec.fisher {
-                let all: Vec<&str> = LayerSolver::fisher_solvers()
-                    .iter()
-                    .map(|s| s.name())
-                    .collect();
+                let all = solvers(|s| s.fisher);
                 return Err(Error::param(
                     "solver",
                     format!(

@@ -338,26 +338,12 @@ impl Budget {
                 Ok(Some(ks))
             }
             Budget::Pooled { k, pool } => {
-                check_groups(pool.len(), group_sizes.len())?;
-                let n: usize = (0..pool.len())
-                    .filter(|&g| pool[g])
-                    .map(|g| group_sizes[g])
-                    .sum();
-                if *k == 0 || *k > n {
-                    return Err(Error::Budget { k: *k, len: n });
-                }
+                check_pool(*k, pool, group_sizes)?;
                 Ok(None)
             }
             Budget::Split { k, pool, own } => {
-                check_groups(pool.len(), group_sizes.len())?;
+                check_pool(*k, pool, group_sizes)?;
                 check_groups(own.len(), group_sizes.len())?;
-                let n: usize = (0..pool.len())
-                    .filter(|&g| pool[g])
-                    .map(|g| group_sizes[g])
-                    .sum();
-                if *k == 0 || *k > n {
-                    return Err(Error::Budget { k: *k, len: n });
-                }
                 for (g, o) in own.iter().enumerate() {
                     match o {
                         Some(_) if pool[g] => {
@@ -432,6 +418,19 @@ impl Budget {
             _ => None,
         })
     }
+}
+
+/// A pool's flags fit the groups and $1 \le k \le$ the pool's size.
+fn check_pool(k: usize, pool: &[bool], group_sizes: &[usize]) -> Result<()> {
+    check_groups(pool.len(), group_sizes.len())?;
+    let n: usize = (0..pool.len())
+        .filter(|&g| pool[g])
+        .map(|g| group_sizes[g])
+        .sum();
+    if k == 0 || k > n {
+        return Err(Error::Budget { k, len: n });
+    }
+    Ok(())
 }
 
 fn check_groups(got: usize, want: usize) -> Result<()> {

@@ -500,14 +500,8 @@ impl<P: SmoothProblem + ?Sized, L: Lmo> Iterative<P> for FrankWolfe<L> {
     }
 
     fn record(&self, st: &FwState) -> Record {
-        Record {
-            iter: 0,
-            objective: st.f,
-            gap: Some(st.gap),
-            nnz: st.x.iter().filter(|v| **v != 0.0).count(),
-            kind: st.kind,
-            gain: None,
-            step: None,
-        }
+        Record::of(st.f, &st.x)
+            .with_gap(Some(st.gap))
+            .with_kind(st.kind)
     }
 }

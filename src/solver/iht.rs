@@ -181,15 +181,7 @@ fn initial_state<P: SmoothProblem + ?Sized>(
 }
 
 fn record_of(s: &ThresholdState) -> Record {
-    Record {
-        iter: 0,
-        objective: s.f,
-        gap: None,
-        nnz: s.x.iter().filter(|v| **v != 0.0).count(),
-        kind: None,
-        gain: None,
-        step: Some(s.step),
-    }
+    Record::of(s.f, &s.x).with_step(Some(s.step))
 }
 
 fn moved(old: &Array1<f64>, new: &Array1<f64>, tol: f64) -> bool {

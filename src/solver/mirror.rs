@@ -325,15 +325,7 @@ impl<P: SmoothProblem + ?Sized> Iterative<P> for MirrorDescent {
     }
 
     fn record(&self, s: &MdState) -> Record {
-        Record {
-            iter: 0,
-            objective: s.f,
-            gap: None,
-            nnz: s.x.iter().filter(|v| **v != 0.0).count(),
-            kind: None,
-            gain: None,
-            step: Some(s.step),
-        }
+        Record::of(s.f, &s.x).with_step(Some(s.step))
     }
 
     fn output(&self, p: &P, s: &MdState) -> (Array1<f64>, f64) {

@@ -69,6 +69,57 @@ pub struct Record {
     pub step: Option<f64>,
 }
 
+impl Record {
+    /// The record of an iterate with objective `objective` and `nnz` nonzeros (iteration 0: the
+    /// driver numbers them); the optional fields are set by the builders below.
+    pub fn new(objective: f64, nnz: usize) -> Self {
+        Record {
+            iter: 0,
+            objective,
+            gap: None,
+            nnz,
+            kind: None,
+            gain: None,
+            step: None,
+        }
+    }
+
+    /// [`Record::new`] with the nonzeros of `x`.
+    pub fn of(objective: f64, x: &ndarray::Array1<f64>) -> Self {
+        Self::new(objective, x.iter().filter(|v| **v != 0.0).count())
+    }
+
+    /// With the iteration count.
+    pub fn at(mut self, iter: usize) -> Self {
+        self.iter = iter;
+        self
+    }
+
+    /// With the Frank-Wolfe gap.
+    pub fn with_gap(mut self, gap: Option<f64>) -> Self {
+        self.gap = gap;
+        self
+    }
+
+    /// With the step type.
+    pub fn with_kind(mut self, kind: Option<StepKind>) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// With the step's gain.
+    pub fn with_gain(mut self, gain: Option<f64>) -> Self {
+        self.gain = gain;
+        self
+    }
+
+    /// With the step size.
+    pub fn with_step(mut self, step: Option<f64>) -> Self {
+        self.step = step;
+        self
+    }
+}
+
 /// Whether to continue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

@@ -96,7 +96,6 @@ pub use train::*;
 #[cfg(feature = "torch")]
 mod train {
     use serde_json::json;
-    use tch::Tensor;
 
     use crate::zoo::train::Ctx;
     use crate::nn::dynamics::{Dynamics, FixedMask, Flow};
@@ -248,17 +247,7 @@ mod train {
             Ok(Flow::Continue)
         }
 
-        fn mask(&self) -> Mask {
-            self.inner.mask()
-        }
-
-        fn state(&self) -> Vec<(String, Tensor)> {
-            self.inner.state()
-        }
-
-        fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-            self.inner.load_state(named)
-        }
+        crate::nn::dynamics::fixed_mask_state!(inner);
 
         fn trace(&self) -> serde_json::Value {
             json!({

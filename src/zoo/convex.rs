@@ -482,17 +482,7 @@ mod train {
             self.fixed.update(x, lr, it)
         }
 
-        fn mask(&self) -> Mask {
-            self.fixed.mask()
-        }
-
-        fn state(&self) -> Vec<(String, Tensor)> {
-            self.fixed.state()
-        }
-
-        fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-            self.fixed.load_state(named)
-        }
+        crate::nn::dynamics::fixed_mask_state!(fixed);
 
         fn trace(&self) -> serde_json::Value {
             json!({ "round": self.round, "rounds_at": self.at })

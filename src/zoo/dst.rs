@@ -96,7 +96,6 @@ mod train {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use serde_json::json;
-    use tch::Tensor;
 
     use crate::zoo::train::Ctx;
     use crate::nn::dynamics::{Dynamics, FixedMask};
@@ -299,17 +298,7 @@ mod train {
             Ok(())
         }
 
-        fn mask(&self) -> Mask {
-            self.inner.mask()
-        }
-
-        fn state(&self) -> Vec<(String, Tensor)> {
-            self.inner.state()
-        }
-
-        fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-            self.inner.load_state(named)
-        }
+        crate::nn::dynamics::fixed_mask_state!(inner);
 
         fn trace(&self) -> serde_json::Value {
             json!({

@@ -116,17 +116,7 @@ mod train {
             Ok(Flow::Continue)
         }
 
-        fn mask(&self) -> Mask {
-            self.fixed.mask()
-        }
-
-        fn state(&self) -> Vec<(String, Tensor)> {
-            self.fixed.state()
-        }
-
-        fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-            self.fixed.load_state(named)
-        }
+        crate::nn::dynamics::fixed_mask_state!(fixed);
 
         fn trace(&self) -> serde_json::Value {
             json!({ "thresholded": self.th.fixed, "lambda": self.lambda, "live_columns": self.live })

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::select::budget::Accepts;
 pub use crate::solver::layer::NoSettings;
-use crate::{Error, Result};
+use crate::Result;
 
 #[cfg(feature = "torch")]
 pub mod cells;
@@ -254,37 +254,4 @@ impl Method {
     }
 }
 
-impl std::str::FromStr for Method {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                Error::param(
-                    "method",
-                    format!("unknown method `{s}` ({})", Method::NAMES.join(", ")),
-                )
-            })
-    }
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Method {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Method {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: Error| serde::de::Error::custom(e.to_string()))
-    }
-}
+crate::names::by_name!(Method, "method", "method");

@@ -32,12 +32,13 @@ pub fn run_prune(cfg: &RunConfig, env: &Env) -> Result<PathBuf> {
             ),
         ));
     }
-    if cfg.budget.sparsity <= 0.0 {
-        return Err(Error::param(
-            "sparsity",
-            "set a sparsity in (0, 1) (fraction of prunable weights removed)",
-        ));
-    }
+    // The budget's settings for this method, with a sparsity target (one place, one message).
+    cfg.budget.check_for(
+        &format!("`{}`", cfg.method),
+        cfg.method.spec().accepts,
+        true,
+        || Method::takers(cfg.budget.structure),
+    )?;
     let data_free = cfg.dataset == Dataset::None;
     if data_free && !cfg.method.is_data_free() {
         let free: Vec<&str> = Method::prune_methods()

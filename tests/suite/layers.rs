@@ -216,3 +216,59 @@ fn the_network_side_imports_its_steps_from_the_solver_layer() {
         );
     }
 }
+
+/// `notes/architecture.md` names every file under `src/` by its path (`select/budget.rs`), and
+/// every path it names in backticks that looks like a source file exists: the map is true to
+/// the code.
+#[test]
+fn architecture_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let doc = std::fs::read_to_string(root.join("notes/architecture.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut missing: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .filter(|rel| !doc.contains(&format!("`{rel}`")))
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "notes/architecture.md does not name {missing:?}"
+    );
+    // Every `dir/file.rs` the page names (in backticks, under src/) exists; a bare `file.rs`
+    // names some file of that name.
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut stale = Vec::new();
+    for piece in doc.split('`').skip(1).step_by(2) {
+        let piece = piece.strip_prefix("src/").unwrap_or(piece);
+        let looks_like_file = piece.ends_with(".rs")
+            && !piece.contains(' ')
+            && !piece.contains('*')
+            && !piece.contains('<')
+            && !piece.starts_with("tests/")
+            && !piece.starts_with("experiments/")
+            && !piece.starts_with("benches/");
+        let exists = if piece.contains('/') {
+            src.join(piece).exists()
+        } else {
+            names.iter().any(|n| n == piece)
+        };
+        if looks_like_file && !exists {
+            stale.push(piece.to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "notes/architecture.md names files that do not exist: {stale:?}"
+    );
+}

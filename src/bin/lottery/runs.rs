@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
+use lottery::nn::phase::Env;
 use lottery::{Error, Result};
 
 /// The values of `lottery prune METHOD`: the registry's methods ([`lottery::zoo`]), each with
@@ -121,14 +122,10 @@ pub fn run_layerwise_cli(args: &PruneArgs) -> Result<PathBuf> {
         pairs.push((k, toml_value(&v)));
     }
     let settings = lottery::run::layerwise::LayerwiseSettings::from_keys(&pairs)?;
-    let env = lottery::nn::phase::Env {
-        runs: from.clone(),
-        data_dir: args.run.data_dir.clone(),
-        device: device_of(args.run.device.as_deref())?,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        rerun: args.run.rerun,
-        resume_diverged: None,
-    };
+    let env = Env::new(&from, device_of(args.run.device.as_deref())?)
+        .with_data_dir(args.run.data_dir.clone())
+        .interactive()
+        .with_rerun(args.run.rerun);
     lottery::nn::layerwise::run_layerwise(&from, args.level.unwrap_or(0), &settings, &env)
 }
 
@@ -235,14 +232,10 @@ pub fn run_branch_cli(args: &BranchArgs) -> Result<PathBuf> {
                 )
             })?,
     };
-    let env = lottery::nn::phase::Env {
-        runs: args.run.clone(),
-        data_dir: args.data_dir.clone(),
-        device: device_of(args.device.as_deref())?,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        rerun: args.rerun,
-        resume_diverged: None,
-    };
+    let env = Env::new(&args.run, device_of(args.device.as_deref())?)
+        .with_data_dir(args.data_dir.clone())
+        .interactive()
+        .with_rerun(args.rerun);
     let kind: lottery::run::kinds::BranchKind = args.kind.parse()?;
     let overrides = key_values(&args.set)?;
     lottery::nn::branch::run_branch(kind, &args.run, level, args.seed, &overrides, &env)
@@ -347,13 +340,10 @@ pub fn run_config(
         cfg.set(&k, &v)?;
     }
     let device = device_of(args.device.as_deref())?;
-    let env = lottery::nn::phase::Env {
-        runs: args.runs.clone(),
-        data_dir: args.data_dir.clone(),
-        device,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        rerun: args.rerun,
-        resume_diverged: args.resume_diverged.clone(),
-    };
+    let env = Env::new(&args.runs, device)
+        .with_data_dir(args.data_dir.clone())
+        .interactive()
+        .with_rerun(args.rerun)
+        .with_resume_diverged(args.resume_diverged.clone());
     Ok((cfg, env))
 }

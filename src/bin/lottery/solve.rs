@@ -299,15 +299,7 @@ fn run_least_squares(args: &SolveArgs, p: &LeastSquares, damp: f64) -> Result<(S
             let x = w.row(0).to_owned();
             let objective = p.value(&x);
             let support = lottery::solver::support_of(&x);
-            let record = Record {
-                iter: p.dim(),
-                objective,
-                gap: None,
-                nnz: support.len(),
-                kind: None,
-                gain: None,
-                step: None,
-            };
+            let record = Record::new(objective, support.len()).at(p.dim());
             let sol = Solution {
                 info: Info {
                     solver: "sparsegpt".into(),

@@ -191,14 +191,9 @@ fn worker(args: &SweepArgs, file: &Path) -> Result<Worker> {
 
 #[cfg(feature = "torch")]
 fn run_one(args: &SweepArgs, sw: &Sweep, dir: &Path, i: usize) -> Result<i32> {
-    let env = lottery::nn::phase::Env {
-        runs: args.runs.clone(),
-        data_dir: args.data_dir.clone(),
-        device: crate::runs::device_of(args.device.as_deref())?,
-        progress: false,
-        rerun: false,
-        resume_diverged: None,
-    };
+    let env =
+        lottery::nn::phase::Env::new(&args.runs, crate::runs::device_of(args.device.as_deref())?)
+            .with_data_dir(args.data_dir.clone());
     match lottery::zoo::cells::run_in_process(sw, dir, i, &env)? {
         None => {
             eprintln!("cell {i} is running in another process");

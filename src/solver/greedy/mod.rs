@@ -156,15 +156,7 @@ impl GreedyState {
     }
 
     fn record(&self) -> Record {
-        Record {
-            iter: 0,
-            objective: self.f,
-            gap: None,
-            nnz: nnz(&self.x),
-            kind: None,
-            gain: Some(self.gain),
-            step: None,
-        }
+        Record::new(self.f, nnz(&self.x)).with_gain(Some(self.gain))
     }
 }
 

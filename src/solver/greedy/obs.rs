@@ -213,14 +213,6 @@ impl Iterative<LeastSquares> for Obs {
     }
 
     fn record(&self, s: &ObsState) -> Record {
-        Record {
-            iter: 0,
-            objective: s.f,
-            gap: None,
-            nnz: s.row.n_active(),
-            kind: None,
-            gain: s.last_cost.map(|c| -c),
-            step: None,
-        }
+        Record::new(s.f, s.row.n_active()).with_gain(s.last_cost.map(|c| -c))
     }
 }

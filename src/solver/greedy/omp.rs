@@ -124,14 +124,6 @@ impl Iterative<LeastSquares> for Omp {
     }
 
     fn record(&self, s: &OmpState) -> Record {
-        Record {
-            iter: 0,
-            objective: s.f,
-            gap: None,
-            nnz: s.order.len(),
-            kind: None,
-            gain: None,
-            step: None,
-        }
+        Record::new(s.f, s.order.len())
     }
 }

@@ -3,20 +3,18 @@
 
 use ndarray::{Array1, Array2};
 
-use super::{per_row_problem, LayerBudget, NoSettings, Solve, SolverSettings, SolverSpec};
-use crate::problem::{LayerGram, SmoothProblem};
+use super::{per_row_problem, LayerProblem, NoSettings, Solve, SolverSpec};
+use crate::problem::SmoothProblem;
 use crate::solver::greedy::{Fcfgs, GreedyParams};
 use crate::solver::solve_quiet;
 use crate::Result;
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "fcfgs",
-    doc: "fully corrective forward greedy selection on each row's problem",
-    n_of_m: false,
-    fisher: false,
-    solve: &FcfgsRows,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "fcfgs",
+    "fully corrective forward greedy selection on each row's problem",
+    &FcfgsRows,
+);
 
 /// No settings.
 pub type Settings = NoSettings;
@@ -28,13 +26,7 @@ fn run<P: SmoothProblem>(p: &P, k: usize) -> Result<Array1<f64>> {
 }
 
 impl Solve for FcfgsRows {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        _settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        per_row_problem(gram, c, budget, |p, _w, k, _step| run(p, k))
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        per_row_problem(p, |row, _w, k, _step| run(row, k))
     }
 }

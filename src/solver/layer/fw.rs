@@ -7,58 +7,25 @@
 //! magnitude ranking.
 
 use ndarray::{Array1, Array2};
-use serde::{Deserialize, Serialize};
-
-use super::{from_magnitude, per_row_problem, LayerBudget, Solve, SolverSettings, SolverSpec};
-use crate::problem::{FisherQuadratic, LayerGram, SmoothProblem};
+use super::{from_magnitude, per_row_problem, LayerProblem, Solve, SolverSettings, SolverSpec};
+use crate::problem::{FisherQuadratic, SmoothProblem};
 use crate::solver::frank_wolfe::{Domain, FrankWolfe, FwParams, StepRule};
 use crate::solver::solve_quiet;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "fw",
-    doc: "Frank-Wolfe over the k-sparse polytope, then the k largest entries refit",
-    n_of_m: false,
-    fisher: true,
-    solve: &Fw,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "fw",
+    "Frank-Wolfe over the k-sparse polytope, then the k largest entries refit",
+    &Fw,
+)
+.with_fisher();
 
-/// Frank-Wolfe's settings (key `fw_iterations`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Frank-Wolfe steps at most (100).
-    #[serde(rename = "fw_iterations", skip_serializing_if = "is_default")]
-    pub iterations: usize,
-}
-
-const ITERATIONS: usize = 100;
-
-fn is_default(v: &usize) -> bool {
-    *v == ITERATIONS
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            iterations: ITERATIONS,
-        }
-    }
-}
-
-impl Settings {
-    /// The keys.
-    pub const KEYS: &'static [&'static str] = &["fw_iterations"];
-
-    /// At least one step.
-    pub fn check(&self) -> Result<()> {
-        if self.iterations == 0 {
-            return Err(Error::param("fw_iterations", "must be >= 1"));
-        }
-        Ok(())
-    }
-}
+super::count_settings!(
+    "Frank-Wolfe's settings (key `fw_iterations`: steps at most, 100).",
+    "fw_iterations",
+    iterations = 100
+);
 
 struct Fw;
 
@@ -82,14 +49,8 @@ fn run<P: SmoothProblem>(p: &P, w: &Array1<f64>, k: usize, settings: &Settings) 
 }
 
 impl Solve for Fw {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        per_row_problem(gram, c, budget, |p, w, k, _step| run(p, w, k, &settings.fw))
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        per_row_problem(p, |row, w, k, _step| run(row, w, k, &p.settings.fw))
     }
 
     fn fisher(&self, q: &FisherQuadratic, k: usize, settings: &SolverSettings) -> Result<Array1<f64>> {

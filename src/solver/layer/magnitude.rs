@@ -3,18 +3,18 @@
 
 use ndarray::Array2;
 
-use super::{LayerBudget, NoSettings, Solve, SolverSettings, SolverSpec};
-use crate::problem::{FisherQuadratic, LayerGram};
+use super::{LayerProblem, NoSettings, Solve, SolverSettings, SolverSpec};
+use crate::problem::FisherQuadratic;
 use crate::Result;
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "magnitude",
-    doc: "keep the largest |w| (per row, over the layer, or N of every M); no update",
-    n_of_m: true,
-    fisher: true,
-    solve: &Magnitude,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "magnitude",
+    "keep the largest |w| (per row, over the layer, or N of every M); no update",
+    &Magnitude,
+)
+.with_n_of_m()
+.with_fisher();
 
 /// No settings.
 pub type Settings = NoSettings;
@@ -22,14 +22,8 @@ pub type Settings = NoSettings;
 struct Magnitude;
 
 impl Solve for Magnitude {
-    fn layer(
-        &self,
-        _gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        _settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        let keep = budget.keep_largest(c.view())?;
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        let (c, keep) = (p.center, p.budget.keep_largest(p.center.view())?);
         Ok(Array2::from_shape_fn(c.dim(), |(r, q)| {
             if keep[[r, q]] {
                 c[[r, q]]

@@ -81,6 +81,31 @@ pub struct SolverSpec {
     pub solve: &'static dyn Solve,
 }
 
+impl SolverSpec {
+    /// A solver with row and layer budgets only, on the reconstruction objective only.
+    pub const fn new(name: &'static str, doc: &'static str, solve: &'static dyn Solve) -> Self {
+        SolverSpec {
+            name,
+            doc,
+            n_of_m: false,
+            fisher: false,
+            solve,
+        }
+    }
+
+    /// The same solver taking N:M budgets too.
+    pub const fn with_n_of_m(mut self) -> Self {
+        self.n_of_m = true;
+        self
+    }
+
+    /// The same solver running on the Fisher objective too.
+    pub const fn with_fisher(mut self) -> Self {
+        self.fisher = true;
+        self
+    }
+}
+
 impl std::fmt::Debug for SolverSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SolverSpec")
@@ -91,17 +116,23 @@ impl std::fmt::Debug for SolverSpec {
     }
 }
 
+/// A layer as a solver receives it.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerProblem<'a> {
+    /// The layer's quadratic.
+    pub gram: &'a LayerGram,
+    /// Its centred rows $\bar w_r$ (dead inputs zeroed).
+    pub center: &'a Array2<f64>,
+    /// A row, layer or N:M budget, checked against the layer (N:M only when the spec takes it).
+    pub budget: LayerBudget,
+    /// The solvers' settings.
+    pub settings: &'a SolverSettings,
+}
+
 /// A layerwise solver's implementation.
 pub trait Solve: Sync {
-    /// Prune a layer whose centred rows (dead inputs zeroed) are `c` under a row, layer or N:M
-    /// budget (checked against the layer, and N:M only when the spec takes it).
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        settings: &SolverSettings,
-    ) -> Result<Array2<f64>>;
+    /// The pruned rows of the layer.
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>>;
 
     /// Prune one weight vector on its Fisher objective to `k` weights (only when the spec's
     /// `fisher` is true).
@@ -128,6 +159,45 @@ impl NoSettings {
         Ok(())
     }
 }
+
+/// A solver's settings of one count (at least 1) under one key, serialized only when it is not
+/// the default: `count_settings!(doc, "key", field = default)`.
+macro_rules! count_settings {
+    ($doc:literal, $key:literal, $field:ident = $default:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
+        pub struct Settings {
+            #[doc = concat!("`", $key, "` (default ", stringify!($default), ").")]
+            #[serde(rename = $key, skip_serializing_if = "Settings::at_default")]
+            pub $field: usize,
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings { $field: $default }
+            }
+        }
+
+        impl Settings {
+            /// The keys.
+            pub const KEYS: &'static [&'static str] = &[$key];
+
+            fn at_default(v: &usize) -> bool {
+                *v == $default
+            }
+
+            /// At least 1.
+            pub fn check(&self) -> $crate::Result<()> {
+                if self.$field == 0 {
+                    return Err($crate::Error::param($key, "must be >= 1"));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+use count_settings;
 
 /// The registry: one line per solver file, `module: [Variant = SPEC, …]` (a file may hold a
 /// family, as `thresholding` does). It declares the modules, [`LayerSolver`] (names, parsing
@@ -204,8 +274,13 @@ impl LayerSolver {
     }
 
     /// The name used on the command line.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         self.spec().name
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        self.as_str()
     }
 
     /// The solvers that run on the Fisher objective.
@@ -219,47 +294,11 @@ impl LayerSolver {
 
     /// The solver called `name`, or a one-line error listing them.
     pub fn from_name(name: &str) -> Result<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                Error::param(
-                    "solver",
-                    format!(
-                        "unknown layerwise solver {name:?} (one of {})",
-                        Self::names().join(", ")
-                    ),
-                )
-            })
+        name.parse()
     }
 }
 
-impl std::str::FromStr for LayerSolver {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Self::from_name(s)
-    }
-}
-
-impl std::fmt::Display for LayerSolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for LayerSolver {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for LayerSolver {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::from_name(&s).map_err(|e| serde::de::Error::custom(e.to_string()))
-    }
-}
+crate::names::by_name!(LayerSolver, "solver", "layerwise solver");
 
 pub use crate::select::budget::LayerBudget;
 
@@ -412,7 +451,12 @@ pub fn prune_layer_with(
         )));
     }
     let c = gram.center_rows(center)?;
-    let weights = spec.solve.layer(gram, &c, budget, settings)?;
+    let weights = spec.solve.layer(&LayerProblem {
+        gram,
+        center: &c,
+        budget,
+        settings,
+    })?;
     Ok(PrunedLayer::of(gram, weights, c.view()))
 }
 
@@ -456,15 +500,13 @@ fn per_row(
 /// layer's step $1/L$, $L = \lambda_{\max}(H)$ with a 1% margin for the power iteration's
 /// underestimate (the step of theory/iht_descent.md).
 fn per_row_problem(
-    gram: &LayerGram,
-    c: &Array2<f64>,
-    budget: LayerBudget,
+    p: &LayerProblem,
     solve: impl Fn(&LeastSquares, &Array1<f64>, usize, f64) -> Result<Array1<f64>> + Sync,
 ) -> Result<Array2<f64>> {
-    let step = 1.0 / (1.01 * gram.smoothness());
-    per_row(c, budget, |r, k| {
-        let w = c.row(r).to_owned();
-        solve(&gram.problem(c.row(r))?, &w, k, step)
+    let step = 1.0 / (1.01 * p.gram.smoothness());
+    per_row(p.center, p.budget, |r, k| {
+        let row = p.center.row(r);
+        solve(&p.gram.problem(row)?, &row.to_owned(), k, step)
     })
 }
 

@@ -6,19 +6,20 @@
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 
-use super::{by_rows, refit_quadratic, stack_rows, LayerBudget, NoSettings, Solve, SolverSettings, SolverSpec};
+use super::{
+    by_rows, refit_quadratic, stack_rows, LayerBudget, LayerProblem, NoSettings, Solve, SolverSpec,
+};
 use crate::problem::LayerGram;
 use crate::solver::greedy::ObsRow;
 use crate::{Error, Result};
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "obs",
-    doc: "Optimal Brain Surgeon elimination per row (OBC's joint rule for a layer budget)",
-    n_of_m: true,
-    fisher: false,
-    solve: &ObsSolver,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "obs",
+    "Optimal Brain Surgeon elimination per row (OBC's joint rule for a layer budget)",
+    &ObsSolver,
+)
+.with_n_of_m();
 
 /// No settings.
 pub type Settings = NoSettings;
@@ -26,15 +27,10 @@ pub type Settings = NoSettings;
 struct ObsSolver;
 
 impl Solve for ObsSolver {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        _settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        let (gram, c) = (p.gram, p.center);
         let d = c.ncols();
-        match budget {
+        match p.budget {
             LayerBudget::Layer(k) => obc_layer(gram, c, k),
             LayerBudget::Row(k) => {
                 let hinv = gram.inverse()?;

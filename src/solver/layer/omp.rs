@@ -5,20 +5,17 @@
 
 use ndarray::{Array1, Array2};
 
-use super::{per_row, LayerBudget, NoSettings, Solve, SolverSettings, SolverSpec};
+use super::{per_row, LayerProblem, NoSettings, Solve, SolverSpec};
 use crate::linalg::ProgressiveCholesky;
-use crate::problem::LayerGram;
 use crate::select::arg_max_abs;
 use crate::Result;
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "omp",
-    doc: "Batch-OMP in Gram form (forward selection with a refit per atom)",
-    n_of_m: false,
-    fisher: false,
-    solve: &Omp,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "omp",
+    "Batch-OMP in Gram form (forward selection with a refit per atom)",
+    &Omp,
+);
 
 /// No settings.
 pub type Settings = NoSettings;
@@ -26,16 +23,10 @@ pub type Settings = NoSettings;
 struct Omp;
 
 impl Solve for Omp {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        _settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        let alpha0 = c.dot(gram.h());
-        per_row(c, budget, |r, k| {
-            Ok(batch_omp_row(gram.h(), alpha0.row(r).to_owned(), k))
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        let alpha0 = p.center.dot(p.gram.h());
+        per_row(p.center, p.budget, |r, k| {
+            Ok(batch_omp_row(p.gram.h(), alpha0.row(r).to_owned(), k))
         })
     }
 }

@@ -5,66 +5,29 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 use ndarray_linalg::{Cholesky, UPLO};
-use serde::{Deserialize, Serialize};
-
-use super::{LayerBudget, Solve, SolverSettings, SolverSpec};
+use super::{LayerBudget, LayerProblem, Solve, SolverSpec};
 use crate::problem::LayerGram;
 use crate::{Error, Result};
 
 /// The registry's entry.
-pub const SPEC: SolverSpec = SolverSpec {
-    name: "sparsegpt",
-    doc: "SparseGPT's column sweep (OBS's update, the mask chosen per block of columns)",
-    n_of_m: true,
-    fisher: false,
-    solve: &SparseGpt,
-};
+pub const SPEC: SolverSpec = SolverSpec::new(
+    "sparsegpt",
+    "SparseGPT's column sweep (OBS's update, the mask chosen per block of columns)",
+    &SparseGpt,
+)
+.with_n_of_m();
 
-/// SparseGPT's settings (key `sparsegpt_block`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Columns per block (128, the paper's).
-    #[serde(rename = "sparsegpt_block", skip_serializing_if = "is_default")]
-    pub block: usize,
-}
-
-const BLOCK: usize = 128;
-
-fn is_default(v: &usize) -> bool {
-    *v == BLOCK
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { block: BLOCK }
-    }
-}
-
-impl Settings {
-    /// The keys.
-    pub const KEYS: &'static [&'static str] = &["sparsegpt_block"];
-
-    /// At least one column per block.
-    pub fn check(&self) -> Result<()> {
-        if self.block == 0 {
-            return Err(Error::param("sparsegpt_block", "must be >= 1"));
-        }
-        Ok(())
-    }
-}
+super::count_settings!(
+    "SparseGPT's settings (key `sparsegpt_block`: columns per block, 128 as in the paper).",
+    "sparsegpt_block",
+    block = 128
+);
 
 struct SparseGpt;
 
 impl Solve for SparseGpt {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        sparsegpt(gram, c, budget, settings.sparsegpt.block)
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        sparsegpt(p.gram, p.center, p.budget, p.settings.sparsegpt.block)
     }
 }
 

@@ -7,85 +7,49 @@
 //! magnitude ranking.
 
 use ndarray::{Array1, Array2};
-use serde::{Deserialize, Serialize};
-
-use super::{from_magnitude, per_row_problem, LayerBudget, Solve, SolverSettings, SolverSpec};
-use crate::problem::{FisherQuadratic, LayerGram, SmoothProblem};
+use super::{from_magnitude, per_row_problem, LayerProblem, Solve, SolverSettings, SolverSpec};
+use crate::problem::{FisherQuadratic, SmoothProblem};
 use crate::solver::iht::{Cosamp, Htp, Iht, Niht, ThresholdParams};
 use crate::solver::solve_quiet;
-use crate::{Error, Result};
+use crate::Result;
 
 /// IHT.
-pub const IHT: SolverSpec = SolverSpec {
-    name: "iht",
-    doc: "IHT from the magnitude support, step 1/L",
-    n_of_m: false,
-    fisher: true,
-    solve: &Thresholding(Kind::Iht),
-};
+pub const IHT: SolverSpec = SolverSpec::new(
+    "iht",
+    "IHT from the magnitude support, step 1/L",
+    &Thresholding(Kind::Iht),
+)
+.with_fisher();
 
 /// Normalized IHT.
-pub const NIHT: SolverSpec = SolverSpec {
-    name: "niht",
-    doc: "normalized IHT from the magnitude support",
-    n_of_m: false,
-    fisher: true,
-    solve: &Thresholding(Kind::Niht),
-};
+pub const NIHT: SolverSpec = SolverSpec::new(
+    "niht",
+    "normalized IHT from the magnitude support",
+    &Thresholding(Kind::Niht),
+)
+.with_fisher();
 
 /// HTP.
-pub const HTP: SolverSpec = SolverSpec {
-    name: "htp",
-    doc: "hard thresholding pursuit from the magnitude support (a refit per step)",
-    n_of_m: false,
-    fisher: true,
-    solve: &Thresholding(Kind::Htp),
-};
+pub const HTP: SolverSpec = SolverSpec::new(
+    "htp",
+    "hard thresholding pursuit from the magnitude support (a refit per step)",
+    &Thresholding(Kind::Htp),
+)
+.with_fisher();
 
 /// CoSaMP.
-pub const COSAMP: SolverSpec = SolverSpec {
-    name: "cosamp",
-    doc: "CoSaMP from the magnitude support",
-    n_of_m: false,
-    fisher: true,
-    solve: &Thresholding(Kind::Cosamp),
-};
+pub const COSAMP: SolverSpec = SolverSpec::new(
+    "cosamp",
+    "CoSaMP from the magnitude support",
+    &Thresholding(Kind::Cosamp),
+)
+.with_fisher();
 
-/// The thresholding solvers' settings (key `threshold_iterations`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Iterations at most (100).
-    #[serde(rename = "threshold_iterations", skip_serializing_if = "is_default")]
-    pub iterations: usize,
-}
-
-const ITERATIONS: usize = 100;
-
-fn is_default(v: &usize) -> bool {
-    *v == ITERATIONS
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            iterations: ITERATIONS,
-        }
-    }
-}
-
-impl Settings {
-    /// The keys.
-    pub const KEYS: &'static [&'static str] = &["threshold_iterations"];
-
-    /// At least one iteration.
-    pub fn check(&self) -> Result<()> {
-        if self.iterations == 0 {
-            return Err(Error::param("threshold_iterations", "must be >= 1"));
-        }
-        Ok(())
-    }
-}
+super::count_settings!(
+    "The thresholding solvers' settings (key `threshold_iterations`: iterations at most, 100).",
+    "threshold_iterations",
+    iterations = 100
+);
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -122,15 +86,9 @@ impl Thresholding {
 }
 
 impl Solve for Thresholding {
-    fn layer(
-        &self,
-        gram: &LayerGram,
-        c: &Array2<f64>,
-        budget: LayerBudget,
-        settings: &SolverSettings,
-    ) -> Result<Array2<f64>> {
-        per_row_problem(gram, c, budget, |p, w, k, step| {
-            self.run(p, w, k, step, &settings.thresholding)
+    fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
+        per_row_problem(p, |row, w, k, step| {
+            self.run(row, w, k, step, &p.settings.thresholding)
         })
     }
 
