@@ -3,7 +3,7 @@
 
 use ndarray::Array2;
 
-use super::{LayerProblem, NoSettings, Solve, SolverSettings, SolverSpec};
+use super::{kept_values, LayerProblem, NoSettings, Solve, SolverSettings, SolverSpec};
 use crate::problem::FisherQuadratic;
 use crate::Result;
 
@@ -23,14 +23,8 @@ struct Magnitude;
 
 impl Solve for Magnitude {
     fn layer(&self, p: &LayerProblem) -> Result<Array2<f64>> {
-        let (c, keep) = (p.center, p.budget.keep_largest(p.center.view())?);
-        Ok(Array2::from_shape_fn(c.dim(), |(r, q)| {
-            if keep[[r, q]] {
-                c[[r, q]]
-            } else {
-                0.0
-            }
-        }))
+        let keep = p.budget.keep_largest(p.center.view())?;
+        Ok(kept_values(p.center, &keep))
     }
 
     fn fisher(

@@ -510,6 +510,12 @@ fn per_row_problem(
     })
 }
 
+/// The rows `c` with every weight outside `keep` zeroed (a selection without an update:
+/// magnitude, Wanda).
+fn kept_values(c: &Array2<f64>, keep: &Array2<bool>) -> Array2<f64> {
+    Array2::from_shape_fn(c.dim(), |(r, q)| if keep[[r, q]] { c[[r, q]] } else { 0.0 })
+}
+
 /// The magnitude start of the thresholding solvers and Frank-Wolfe: the `k` largest $|w|$,
 /// refit on `p`.
 fn from_magnitude<P: SmoothProblem>(p: &P, w: &Array1<f64>, k: usize) -> Result<Array1<f64>> {
