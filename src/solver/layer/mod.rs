@@ -20,6 +20,7 @@
 //! | `fw` | Frank-Wolfe (line search, 100 steps) over the $k$-sparse polytope $\{\lVert w\rVert_\infty \le \tau, \lVert w\rVert_1 \le k\tau\}$, $\tau$ = the largest entry of the magnitude refit; then the top-$k$ of the relaxed solution, refit | per-row counts from the magnitude ranking | — |
 //! | `obs` | [`Obs`](crate::solver::greedy::Obs) elimination to $k$ | OBC's joint rule: every row's elimination costs, the $P$ cheapest over the layer | eliminate only in groups with more than $N$ left |
 //! | `sparsegpt` | column sweep, blocks of 128, mask per block by $w^2/U_{qq}^2$ | threshold per block over the layer | mask chosen every $M$ columns |
+//! | `wanda` | top-$k$ of $\lvert\bar w_q\rvert\,\lVert X_q\rVert_2$ per row, no update | over the layer | top-$N$ per group |
 //!
 //! Rows run in parallel (rayon); results do not depend on the thread count.
 //!
@@ -265,6 +266,7 @@ layer_solvers! {
     fw: [Fw = SPEC],
     obs: [Obs = SPEC],
     sparsegpt: [Sparsegpt = SPEC],
+    wanda: [Wanda = SPEC],
 }
 
 impl LayerSolver {
