@@ -30,7 +30,7 @@
 //! | `rigl`, `set` | constant sparsity from a random (ERK with `strategy = "erk"`) mask; every `dst_every` steps drop the smallest magnitudes and grow the largest dense gradients (RigL) or at random (SET), cosine-decayed fraction | Evci et al. 2020; Mocanu et al. 2018 | [`dst`] |
 //! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
 //!
-//! (`tests/suite/zoo.rs` checks that this table names every method of the registry.) Linear mode
+//! (`tests/suite/registry.rs` checks that this table names every method of the registry.) Linear mode
 //! connectivity is [`crate::nn::lmc`]; the early-phase perturbations and ticket transfer are
 //! branches of an IMP level ([`crate::nn::branch::run_branch`]), sharing
 //! [`crate::nn::perturb`] with the supermask actions.
@@ -183,6 +183,11 @@ macro_rules! registry {
             pub fn check(&self) -> Result<()> {
                 $(self.$module.check()?;)+
                 Ok(())
+            }
+
+            /// Every file's keys.
+            pub fn keys() -> Vec<&'static str> {
+                [$($module::Settings::KEYS),+].concat()
             }
         }
 

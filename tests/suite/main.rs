@@ -24,6 +24,7 @@ mod nn;
 mod one_interface;
 mod planted;
 mod recovery;
+mod registry;
 mod run;
 mod select;
 mod sparse_training;

@@ -12,6 +12,8 @@
 //! [`layer_solvers!`](self) adds it to [`LayerSolver`], the command line's `--solver` values
 //! and help, the settings of a layerwise run and the sweep cells' keys.
 //!
+//! (`tests/suite/registry.rs` checks that this table names every solver of the registry.)
+//!
 //! | solver | row budget | layer budget | N:M |
 //! |---|---|---|---|
 //! | `magnitude` | top-$k$ $\lvert\bar w\rvert$ per row, no update | top-$K$ over the layer | top-$N$ per group |
