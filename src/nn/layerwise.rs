@@ -175,7 +175,7 @@ pub fn run_layerwise(
     summary.method = Some("layerwise".into());
     summary.trace = Some(serde_json::json!({
         "solver": settings.solver,
-        "budget": settings.budget,
+        "budget": settings.budget.layerwise_name(),
         "layers": reports,
         "pruned_test_accuracy": pruned_test,
         "pruned_val_accuracy": pruned_val,

@@ -550,8 +550,13 @@ fn part_cell(part: &Part, index: usize, mut i: usize) -> Cell {
     };
     // The key covers the resolved settings too: a changed preset or default gives the cell a
     // new key, so it runs again (and its run's identity check then speaks) instead of being
-    // taken as done.
-    let resolved = cell.resolve_inner().ok().map(|r| r.config.to_toml());
+    // taken as done. They enter as the run's identity does (every setting, sorted by key), so
+    // that regrouping the config's fields does not change the key.
+    let resolved = cell
+        .resolve_inner()
+        .ok()
+        .and_then(|r| crate::run::identity::settings_of(&r.config).ok())
+        .map(|s| serde_json::to_string(&s).expect("settings serialize"));
     cell.key = cell_key(part.command, &cell.settings, resolved.as_deref());
     cell
 }

@@ -296,8 +296,8 @@ mod train {
             match &self.channels {
                 Some(c) => {
                     let s = c.scores();
-                    let n = s.len();
-                    let keep = (n - ((self.goal * n as f64).round() as usize).min(n)).max(1);
+                    // The channels' count by the budget's one rule.
+                    let keep = crate::select::budget::kept(s.len(), self.goal);
                     Largest.select(&s, &Budget::TopK(keep))
                 }
                 None => self.target.select(&Largest, &x.to_scores(), self.goal),
