@@ -1,6 +1,6 @@
 //! Named values: settings with a fixed set of values are enums that read and write a plain
 //! string (so TOML files and pinned run hashes keep their text) and whose every `match` the
-//! compiler checks. [`named_enum!`] declares one: `NAMES`, `as_str`, `FromStr` with a one-line
+//! compiler checks. `named_enum!` declares one: `NAMES`, `as_str`, `FromStr` with a one-line
 //! error that lists the names, `Display`, and serde as the plain name. The registries of
 //! methods ([`crate::zoo`]) and layerwise solvers ([`crate::solver::layer`]) generate their
 //! enums with the same conventions.

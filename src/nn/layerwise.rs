@@ -6,7 +6,7 @@
 //! order collect its inputs $X$ on them **through the already-pruned layers before it** (the
 //! cascade of OBC and SparseGPT), form $H = X^\top X/n$ (convolutions: im2col patches, so a
 //! filter is a row), prune the layer's rows with the chosen solver and budget
-//! ([`prune_layer`]), and write the weights back. Optionally fine-tune with the mask fixed
+//! ([`crate::solver::layer::prune_layer`]), and write the weights back. Optionally fine-tune with the mask fixed
 //! (`finetune` iterations of the run's optimizer). Written to
 //! `<run>/level_<L>/layerwise_<solver>_<sha>/` in the usual layout (`mask`, `start`, `final`
 //! safetensors, `metrics.csv`, `summary.json`); the summary's `trace` holds each layer's
@@ -19,7 +19,7 @@
 //! ([`crate::problem::FisherQuadratic`]: per-sample gradients of the loss of the trained network
 //! on the calibration samples, all the layer's weights at once, damped by `damp` times the mean
 //! diagonal), with a layer budget, by magnitude or a solver that needs only gradients and refits
-//! ([`FISHER_SOLVERS`]: IHT, NIHT, HTP, CoSaMP, Frank-Wolfe) — CHITA's and WoodFisher's local model.
+//! (those whose [`crate::solver::layer::SolverSpec`] says `fisher`: IHT, NIHT, HTP, CoSaMP, Frank-Wolfe) — CHITA's and WoodFisher's local model.
 
 use std::path::{Path, PathBuf};
 

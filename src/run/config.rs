@@ -93,7 +93,7 @@ pub struct RunConfig {
     /// cross-entropy of $10^4$ puts probability $e^{-10^4}$ on the true class — Adam at a huge
     /// learning rate reaches $10^{19}$ without ever overflowing); 0 = non-finite values only.
     pub divergence_loss: f64,
-    /// `imp`, or a method of [`crate::nn::zoo`] (`lottery prune <method>`).
+    /// `imp`, or a method of [`crate::zoo`] (`lottery prune <method>`).
     pub method: Method,
     /// The sparsity budget (keys `sparsity`: the fraction of the prunable weights a `prune`
     /// method removes, `lottery prune` default 0.8; `strategy`: `layerwise`, `global` or `erk`,

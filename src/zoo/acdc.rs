@@ -3,7 +3,7 @@
 //! sparse phase.
 //!
 //! * A **sparse phase** starts with the convex layer's hard-thresholding step
-//!   [`crate::solver::step::threshold`] ($H_s$ with [`Largest`], the run's budget — global top-$k$
+//!   [`crate::solver::step::threshold`] ($H_s$ with [`crate::select::Largest`], the run's budget — global top-$k$
 //!   by magnitude in the paper) and keeps that mask fixed: the pruned weights are held at zero
 //!   and their optimizer moments cleared.
 //! * A **dense phase** frees every weight; the pruned ones restart from zero.

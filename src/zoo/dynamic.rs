@@ -1,6 +1,6 @@
 //! Magnitude pruning during one training run: DPF and gradual magnitude pruning. Both prune with
 //! the convex layer's hard-thresholding step [`crate::solver::step::threshold`] ($H_s$ with
-//! [`Largest`]); the convex trainers are in [`super::convex`].
+//! [`crate::select::Largest`]); the convex trainers are in [`super::convex`].
 //!
 //! # Magnitude schedules
 //!

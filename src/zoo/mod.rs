@@ -172,7 +172,7 @@ macro_rules! registry {
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
         pub struct Settings {
             $(
-                #[doc = concat!("[`", stringify!($module), "`]'s.")]
+                #[doc = concat!("[`", stringify!($module), "::Settings`].")]
                 #[serde(flatten)]
                 pub $module: $module::Settings,
             )+

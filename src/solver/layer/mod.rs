@@ -239,7 +239,7 @@ macro_rules! layer_solvers {
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
         pub struct SolverSettings {
             $(
-                #[doc = concat!("[`", stringify!($module), "`]'s.")]
+                #[doc = concat!("[`", stringify!($module), "::Settings`].")]
                 #[serde(flatten)]
                 pub $module: $module::Settings,
             )+
