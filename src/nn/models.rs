@@ -550,3 +550,34 @@ impl ModuleT for Network {
         Network::forward_t(self, xs, train)
     }
 }
+
+/// Mean loss and accuracy of `net` on a split, in batches of 1000.
+pub fn evaluate(net: &Network, split: &(Tensor, Tensor)) -> (f64, f64) {
+    evaluate_with(net, split, None)
+}
+
+/// [`evaluate`] with replacement prunable weights (see [`Network::forward_with`]).
+pub fn evaluate_with(
+    net: &Network,
+    split: &(Tensor, Tensor),
+    weights: Option<&[Tensor]>,
+) -> (f64, f64) {
+    tch::no_grad(|| {
+        let n = split.1.size()[0];
+        let (mut loss, mut correct) = (0.0, 0i64);
+        let mut i = 0;
+        while i < n {
+            let b = (n - i).min(1000);
+            let (l, c) = net.loss_and_correct_with(
+                &split.0.narrow(0, i, b),
+                &split.1.narrow(0, i, b),
+                false,
+                weights,
+            );
+            loss += l.double_value(&[]) * b as f64;
+            correct += c;
+            i += b;
+        }
+        (loss / n as f64, correct as f64 / n as f64)
+    })
+}

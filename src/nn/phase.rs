@@ -25,6 +25,7 @@ use crate::Result;
 
 use super::descent::Before;
 pub use super::env::{cpu_threads, Env};
+pub use super::models::{evaluate, evaluate_with};
 
 /// How a training segment starts and what it saves on the way.
 #[derive(Debug, Default)]
@@ -506,37 +507,6 @@ fn check_finite(dir: &Path, iteration: usize, vs: &VarStore) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Mean loss and accuracy of `net` on a split, in batches of 1000.
-pub fn evaluate(net: &Network, split: &(Tensor, Tensor)) -> (f64, f64) {
-    evaluate_with(net, split, None)
-}
-
-/// [`evaluate`] with replacement prunable weights (see [`Network::forward_with`]).
-pub fn evaluate_with(
-    net: &Network,
-    split: &(Tensor, Tensor),
-    weights: Option<&[Tensor]>,
-) -> (f64, f64) {
-    tch::no_grad(|| {
-        let n = split.1.size()[0];
-        let (mut loss, mut correct) = (0.0, 0i64);
-        let mut i = 0;
-        while i < n {
-            let b = (n - i).min(1000);
-            let (l, c) = net.loss_and_correct_with(
-                &split.0.narrow(0, i, b),
-                &split.1.narrow(0, i, b),
-                false,
-                weights,
-            );
-            loss += l.double_value(&[]) * b as f64;
-            correct += c;
-            i += b;
-        }
-        (loss / n as f64, correct as f64 / n as f64)
-    })
 }
 
 /// Learning rate at iteration `it` (0-based): linear warm-up, then ×`lr_gamma` at every drop.

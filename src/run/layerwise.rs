@@ -189,22 +189,14 @@ impl LayerwiseSettings {
             ));
         }
         let spec = self.solver.spec();
-        let solvers = |keep: fn(&crate::solver::layer::SolverSpec) -> bool| -> Vec<&str> {
-            LayerSolver::ALL
-                .iter()
-                .filter(|s| keep(s.spec()))
-                .map(|s| s.name())
-                .collect()
-        };
         if matches!(self.budget, Structure::NofM { .. }) && !spec.n_of_m {
-            let takers = solvers(|s| s.n_of_m);
             return Err(Error::param(
                 "budget",
                 format!(
                     "`{}` with solver {} (N:M runs with {})",
                     self.budget,
                     spec.name,
-                    takers.join(", ")
+                    LayerSolver::names_where(|s| s.n_of_m)
                 ),
             ));
         }
@@ -219,13 +211,12 @@ impl LayerwiseSettings {
                 ));
             }
             if !spec.fisher {
-                let all = solvers(|s| s.fisher);
                 return Err(Error::param(
                     "solver",
                     format!(
                         "{} needs H itself; the Fisher objective runs {}",
                         spec.name,
-                        all.join(", ")
+                        LayerSolver::names_where(|s| s.fisher)
                     ),
                 ));
             }

@@ -1,5 +1,5 @@
-//! The convex layer's algorithms as network trainers: `iht`, `sfw`, `md` and `greedy` apply the
-//! steps of [`crate::solver::step`] — the same functions the ndarray solvers call — to the
+//! The convex layer's algorithms as network trainers: `iht`, `sfw` and `md` (and `greedy`, in
+//! [`super::greedy`]) apply the steps of [`crate::solver::step`] — the same functions the ndarray solvers call — to the
 //! network's prunable weights (plain SGD at `convex_lr` for every other variable):
 //!
 #![doc = include_str!("../../theory/network-trainers.md")]
@@ -26,12 +26,6 @@ pub const SFW: MethodSpec = MethodSpec::prune(
 pub const MD: MethodSpec = MethodSpec::prune(
     "md",
     "entropic mirror descent on the magnitudes, thresholded at threshold_at",
-);
-
-/// Forward greedy growth.
-pub const GREEDY: MethodSpec = MethodSpec::prune(
-    "greedy",
-    "forward greedy growth: the support grown by gradient in grow_rounds rounds",
 );
 
 named_enum!(
@@ -71,8 +65,6 @@ pub struct Settings {
     /// Frank-Wolfe / mirror descent: hard-threshold the iterate to the budget at this fraction of
     /// training and continue on that support (0.9).
     pub threshold_at: f64,
-    /// Forward greedy: growth rounds (10).
-    pub grow_rounds: usize,
 }
 
 impl Default for Settings {
@@ -84,7 +76,6 @@ impl Default for Settings {
             fw_schedule: FwSchedule::Constant,
             fw_radius: 5.0,
             threshold_at: 0.9,
-            grow_rounds: 10,
         }
     }
 }
@@ -98,7 +89,6 @@ impl Settings {
         "fw_schedule",
         "fw_radius",
         "threshold_at",
-        "grow_rounds",
     ];
 
     /// Each key's range.
@@ -119,9 +109,6 @@ impl Settings {
                 return Err(Error::param(name, format!("{v} is not in (0, 1]")));
             }
         }
-        if self.grow_rounds == 0 {
-            return Err(Error::param("grow_rounds", "must be >= 1"));
-        }
         Ok(())
     }
 }
@@ -135,18 +122,17 @@ mod train {
     use serde_json::json;
     use tch::Tensor;
 
-    use crate::zoo::dynamic::Ramp;
-    use crate::zoo::train::Ctx;
-    use crate::nn::dynamics::{indexed, DescentStep, Dynamics, FixedMask, Flow};
+        use crate::zoo::train::Ctx;
+    use crate::nn::dynamics::{indexed, DescentStep, Dynamics, Flow};
     use crate::nn::params::Params;
-    use crate::nn::phase::{optimizer_kind, Segment};
+    use crate::nn::phase::Segment;
     use crate::nn::rundir::{self, mask_from_state, mask_state, Summary};
     use crate::run::kinds::{FwSchedule, Method, OptimizerName};
     use crate::run::RunConfig;
     use crate::select::{Budget, Largest, Mask};
     use crate::solver::{
         self,
-        step::{entropic_step, frank_wolfe_update, grow, sparse_polytope_vertex_grouped, threshold},
+        step::{entropic_step, frank_wolfe_update, sparse_polytope_vertex_grouped, threshold},
     };
     use crate::space::SparseVector;
     use crate::{Error, Result};
@@ -430,70 +416,6 @@ mod train {
         }
     }
 
-    /// Forward greedy growth: rounds of [`grow`] (the greedy solvers' selection, a batch at a
-    /// time) between which the support is trained as a fixed mask.
-    #[derive(Debug)]
-    pub struct Greedy {
-        budget: Budget,
-        at: Vec<usize>,
-        round: usize,
-        fixed: FixedMask,
-    }
-
-    impl Greedy {
-        /// The budget of round `r` (0-based) of `rounds`: the fraction $(r+1)/R$ of the final counts
-        /// in the pool (layers outside the pool stay whole).
-        fn round_budget(&self, r: usize) -> Budget {
-            let f = (r + 1) as f64 / self.at.len() as f64;
-            let part = |k: usize| ((k as f64 * f).round() as usize).max(1);
-            match &self.budget {
-                Budget::Pooled { k, pool } => Budget::Pooled {
-                    k: part(*k),
-                    pool: pool.clone(),
-                },
-                Budget::PerGroupK(ks) => {
-                    let full = self.fixed.mask().group_sizes();
-                    Budget::PerGroupK(
-                        ks.iter()
-                            .zip(&full)
-                            .map(|(&k, &n)| if k == n { n } else { part(k) })
-                            .collect(),
-                    )
-                }
-                other => other.clone(),
-            }
-        }
-    }
-
-    impl Dynamics for Greedy {
-        fn update(&mut self, x: &mut Params, lr: f64, it: usize) -> Result<()> {
-            self.fixed.refresh(x);
-            if self.round < self.at.len() && it >= self.at[self.round] {
-                let mask = grow(
-                    &x.gradients(),
-                    &self.fixed.mask(),
-                    &self.round_budget(self.round),
-                )?;
-                // The first support keeps its initial values; later coordinates enter at zero.
-                x.apply_mask(&mask);
-                self.fixed.set_mask(x, mask);
-                self.round += 1;
-            }
-            self.fixed.update(x, lr, it)
-        }
-
-        crate::nn::dynamics::fixed_mask_state!(fixed);
-
-        fn trace(&self) -> serde_json::Value {
-            json!({ "round": self.round, "rounds_at": self.at })
-        }
-
-        fn load_trace(&mut self, trace: &serde_json::Value) -> Result<()> {
-            self.round = trace["round"].as_u64().unwrap_or(0) as usize;
-            Ok(())
-        }
-    }
-
     /// $(\gamma_t, \rho_t)$ of step `it` (0-based) of a run of `horizon` steps under `schedule`,
     /// from the constant `gamma`, `rho` (see [`FwSchedule`]).
     ///
@@ -536,81 +458,74 @@ mod train {
 
     /// Train with the convex method's dynamics from the initialization into the run directory.
     pub fn run(ctx: &Ctx) -> Result<(Summary, serde_json::Value)> {
-        let cfg = ctx.cfg;
-        let trainer = convex_config(cfg);
+        train_convex(ctx, |cfg, budget| {
+            Ok(match cfg.method {
+                Method::Iht => Box::new(Iht {
+                    iht: solver::iht::Iht::new(solver::iht::ThresholdParams::new(
+                        budget.total(&ctx.x.group_sizes())?.unwrap_or(1),
+                    ))?,
+                    budget,
+                    mask: Mask::full(&ctx.x.group_sizes()),
+                    descent: DescentLog::default(),
+                }),
+                Method::Sfw => {
+                    let taus = tch::no_grad(|| {
+                        ctx.x
+                            .tensors
+                            .iter()
+                            .map(|t| cfg.methods.convex.fw_radius * t.std(true).double_value(&[]))
+                            .collect()
+                    });
+                    Box::new(Projected {
+                        step: ConvexStep::FrankWolfe {
+                            taus,
+                            gamma: cfg.methods.convex.fw_step,
+                            rho: cfg.methods.convex.fw_averaging,
+                            avg: Vec::new(),
+                            schedule: cfg.methods.convex.fw_schedule,
+                            horizon: ctx.iterations,
+                            gaps: Vec::new(),
+                        },
+                        th: Thresholded::new(ctx)?,
+                    })
+                }
+                Method::Md => {
+                    let radii = ctx.x.group_l1();
+                    let scale = ctx
+                        .x
+                        .group_sizes()
+                        .iter()
+                        .zip(&radii)
+                        .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
+                        .collect();
+                    Box::new(Projected {
+                        step: ConvexStep::Mirror { radii, scale },
+                        th: Thresholded::new(ctx)?,
+                    })
+                }
+                other => {
+                    return Err(Error::param(
+                        "method",
+                        format!("`{other}` is not a convex trainer"),
+                    ))
+                }
+            })
+        })
+    }
+
+    /// Train a convex trainer from the initialization into the run directory with plain SGD at
+    /// `convex_lr` ([`convex_config`]): `dynamics` builds it from that config and the run's
+    /// budget (this file's trainers and greedy growth's).
+    pub fn train_convex(
+        ctx: &Ctx,
+        dynamics: impl FnOnce(&RunConfig, Budget) -> Result<Box<dyn Dynamics>>,
+    ) -> Result<(Summary, serde_json::Value)> {
+        let trainer = convex_config(ctx.cfg);
         if !rundir::has_checkpoint(ctx.run_dir) {
             ctx.rewind_to_init()?;
         }
         let budget = ctx.target.budget(ctx.target.sparsity())?;
-        let mut dynamics: Box<dyn Dynamics> = match cfg.method {
-            Method::Iht => Box::new(Iht {
-                iht: solver::iht::Iht::new(solver::iht::ThresholdParams::new(
-                    budget.total(&ctx.x.group_sizes())?.unwrap_or(1),
-                ))?,
-                budget,
-                mask: Mask::full(&ctx.x.group_sizes()),
-                descent: DescentLog::default(),
-            }),
-            Method::Sfw => {
-                let taus = tch::no_grad(|| {
-                    ctx.x
-                        .tensors
-                        .iter()
-                        .map(|t| cfg.methods.convex.fw_radius * t.std(true).double_value(&[]))
-                        .collect()
-                });
-                Box::new(Projected {
-                    step: ConvexStep::FrankWolfe {
-                        taus,
-                        gamma: cfg.methods.convex.fw_step,
-                        rho: cfg.methods.convex.fw_averaging,
-                        avg: Vec::new(),
-                        schedule: cfg.methods.convex.fw_schedule,
-                        horizon: ctx.iterations,
-                        gaps: Vec::new(),
-                    },
-                    th: Thresholded::new(ctx)?,
-                })
-            }
-            Method::Md => {
-                let radii = ctx.x.group_l1();
-                let scale = ctx
-                    .x
-                    .group_sizes()
-                    .iter()
-                    .zip(&radii)
-                    .map(|(&n, r)| n as f64 / r.max(f64::MIN_POSITIVE))
-                    .collect();
-                Box::new(Projected {
-                    step: ConvexStep::Mirror { radii, scale },
-                    th: Thresholded::new(ctx)?,
-                })
-            }
-            Method::Greedy => {
-                let end = Ramp::of(cfg, ctx.iterations).end;
-                let rounds = cfg.methods.convex.grow_rounds;
-                let empty = Mask::empty(&ctx.x.group_sizes());
-                Box::new(Greedy {
-                    budget,
-                    at: (0..rounds).map(|r| r * end / rounds).collect(),
-                    round: 0,
-                    fixed: FixedMask::new(
-                        optimizer_kind(&trainer),
-                        trainer.weight_decay,
-                        ctx.x,
-                        &empty,
-                        vec![],
-                    )
-                    .saving_mask(),
-                })
-            }
-            other => {
-                return Err(Error::param(
-                    "method",
-                    format!("`{other}` is not a convex trainer"),
-                ))
-            }
-        };
+        let mut dynamics = dynamics(&trainer, budget)?;
         let (summary, trained) = ctx.with_cfg(&trainer).train_with(
             dynamics.as_mut(),
             0,

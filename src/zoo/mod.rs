@@ -28,7 +28,8 @@
 //! | `early-bird` | magnitude (or batch-norm channel) masks of the last epochs compared by the fraction of the kept set that changed (or You et al.'s Hamming distance) | You et al. 2020 | [`early_bird`] |
 //! | `acdc` | dense warm-up, then sparse phases (top-$k$ magnitude at the start, mask fixed) and dense phases in turn, a final sparse phase; the co-trained dense model is evaluated too | Peste et al. 2021 | [`acdc`] |
 //! | `rigl`, `set` | constant sparsity from a random (ERK with `strategy = "erk"`) mask; every `dst_every` steps drop the smallest magnitudes and grow the largest dense gradients (RigL) or at random (SET), cosine-decayed fraction | Evci et al. 2020; Mocanu et al. 2018 | [`dst`] |
-//! | `iht`, `sfw`, `md`, `greedy` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, entropic step and greedy growth ([`crate::solver::step`]) on the network | this project | [`convex`] |
+//! | `iht`, `sfw`, `md` | the convex layer's IHT step, $k$-sparse Frank-Wolfe vertex and combination, and entropic step ([`crate::solver::step`]) on the network | this project | [`convex`] |
+//! | `greedy` | the greedy solvers' growth step ([`crate::solver::step::grow`]) on the network, rounds of growth between which the support trains | this project | [`greedy`] |
 //!
 //! (`tests/suite/registry.rs` checks that this table names every method of the registry.) Linear mode
 //! connectivity is [`crate::nn::lmc`]; the early-phase perturbations and ticket transfer are
@@ -210,7 +211,8 @@ registry! {
     pai: [Snip = SNIP, Grasp = GRASP, Synflow = SYNFLOW, MagnitudeInit = MAGNITUDE_INIT, Random = RANDOM, Oracle = ORACLE],
     continuous: [Continuous = CONTINUOUS],
     early_bird: [EarlyBird = EARLY_BIRD],
-    convex: [Iht = IHT, Sfw = SFW, Md = MD, Greedy = GREEDY],
+    convex: [Iht = IHT, Sfw = SFW, Md = MD],
+    greedy: [Greedy = GREEDY],
     group: [GroupLasso = GROUP_LASSO],
     acdc: [Acdc = ACDC],
     dst: [Rigl = RIGL, Set = SET],

@@ -231,7 +231,7 @@ fn a_changed_default_is_refused_naming_the_key() {
     older.write(&copy).unwrap();
     drop(identity::open(&copy, &cfg, "prune", &[], false, false).unwrap());
     let mut other = cfg.clone();
-    other.methods.convex.grow_rounds = 3;
+    other.methods.greedy.grow_rounds = 3;
     let err = identity::open(&copy, &other, "prune", &[], false, false)
         .unwrap_err()
         .to_string();

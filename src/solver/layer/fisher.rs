@@ -38,14 +38,10 @@ pub fn prune_fisher_with(
     settings: &SolverSettings,
 ) -> Result<PrunedFisher> {
     if !solver.spec().fisher {
-        let all: Vec<&str> = LayerSolver::fisher_solvers()
-            .iter()
-            .map(|s| s.name())
-            .collect();
         return Err(Error::Unsupported(format!(
             "the Fisher objective with solver {} (one of {})",
             solver.name(),
-            all.join(", ")
+            LayerSolver::names_where(|s| s.fisher)
         )));
     }
     settings.check()?;

@@ -296,6 +296,16 @@ impl LayerSolver {
             .collect()
     }
 
+    /// The names of the solvers whose spec passes `keep`, joined for a message.
+    pub fn names_where(keep: fn(&SolverSpec) -> bool) -> String {
+        let names: Vec<&str> = Self::ALL
+            .iter()
+            .filter(|s| keep(s.spec()))
+            .map(|s| s.name())
+            .collect();
+        names.join(", ")
+    }
+
     /// The solver called `name`, or a one-line error listing them.
     pub fn from_name(name: &str) -> Result<Self> {
         name.parse()
@@ -443,15 +453,10 @@ pub fn prune_layer_with(
     settings.check()?;
     let spec = solver.spec();
     if matches!(budget, LayerBudget::NM { .. }) && !spec.n_of_m {
-        let takers: Vec<&str> = LayerSolver::ALL
-            .iter()
-            .filter(|s| s.spec().n_of_m)
-            .map(|s| s.name())
-            .collect();
         return Err(Error::Unsupported(format!(
             "the N:M budget for layerwise {} (use {})",
             spec.name,
-            takers.join(", ")
+            LayerSolver::names_where(|s| s.n_of_m)
         )));
     }
     let c = gram.center_rows(center)?;
