@@ -250,13 +250,17 @@ impl Method {
         self.spec().data_free
     }
 
-    /// The names of the methods that take structure `s`, for a message.
+    /// The names of the methods that take structure `s`, for a message (a structure no method
+    /// takes is a layerwise run's: `row`).
     pub fn takers(s: crate::select::budget::Structure) -> String {
         let names: Vec<&str> = Method::ALL
             .iter()
             .filter(|m| m.spec().accepts.takes(s))
             .map(|m| m.as_str())
             .collect();
+        if names.is_empty() {
+            return format!("layerwise runs only (`lottery prune layerwise --budget {s}`)");
+        }
         names.join(", ")
     }
 }

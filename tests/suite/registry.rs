@@ -40,6 +40,14 @@ fn names_are_unique_parse_back_and_the_docs_name_every_entry() {
         assert_eq!(m.as_str().parse::<Method>().unwrap(), m);
         assert_eq!(m.family().is_some(), m.spec().prune, "{m}");
     }
+    // The refusal of a budget names the methods that take it, or says whose budget it is.
+    use lottery::select::budget::Structure;
+    let takers = Method::takers(Structure::NofM { n: 2, m: 4 });
+    assert!(
+        takers.contains("gradual") && !takers.contains("supermask"),
+        "{takers}"
+    );
+    assert!(Method::takers(Structure::Row).contains("lottery prune layerwise"));
     let e = "magic".parse::<Method>().unwrap_err().to_string();
     assert!(
         e.contains("unknown method `magic`") && e.contains("gradual"),
